@@ -1,0 +1,139 @@
+//! Commands inside a node: the child enters the node's namespaces between
+//! fork and exec, in its own process group, and dies with the runner.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::runtime::Runtime;
+
+use crate::netns::{enter_raw, Namespaces};
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Splits a command line like a shell would, without running one.
+pub fn split(command: &str) -> Result<Vec<String>, String> {
+    let argv = shell_words::split(command).map_err(|e| format!("cannot split command `{command}`: {e}"))?;
+    if argv.is_empty() {
+        return Err("empty command".into());
+    }
+    Ok(argv)
+}
+
+/// The Debian package that ships a program the scenarios commonly run.
+pub fn package_for(program: &str) -> Option<&'static str> {
+    let p = program.rsplit('/').next().unwrap_or(program);
+    Some(match p {
+        _ if p.starts_with("iptables") || p.starts_with("ip6tables") || p.starts_with("xtables") => "iptables",
+        "nft" => "nftables",
+        "ip" | "bridge" | "ss" | "tc" | "rtmon" => "iproute2",
+        "ping" | "tracepath" => "iputils-ping",
+        "nc" => "netcat-openbsd",
+        "sysctl" => "procps",
+        "conntrack" => "conntrack",
+        "tcpdump" => "tcpdump",
+        "nsenter" | "unshare" => "util-linux",
+        _ => return None,
+    })
+}
+
+pub fn locate(program: &str) -> Result<PathBuf, String> {
+    which::which(program).map_err(|_| match package_for(program) {
+        Some(pkg) => format!(
+            "program '{program}' not found in PATH: install the Debian package {pkg} (apt-get install -y {pkg})"
+        ),
+        None => format!("program '{program}' not found in PATH"),
+    })
+}
+
+/// Runs `argv` inside `ns`, capturing its output; kills its whole process
+/// group when `timeout` passes.
+pub fn run(
+    rt: &Runtime,
+    ns: &Namespaces,
+    argv: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<Output, String> {
+    let program = locate(&argv[0])?;
+    let (net, uts) = ns.raw_fds();
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&argv[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            enter_raw(net, uts)
+        });
+    }
+    let _guard = rt.enter();
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    match rt.block_on(tokio::time::timeout(timeout, child.wait_with_output())) {
+        Ok(Ok(out)) => {
+            // Whatever the command left running in its group goes with it.
+            if let Some(pid) = pid {
+                let _ = killpg(pid, Signal::SIGKILL);
+            }
+            let code = out.status.code().unwrap_or_else(|| {
+                use std::os::unix::process::ExitStatusExt;
+                128 + out.status.signal().unwrap_or(0)
+            });
+            Ok(Output {
+                code,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            })
+        }
+        Ok(Err(e)) => Err(format!("waiting for {}: {e}", program.display())),
+        Err(_) => {
+            if let Some(pid) = pid {
+                let _ = killpg(pid, Signal::SIGKILL);
+            }
+            Err(format!(
+                "`{}` did not finish within {} s and was killed",
+                argv.join(" "),
+                timeout.as_secs_f64()
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_a_shell() {
+        assert_eq!(
+            split("iptables -t nat -A POSTROUTING -m comment --comment 'two words' -j MASQUERADE").unwrap(),
+            vec!["iptables", "-t", "nat", "-A", "POSTROUTING", "-m", "comment", "--comment", "two words", "-j", "MASQUERADE"]
+        );
+        assert!(split("echo 'unterminated").unwrap_err().contains("cannot split"));
+        assert!(split("   ").is_err());
+    }
+
+    #[test]
+    fn missing_programs_name_their_package() {
+        let e = locate("nft-does-not-exist").unwrap_err();
+        assert!(e.contains("not found"), "{e}");
+        assert_eq!(package_for("iptables-legacy-save"), Some("iptables"));
+        assert_eq!(package_for("/usr/sbin/nft"), Some("nftables"));
+        assert_eq!(package_for("ip"), Some("iproute2"));
+    }
+}

@@ -1,0 +1,264 @@
+//! One lab per scenario run: its nodes, the runtime that drives their
+//! netlink sockets, and the wiring operations of the script API, in terms
+//! of nodes, names and CIDRs.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+use crate::exec::{self, Output};
+use crate::netns::{self, Namespaces};
+use crate::network::names::{self, check_ifname};
+use crate::network::{Netlink, Via};
+use crate::probe::{self, Outcome, Watch};
+
+/// Limits a script can change.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub exec_timeout: Duration,
+    /// How long a positive assertion keeps trying.
+    pub probe_timeout: Duration,
+    /// How long a negative assertion watches.
+    pub negative_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            exec_timeout: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(2),
+            negative_window: Duration::from_millis(300),
+        }
+    }
+}
+
+pub struct Node {
+    pub name: String,
+    pub container: bool,
+    ns: Namespaces,
+    nl: Netlink,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+pub struct Lab {
+    rt: Runtime,
+    nodes: RefCell<Vec<Rc<Node>>>,
+    pub limits: Cell<Limits>,
+}
+
+pub type Result<T> = std::result::Result<T, String>;
+
+impl Lab {
+    pub fn new() -> io::Result<Lab> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Ok(Lab { rt, nodes: RefCell::default(), limits: Cell::default() })
+    }
+
+    /// A fresh node: its own network namespace (and UTS namespace, with the
+    /// name as hostname, for a container), reachability sysctls at the
+    /// kernel's defaults, loopback up.
+    pub fn add_node(&self, name: &str, container: bool) -> Result<Rc<Node>> {
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(format!("'{name}' is not a usable node name: 1 to 64 characters, no spaces or '/'"));
+        }
+        if self.nodes.borrow().iter().any(|n| n.name == name) {
+            return Err(format!("a node named '{name}' already exists in this scenario; node names must be unique"));
+        }
+        let rt = self.rt.handle().clone();
+        let (ns, (nl, conn)) = Namespaces::create(container.then_some(name), move || {
+            for (key, value) in netns::BASELINE_SYSCTLS {
+                match netns::write_sysctl(key, value) {
+                    // IPv6 may be disabled on this kernel; nothing to reset then.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    other => other.map_err(|e| io::Error::new(e.kind(), format!("{key}: {e}")))?,
+                }
+            }
+            let _entered = rt.enter();
+            Netlink::open()
+        })
+        .map_err(|e| format!("cannot create node '{name}': {e}"))?;
+        self.rt.spawn(conn);
+        let node = Rc::new(Node { name: name.to_string(), container, ns, nl });
+        self.block_on(async {
+            let lo = node.nl.require(name, "lo").await?;
+            node.nl.set_up(lo).await
+        })?;
+        self.nodes.borrow_mut().push(node.clone());
+        Ok(node)
+    }
+
+    pub fn nodes(&self) -> Vec<Rc<Node>> {
+        self.nodes.borrow().clone()
+    }
+
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(f)
+    }
+
+    /// A veth pair between two nodes, both ends up.
+    pub fn link(&self, a: &Node, a_if: &str, b: &Node, b_if: &str) -> Result<()> {
+        check_ifname(a_if)?;
+        check_ifname(b_if)?;
+        self.block_on(async {
+            for (node, ifname) in [(a, a_if), (b, b_if)] {
+                if node.nl.index(ifname).await?.is_some() {
+                    return Err(format!("node '{}' already has an interface '{ifname}'", node.name));
+                }
+            }
+            if std::ptr::eq(a, b) && a_if == b_if {
+                return Err(format!("both ends of a veth pair are named '{a_if}'"));
+            }
+            a.nl.add_veth(a_if, b_if, &b.nl, b.ns.net_fd(), None).await
+        })
+    }
+
+    /// A bridge, up, with an address when `cidr` is given.
+    pub fn bridge(&self, node: &Node, name: &str, cidr: Option<&str>) -> Result<()> {
+        check_ifname(name)?;
+        let net = cidr.map(names::parse_cidr).transpose()?;
+        self.block_on(async {
+            if node.nl.index(name).await?.is_some() {
+                return Err(format!("node '{}' already has an interface '{name}'", node.name));
+            }
+            let index = node.nl.add_bridge(name).await?;
+            if let Some(net) = net {
+                node.nl.add_addr(index, net).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A veth from `container` into the bridge `bridge` of `host`: eth0
+    /// (eth1, …) in the container, the peer enslaved to the bridge. Adds the
+    /// address, and a default route via the bridge's first address of that
+    /// family when the container has none. Returns the container's
+    /// interface name.
+    pub fn attach(&self, container: &Node, host: &Node, bridge: &str, cidr: Option<&str>) -> Result<String> {
+        let net = cidr.map(names::parse_cidr).transpose()?;
+        self.block_on(async {
+            let host_links = host.nl.links().await?;
+            let bridge_index = match host_links.iter().find(|(_, n, _)| n == bridge) {
+                Some((i, _, Some(kind))) if kind == "bridge" => *i,
+                Some((_, _, kind)) => {
+                    return Err(format!(
+                        "'{bridge}' in node '{}' is a {} interface, not a bridge",
+                        host.name,
+                        kind.as_deref().unwrap_or("plain")
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "node '{}' has no bridge named '{bridge}'; create it first with {}.bridge(\"{bridge}\", \"<cidr>\")",
+                        host.name, host.name
+                    ))
+                }
+            };
+            let container_links = container.nl.links().await?;
+            let eth = (0..)
+                .find(|n| !container_links.iter().any(|(_, name, _)| *name == format!("eth{n}")))
+                .expect("some ethN is free");
+            let eth_name = format!("eth{eth}");
+            let port = names::bridge_port_name(&container.name, eth, &|n| host_links.iter().any(|(_, name, _)| name == n));
+            host.nl.add_veth(&port, &eth_name, &container.nl, container.ns.net_fd(), Some(bridge_index)).await?;
+            if let Some(net) = net {
+                let index = container.nl.require(&container.name, &eth_name).await?;
+                container.nl.add_addr(index, net).await?;
+                if !container.nl.has_default_route(net.is_ipv6()).await? {
+                    let gateway = host
+                        .nl
+                        .addrs(bridge_index)
+                        .await?
+                        .into_iter()
+                        .find(|a| a.is_ipv6() == net.is_ipv6() && !is_link_local(a.ip()));
+                    if let Some(gw) = gateway {
+                        container.nl.add_route(None, &Via::Gateway(gw.ip()), None, net.is_ipv6()).await?;
+                    }
+                }
+            }
+            Ok(eth_name)
+        })
+    }
+
+    pub fn addr(&self, node: &Node, ifname: &str, cidr: &str) -> Result<()> {
+        check_ifname(ifname)?;
+        let net = names::parse_cidr(cidr)?;
+        self.block_on(async {
+            let index = node.nl.require(&node.name, ifname).await?;
+            node.nl.add_addr(index, net).await
+        })
+    }
+
+    pub fn route(&self, node: &Node, dest: &str, via: &str) -> Result<()> {
+        let dest_net = names::parse_destination(dest)?;
+        let via = names::parse_via(via)?;
+        let v6 = match (&dest_net, &via) {
+            (Some(d), Via::Gateway(g)) if d.is_ipv6() != g.is_ipv6() => {
+                return Err(format!("route {dest} via {g}: the destination and the gateway are of different IP versions"))
+            }
+            (Some(d), _) => d.is_ipv6(),
+            (None, Via::Gateway(g)) => g.is_ipv6(),
+            (None, Via::Device(_)) => false,
+        };
+        self.block_on(async {
+            let oif = match &via {
+                Via::Device(dev) => Some(node.nl.require(&node.name, dev).await?),
+                Via::Gateway(_) => None,
+            };
+            node.nl.add_route(dest_net, &via, oif, v6).await
+        })
+    }
+
+    /// Sets a sysctl of the node's network namespace; only `net.*` keys, as
+    /// every other sysctl belongs to the whole machine.
+    pub fn sysctl(&self, node: &Node, key: &str, value: &str) -> Result<()> {
+        if !(key.starts_with("net.") || key.starts_with("net/")) {
+            return Err(format!(
+                "sysctl '{key}' is not a network-namespace setting; only net.* keys can be set, \
+                 the others would change the whole machine"
+            ));
+        }
+        node.ns
+            .run(|| netns::write_sysctl(key, value))
+            .and_then(|r| r)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => format!("sysctl '{key}' does not exist in a network namespace"),
+                _ => format!("cannot set sysctl {key}={value} in node '{}': {e}", node.name),
+            })
+    }
+
+    pub fn exec(&self, node: &Node, argv: &[String]) -> Result<Output> {
+        exec::run(&self.rt, &node.ns, argv, &[], self.limits.get().exec_timeout)
+    }
+
+    pub fn ping(&self, node: &Node, target: &str, watch: Watch) -> Result<Outcome> {
+        let ip: IpAddr = names::parse_ip(target)?;
+        probe::icmp::ping(&node.ns, ip, watch).map_err(|e| format!("ping from '{}' failed to run: {e}", node.name))
+    }
+
+    pub fn tcp(&self, client: &Node, target: &str, server: &Node, port: u16, watch: Watch) -> Result<Outcome> {
+        let addr: SocketAddr = names::parse_socket_addr(target)?;
+        probe::tcp::probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
+    }
+
+    pub fn udp(&self, client: &Node, target: &str, server: &Node, port: u16, watch: Watch) -> Result<Outcome> {
+        let addr: SocketAddr = names::parse_socket_addr(target)?;
+        probe::udp::probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+

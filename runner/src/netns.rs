@@ -1,0 +1,180 @@
+//! Anonymous namespaces held by file descriptors.
+//!
+//! A node's namespaces exist only as long as the runner holds their file
+//! descriptors (and nothing else lives in them), so the kernel frees them when
+//! the runner exits, however it exits. Work that must happen inside a node
+//! runs on a fresh OS thread that enters the namespaces and ends with the
+//! work: no thread that was ever inside a node does anything else.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::thread;
+
+use nix::sched::{setns, unshare, CloneFlags};
+
+/// The namespaces of one node: always a network namespace, and a UTS
+/// namespace for containers.
+#[derive(Debug)]
+pub struct Namespaces {
+    net: OwnedFd,
+    uts: Option<OwnedFd>,
+}
+
+impl Namespaces {
+    /// Creates fresh namespaces on a throwaway thread and runs `init` inside
+    /// them before the thread ends. `hostname` asks for a UTS namespace too.
+    pub fn create<R: Send>(
+        hostname: Option<&str>,
+        init: impl FnOnce() -> io::Result<R> + Send,
+    ) -> io::Result<(Namespaces, R)> {
+        thread::scope(|s| {
+            s.spawn(|| {
+                let mut flags = CloneFlags::CLONE_NEWNET;
+                if hostname.is_some() {
+                    flags |= CloneFlags::CLONE_NEWUTS;
+                }
+                unshare(flags).map_err(io::Error::from)?;
+                if let Some(name) = hostname {
+                    nix::unistd::sethostname(name).map_err(io::Error::from)?;
+                }
+                let net = open_own_ns("net")?;
+                let uts = hostname.map(|_| open_own_ns("uts")).transpose()?;
+                let out = init()?;
+                Ok((Namespaces { net, uts }, out))
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Runs `f` on a fresh OS thread inside these namespaces.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> io::Result<R> {
+        thread::scope(|s| {
+            s.spawn(|| {
+                self.enter()?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Moves the calling thread into these namespaces. Only for threads made
+    /// for that purpose (see [`Namespaces::run`]) and for children between
+    /// fork and exec.
+    fn enter(&self) -> io::Result<()> {
+        setns(self.net.as_fd(), CloneFlags::CLONE_NEWNET)?;
+        if let Some(uts) = &self.uts {
+            setns(uts.as_fd(), CloneFlags::CLONE_NEWUTS)?;
+        }
+        Ok(())
+    }
+
+    /// Raw descriptors, for a child process to enter between fork and exec.
+    pub fn raw_fds(&self) -> (RawFd, Option<RawFd>) {
+        (
+            self.net.as_raw_fd(),
+            self.uts.as_ref().map(|fd| fd.as_raw_fd()),
+        )
+    }
+
+    pub fn net_fd(&self) -> RawFd {
+        self.net.as_raw_fd()
+    }
+}
+
+/// Enters the given namespaces; async-signal-safe, for `pre_exec`.
+pub fn enter_raw(net: RawFd, uts: Option<RawFd>) -> io::Result<()> {
+    // SAFETY: the descriptors are owned by the parent's `Namespaces`, which
+    // outlives the child's fork-to-exec window.
+    let net = unsafe { std::os::fd::BorrowedFd::borrow_raw(net) };
+    setns(net, CloneFlags::CLONE_NEWNET)?;
+    if let Some(uts) = uts {
+        let uts = unsafe { std::os::fd::BorrowedFd::borrow_raw(uts) };
+        setns(uts, CloneFlags::CLONE_NEWUTS)?;
+    }
+    Ok(())
+}
+
+fn open_own_ns(kind: &str) -> io::Result<OwnedFd> {
+    Ok(File::open(format!("/proc/thread-self/ns/{kind}"))?.into())
+}
+
+/// Whether this process may create network namespaces at all; the error says
+/// what is missing.
+pub fn check_privileges() -> Result<(), String> {
+    match Namespaces::create(None, || Ok(())) {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(format!(
+            "cannot create network namespaces ({e}): run as root (sudo scenario run …), \
+             or with CAP_SYS_ADMIN and CAP_NET_ADMIN, or inside a privileged container \
+             (docker run --privileged …)"
+        )),
+        Err(e) => Err(format!("cannot create network namespaces: {e}")),
+    }
+}
+
+/// Writes a sysctl of the calling thread's network namespace.
+pub fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
+    std::fs::write(sysctl_path(key), value)
+}
+
+pub fn read_sysctl(key: &str) -> io::Result<String> {
+    Ok(std::fs::read_to_string(sysctl_path(key))?.trim().to_string())
+}
+
+/// `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`; a key written
+/// with slashes is taken as it is, so interface names with dots still work.
+pub fn sysctl_path(key: &str) -> String {
+    if key.contains('/') {
+        format!("/proc/sys/{}", key.trim_start_matches('/'))
+    } else {
+        format!("/proc/sys/{}", key.replace('.', "/"))
+    }
+}
+
+/// The settings that decide reachability and that a new network namespace
+/// may inherit from the machine's (`devconf_inherit_init_net`): every node
+/// starts from the kernel's defaults instead, so one scenario gives one
+/// result on every machine.
+pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.ip_forward", "0"),
+    ("net.ipv4.conf.all.forwarding", "0"),
+    ("net.ipv4.conf.default.forwarding", "0"),
+    ("net.ipv4.conf.all.rp_filter", "0"),
+    ("net.ipv4.conf.default.rp_filter", "0"),
+    ("net.ipv4.conf.all.route_localnet", "0"),
+    ("net.ipv4.conf.default.route_localnet", "0"),
+    ("net.ipv4.conf.all.accept_redirects", "1"),
+    ("net.ipv4.conf.default.accept_redirects", "1"),
+    ("net.ipv4.conf.all.send_redirects", "1"),
+    ("net.ipv4.conf.default.send_redirects", "1"),
+    ("net.ipv4.conf.all.proxy_arp", "0"),
+    ("net.ipv4.conf.default.proxy_arp", "0"),
+    ("net.ipv4.conf.all.accept_local", "0"),
+    ("net.ipv4.conf.default.accept_local", "0"),
+    ("net.ipv4.conf.all.arp_ignore", "0"),
+    ("net.ipv4.conf.default.arp_ignore", "0"),
+    ("net.ipv6.conf.all.forwarding", "0"),
+    ("net.ipv6.conf.default.forwarding", "0"),
+    ("net.ipv6.conf.all.disable_ipv6", "0"),
+    ("net.ipv6.conf.default.disable_ipv6", "0"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_keys_map_to_proc_paths() {
+        assert_eq!(
+            sysctl_path("net.ipv4.ip_forward"),
+            "/proc/sys/net/ipv4/ip_forward"
+        );
+        assert_eq!(
+            sysctl_path("net/ipv4/conf/eth0.5/rp_filter"),
+            "/proc/sys/net/ipv4/conf/eth0.5/rp_filter"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Links, addresses and routes, over netlink. Everything that speaks
+//! rtnetlink lives here; the rest of the runner asks for wiring in terms of
+//! names and CIDRs.
+
+pub mod names;
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+
+use futures::TryStreamExt;
+use ipnetwork::IpNetwork;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
+
+/// A netlink route socket opened inside one node's network namespace; the
+/// socket stays bound to that namespace whichever thread uses it.
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+/// Where a route goes: through a gateway, or straight out of an interface.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Via {
+    Gateway(IpAddr),
+    Device(String),
+}
+
+pub type Result<T> = std::result::Result<T, String>;
+
+fn nl_err(what: &str, e: rtnetlink::Error) -> String {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => {
+            let io = m.to_io();
+            let hint = match io.raw_os_error() {
+                Some(libc::EEXIST) => " (it already exists)",
+                Some(libc::ENETUNREACH) => " (the gateway is not on a connected subnet)",
+                Some(libc::ENODEV) => " (no such interface)",
+                _ => "",
+            };
+            format!("{what}: {io}{hint}")
+        }
+        e => format!("{what}: {e}"),
+    }
+}
+
+impl Netlink {
+    /// Opens the socket in the calling thread's network namespace. Needs a
+    /// tokio runtime entered to register the socket; the returned future
+    /// drives the connection and must be spawned on that runtime.
+    pub fn open() -> std::io::Result<(Netlink, impl std::future::Future<Output = ()> + Send)> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        Ok((Netlink { handle }, conn))
+    }
+
+    pub async fn index(&self, name: &str) -> Result<Option<u32>> {
+        let mut links = self.handle.link().get().match_name(name).execute();
+        match links.try_next().await {
+            Ok(link) => Ok(link.map(|l| l.header.index)),
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => {
+                Ok(None)
+            }
+            Err(e) => Err(nl_err(&format!("cannot look up interface {name}"), e)),
+        }
+    }
+
+    /// The index of an interface that must exist.
+    pub async fn require(&self, node: &str, name: &str) -> Result<u32> {
+        self.index(name)
+            .await?
+            .ok_or_else(|| format!("node '{node}' has no interface '{name}'"))
+    }
+
+    /// Names of all interfaces, with their kind ("bridge", "veth", …).
+    pub async fn links(&self) -> Result<Vec<(u32, String, Option<String>)>> {
+        let mut out = Vec::new();
+        let mut links = self.handle.link().get().execute();
+        while let Some(l) = links.try_next().await.map_err(|e| nl_err("cannot list interfaces", e))? {
+            let mut name = String::new();
+            let mut kind = None;
+            for a in &l.attributes {
+                match a {
+                    LinkAttribute::IfName(n) => name = n.clone(),
+                    LinkAttribute::LinkInfo(infos) => {
+                        for i in infos {
+                            if let LinkInfo::Kind(k) = i {
+                                kind = Some(k.to_string());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out.push((l.header.index, name, kind));
+        }
+        Ok(out)
+    }
+
+    pub async fn set_up(&self, index: u32) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("cannot bring interface up", e))
+    }
+
+    /// A veth pair with `name` here and `peer` in the namespace `peer_ns`
+    /// (whose socket is `peer_nl`), both up; `master` enslaves the local end
+    /// to a bridge.
+    pub async fn add_veth(&self, name: &str, peer: &str, peer_nl: &Netlink, peer_ns: RawFd, master: Option<u32>) -> Result<()> {
+        let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.to_string())
+            .setns_by_fd(peer_ns)
+            .build();
+        let mut local = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+            .name(name.to_string())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+        if let Some(m) = master {
+            local = local.controller(m);
+        }
+        self.handle
+            .link()
+            .add(local.build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(&format!("cannot create veth pair {name}/{peer}"), e))?;
+        // Not in the creation message: the kernel brings the peer up before
+        // it knows its other end, and refuses (ENOTCONN).
+        self.set_up_by_name(name).await?;
+        peer_nl.set_up_by_name(peer).await
+    }
+
+    async fn set_up_by_name(&self, name: &str) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_name(name).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(&format!("cannot bring {name} up"), e))
+    }
+
+    pub async fn add_bridge(&self, name: &str) -> Result<u32> {
+        self.handle
+            .link()
+            .add(LinkBridge::new(name).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(&format!("cannot create bridge {name}"), e))?;
+        self.index(name)
+            .await?
+            .ok_or_else(|| format!("bridge {name} vanished after it was created"))
+    }
+
+    pub async fn add_addr(&self, index: u32, net: IpNetwork) -> Result<()> {
+        let mut req = self.handle.address().add(index, net.ip(), net.prefix());
+        if net.is_ipv6() {
+            // Duplicate address detection would hold a new address back for
+            // a second or more; a lab's addresses are unique by construction.
+            req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
+        }
+        req.execute()
+            .await
+            .map_err(|e| nl_err(&format!("cannot add address {net}"), e))
+    }
+
+    /// Addresses of one interface, in the order the kernel lists them.
+    pub async fn addrs(&self, index: u32) -> Result<Vec<IpNetwork>> {
+        let mut out = Vec::new();
+        let mut addrs = self.handle.address().get().set_link_index_filter(index).execute();
+        while let Some(a) = addrs.try_next().await.map_err(|e| nl_err("cannot list addresses", e))? {
+            for attr in &a.attributes {
+                if let AddressAttribute::Address(ip) = attr {
+                    if let Ok(net) = IpNetwork::new(*ip, a.header.prefix_len) {
+                        out.push(net);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn add_route(&self, dest: Option<IpNetwork>, via: &Via, oif: Option<u32>, v6: bool) -> Result<()> {
+        let mut b = RouteMessageBuilder::<IpAddr>::new();
+        let unspecified: IpAddr = if v6 {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        };
+        let (dst, len) = dest.map_or((unspecified, 0), |d| (d.network(), d.prefix()));
+        b = b.destination_prefix(dst, len).map_err(|e| e.to_string())?;
+        match via {
+            Via::Gateway(gw) => b = b.gateway(*gw).map_err(|e| e.to_string())?,
+            Via::Device(_) => b = b.scope(RouteScope::Link),
+        }
+        if let Some(i) = oif {
+            b = b.output_interface(i);
+        }
+        let target = dest.map_or("default".to_string(), |d| d.to_string());
+        self.handle
+            .route()
+            .add(b.build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(&format!("cannot add route {target}"), e))
+    }
+
+    /// Whether the main table has a default route of this family.
+    pub async fn has_default_route(&self, v6: bool) -> Result<bool> {
+        let family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
+        let mut msg = RouteMessageBuilder::<IpAddr>::new().build();
+        msg.header.address_family = family;
+        let mut routes = self.handle.route().get(msg).execute();
+        while let Some(r) = routes.try_next().await.map_err(|e| nl_err("cannot list routes", e))? {
+            if r.header.address_family == family
+                && r.header.destination_prefix_length == 0
+                && r.header.table == 254
+                && r.attributes.iter().any(|a| {
+                    matches!(a, RouteAttribute::Gateway(RouteAddress::Inet(_) | RouteAddress::Inet6(_)) | RouteAttribute::Oif(_))
+                })
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

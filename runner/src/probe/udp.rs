@@ -1,0 +1,81 @@
+//! UDP: a socket bound inside the server node before the client sends; the
+//! client repeats its token until the server reads it or the window ends.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use super::{is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Watch};
+use crate::netns::Namespaces;
+
+pub fn probe(client: &Namespaces, target: SocketAddr, server: &Namespaces, port: u16, watch: Watch) -> io::Result<Outcome> {
+    let socket = server
+        .run(|| UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)))?
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP port {port} in the server node: {e}")))?;
+    socket.set_nonblocking(true)?;
+    let token = token();
+    let delivered = Arrived::default();
+    let closing = Closing::new(watch);
+    let out = thread::scope(|s| {
+        s.spawn(|| serve(&socket, &token, &delivered, &closing));
+        let out = client.run(|| send_loop(target, &token, &delivered, watch));
+        closing.client_done();
+        out
+    });
+    let mut out = out??;
+    out.delivered = delivered.is_set();
+    Ok(out)
+}
+
+fn serve(socket: &UdpSocket, token: &[u8], delivered: &Arrived, closing: &Closing) {
+    let mut buf = [0u8; 64];
+    while let Some(left) = closing.remaining() {
+        if delivered.is_set() {
+            return;
+        }
+        if !readable(socket, left.min(Duration::from_millis(20))) {
+            continue;
+        }
+        while let Ok((n, _)) = socket.recv_from(&mut buf) {
+            if &buf[..n] == token {
+                delivered.set();
+            }
+        }
+    }
+}
+
+fn send_loop(target: SocketAddr, token: &[u8], delivered: &Arrived, watch: Watch) -> io::Result<Outcome> {
+    let local: SocketAddr = match target {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local)?;
+    // Connected, so that an ICMP port or host unreachable comes back to us
+    // as an error: the network's "no".
+    let connected = socket.connect(target);
+    let mut pacer = Pacer::new(watch);
+    let mut out = Outcome::default();
+    loop {
+        out.attempts += 1;
+        let sent = connected.as_ref().map_err(|e| io::Error::new(e.kind(), e.to_string())).and_then(|_| socket.send(token));
+        let mut refused = false;
+        match sent {
+            Ok(_) => out.last_error = Some("sent, but the token did not reach the listener".into()),
+            Err(e) => {
+                refused = is_refusal(&e);
+                out.last_error = Some(e.to_string());
+            }
+        }
+        let arrived = delivered.wait(pacer.gap());
+        if let Ok(Some(e)) = socket.take_error() {
+            refused = is_refusal(&e);
+            out.last_error = Some(e.to_string());
+        }
+        pacer.answer(refused);
+        if arrived || pacer.done() {
+            out.elapsed = pacer.elapsed();
+            return Ok(out);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The script API: the design's minimum contract, with its names and
+//! argument orders, registered on a Rhai engine bound to one lab.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, FLOAT, INT};
+
+use crate::exec::{self, Output};
+use crate::lab::{Lab, Node};
+use crate::probe::{Outcome, Watch};
+
+/// A node as scripts hold it.
+#[derive(Clone)]
+pub struct NodeRef {
+    lab: Rc<Lab>,
+    node: Rc<Node>,
+}
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+fn fail(msg: impl Into<String>) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
+}
+
+fn port(p: INT) -> Res<u16> {
+    u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| fail(format!("port {p} is out of range 1-65535")))
+}
+
+fn secs(s: FLOAT, what: &str) -> Res<Duration> {
+    if !(s > 0.0 && s <= 3600.0) {
+        return Err(fail(format!("{what} must be between 0 and 3600 seconds, got {s}")));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+fn fmt_secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+fn output_map(o: Output) -> Map {
+    let mut m = Map::new();
+    m.insert("code".into(), Dynamic::from(o.code as INT));
+    m.insert("stdout".into(), o.stdout.into());
+    m.insert("stderr".into(), o.stderr.into());
+    m
+}
+
+fn check_output(node: &Node, command: &str, o: Output) -> Res<String> {
+    if o.code == 0 {
+        return Ok(o.stdout);
+    }
+    let mut msg = format!("`{command}` in node '{}' exited with code {}", node.name, o.code);
+    let stderr = o.stderr.trim_end();
+    if !stderr.is_empty() {
+        msg.push_str(&format!("\nstderr:\n{stderr}"));
+    }
+    Err(fail(msg))
+}
+
+impl NodeRef {
+    fn exec_argv(&self, argv: &[String]) -> Res<Output> {
+        self.lab.exec(&self.node, argv).map_err(fail)
+    }
+
+    fn exec(&mut self, command: &str) -> Res<String> {
+        let o = self.exec_argv(&exec::split(command).map_err(fail)?)?;
+        check_output(&self.node, command, o)
+    }
+
+    fn try_exec(&mut self, command: &str) -> Res<Map> {
+        Ok(output_map(self.exec_argv(&exec::split(command).map_err(fail)?)?))
+    }
+
+    fn sh_argv(command: &str) -> Vec<String> {
+        vec!["sh".into(), "-c".into(), command.into()]
+    }
+
+    fn sh(&mut self, command: &str) -> Res<String> {
+        let o = self.exec_argv(&Self::sh_argv(command))?;
+        check_output(&self.node, command, o)
+    }
+
+    fn try_sh(&mut self, command: &str) -> Res<Map> {
+        Ok(output_map(self.exec_argv(&Self::sh_argv(command))?))
+    }
+}
+
+/// Which way an assertion points.
+#[derive(Clone, Copy, PartialEq)]
+enum Expect {
+    Reach,
+    NoReach,
+}
+
+impl Expect {
+    fn watch(self, lab: &Lab) -> Watch {
+        let l = lab.limits.get();
+        match self {
+            Expect::Reach => Watch { window: l.probe_timeout, stop_when_refused: false },
+            Expect::NoReach => Watch { window: l.negative_window, stop_when_refused: true },
+        }
+    }
+
+    /// Turns what the probe saw into the assertion's verdict.
+    fn judge(self, call: String, what: &str, o: Outcome, window: Duration) -> Res<()> {
+        match (self, o.delivered) {
+            (Expect::Reach, true) | (Expect::NoReach, false) => Ok(()),
+            (Expect::Reach, false) => Err(fail(format!(
+                "{call} failed\n  expected: {what} within {}\n  happened: nothing arrived ({})",
+                fmt_secs(window),
+                o.describe()
+            ))),
+            (Expect::NoReach, true) => Err(fail(format!(
+                "{call} failed\n  expected: no {what} for {}\n  happened: it arrived after {:.3} s",
+                fmt_secs(window),
+                o.elapsed.as_secs_f64()
+            ))),
+        }
+    }
+}
+
+fn assert_ping(expect: Expect, n: &NodeRef, target: &str) -> Res<()> {
+    let watch = expect.watch(&n.lab);
+    let o = n.lab.ping(&n.node, target, watch).map_err(fail)?;
+    let name = if expect == Expect::Reach { "assert_ping" } else { "assert_no_ping" };
+    expect.judge(format!("{name}({}, \"{target}\")", n.node.name), &format!("an echo reply from {target}"), o, watch.window)
+}
+
+#[derive(Clone, Copy)]
+enum Proto {
+    Tcp,
+    Udp,
+}
+
+fn assert_stream(proto: Proto, expect: Expect, client: &NodeRef, target: &str, server: &NodeRef, p: INT) -> Res<()> {
+    let p = port(p)?;
+    let watch = expect.watch(&client.lab);
+    let lab = &client.lab;
+    let (o, label) = match proto {
+        Proto::Tcp => (lab.tcp(&client.node, target, &server.node, p, watch), "tcp"),
+        Proto::Udp => (lab.udp(&client.node, target, &server.node, p, watch), "udp"),
+    };
+    let o = o.map_err(fail)?;
+    let name = match expect {
+        Expect::Reach => format!("assert_{label}"),
+        Expect::NoReach => format!("assert_no_{label}"),
+    };
+    let what = format!(
+        "the token sent by '{}' to {target} ({}) at the listener in '{}' on port {p}",
+        client.node.name,
+        label.to_uppercase(),
+        server.node.name
+    );
+    expect.judge(format!("{name}({}, \"{target}\", {}, {p})", client.node.name, server.node.name), &what, o, watch.window)
+}
+
+pub fn register(engine: &mut Engine, lab: Rc<Lab>) {
+    engine
+        .register_type_with_name::<NodeRef>("Node")
+        .register_get("name", |n: &mut NodeRef| n.node.name.clone())
+        .register_fn("to_string", |n: &mut NodeRef| n.node.name.clone())
+        .register_fn("to_debug", |n: &mut NodeRef| format!("Node({})", n.node.name));
+
+    for (name, container) in [("node", false), ("container", true)] {
+        let lab = lab.clone();
+        engine.register_fn(name, move |n: &str| -> Res<NodeRef> {
+            let node = lab.add_node(n, container).map_err(fail)?;
+            Ok(NodeRef { lab: lab.clone(), node })
+        });
+    }
+
+    engine.register_fn("link", |a: NodeRef, ai: &str, b: NodeRef, bi: &str| -> Res<()> {
+        a.lab.link(&a.node, ai, &b.node, bi).map_err(fail)
+    });
+    engine
+        .register_fn("addr", |n: &mut NodeRef, ifname: &str, cidr: &str| -> Res<()> {
+            n.lab.addr(&n.node, ifname, cidr).map_err(fail)
+        })
+        .register_fn("route", |n: &mut NodeRef, dest: &str, via: &str| -> Res<()> {
+            n.lab.route(&n.node, dest, via).map_err(fail)
+        })
+        .register_fn("sysctl", |n: &mut NodeRef, key: &str, value: &str| -> Res<()> {
+            n.lab.sysctl(&n.node, key, value).map_err(fail)
+        })
+        .register_fn("sysctl", |n: &mut NodeRef, key: &str, value: INT| -> Res<()> {
+            n.lab.sysctl(&n.node, key, &value.to_string()).map_err(fail)
+        })
+        .register_fn("bridge", |n: &mut NodeRef, name: &str| -> Res<()> {
+            n.lab.bridge(&n.node, name, None).map_err(fail)
+        })
+        .register_fn("bridge", |n: &mut NodeRef, name: &str, cidr: &str| -> Res<()> {
+            n.lab.bridge(&n.node, name, Some(cidr)).map_err(fail)
+        })
+        .register_fn("attach", |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: &str| -> Res<String> {
+            c.lab.attach(&c.node, &h.node, bridge, Some(cidr)).map_err(fail)
+        })
+        .register_fn("attach", |c: &mut NodeRef, h: NodeRef, bridge: &str| -> Res<String> {
+            c.lab.attach(&c.node, &h.node, bridge, None).map_err(fail)
+        })
+        .register_fn("exec", NodeRef::exec)
+        .register_fn("try_exec", NodeRef::try_exec)
+        .register_fn("sh", NodeRef::sh)
+        .register_fn("try_sh", NodeRef::try_sh)
+        .register_fn("ping", |n: &mut NodeRef, target: &str| -> Res<bool> {
+            let watch = Expect::Reach.watch(&n.lab);
+            Ok(n.lab.ping(&n.node, target, watch).map_err(fail)?.delivered)
+        });
+
+    engine
+        .register_fn("assert_ping", |n: NodeRef, t: &str| assert_ping(Expect::Reach, &n, t))
+        .register_fn("assert_no_ping", |n: NodeRef, t: &str| assert_ping(Expect::NoReach, &n, t));
+    for (proto, reach, no_reach) in [(Proto::Tcp, "assert_tcp", "assert_no_tcp"), (Proto::Udp, "assert_udp", "assert_no_udp")] {
+        for (name, expect) in [(reach, Expect::Reach), (no_reach, Expect::NoReach)] {
+            engine.register_fn(name, move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
+                assert_stream(proto, expect, &c, t, &s, p)
+            });
+        }
+    }
+
+    type Setter = fn(&mut crate::lab::Limits, Duration);
+    let setters: [(&str, Setter); 3] = [
+        ("exec_timeout", |l, d| l.exec_timeout = d),
+        ("probe_timeout", |l, d| l.probe_timeout = d),
+        ("negative_window", |l, d| l.negative_window = d),
+    ];
+    for (name, set) in setters {
+        let (lab_f, lab_i) = (lab.clone(), lab.clone());
+        let apply = move |lab: &Lab, s: FLOAT| -> Res<()> {
+            let mut limits = lab.limits.get();
+            set(&mut limits, secs(s, name)?);
+            lab.limits.set(limits);
+            Ok(())
+        };
+        engine
+            .register_fn(name, move |s: FLOAT| apply(&lab_f, s))
+            .register_fn(name, move |s: INT| apply(&lab_i, s as FLOAT));
+    }
+}

@@ -1,0 +1,137 @@
+//! Finding scenario files and running many of them in parallel, one lab
+//! each, reporting each as it ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::script::{self, Options};
+
+/// Helper modules live in `lib/` folders or in files whose name starts with
+/// `_`; they are imported by scenarios, never run on their own.
+pub fn is_module(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_'))
+        || path.parent().is_some_and(|p| p.components().any(|c| c.as_os_str() == "lib"))
+}
+
+/// The scenarios under the given files and folders, each once, in a stable
+/// order. A file named explicitly is taken even if it looks like a module.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut found = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if meta.is_dir() {
+            let mut inner = Vec::new();
+            walk(p, &mut inner).map_err(|e| format!("{}: {e}", p.display()))?;
+            inner.retain(|f| !is_module(f.strip_prefix(p).unwrap_or(f)));
+            inner.sort();
+            found.extend(inner);
+        } else {
+            found.push(p.clone());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|f| seen.insert(f.clone()));
+    Ok(found)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rhai") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub path: PathBuf,
+    pub duration: Duration,
+    /// The failure report, or `None` when the scenario passed.
+    pub failure: Option<String>,
+    /// What the script printed.
+    pub log: Vec<String>,
+}
+
+/// Runs one scenario on the calling thread. A panic inside the runner is a
+/// failure of that scenario, not of the whole run.
+pub fn run_one(path: &Path, opts: &Options) -> Outcome {
+    let start = Instant::now();
+    let log = script::Log::default();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script::run_file(path, opts, &log)));
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(report)) => Some(report),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Some(format!("{}: internal error in the runner (a bug, please report it): {what}", path.display()))
+        }
+    };
+    let log = log.borrow().clone();
+    Outcome { path: path.to_path_buf(), duration: start.elapsed(), failure, log }
+}
+
+/// Runs every file with at most `jobs` at once; `report` sees each outcome
+/// as it ends. Returns the outcomes in the order of `files`.
+pub fn run_all(files: &[PathBuf], jobs: usize, opts: &Options, mut report: impl FnMut(&Outcome)) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; files.len()];
+    thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, files.len().max(1)) {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(file) = files.get(i) else { break };
+                if tx.send((i, run_one(file, opts))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, outcome) in rx {
+            report(&outcome);
+            outcomes[i] = Some(outcome);
+        }
+    });
+    outcomes.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_are_not_scenarios() {
+        assert!(is_module(Path::new("lib/net.rhai")));
+        assert!(is_module(Path::new("article/_helpers.rhai")));
+        assert!(!is_module(Path::new("article/01-reach-host.rhai")));
+        assert!(!is_module(Path::new("library/x.rhai")));
+    }
+
+    #[test]
+    fn discovery_is_sorted_and_skips_modules() {
+        let dir = std::env::temp_dir().join(format!("scenario-discover-{}", std::process::id()));
+        for f in ["b/02.rhai", "b/01.rhai", "a.rhai", "lib/m.rhai", "b/_h.rhai", "notes.txt"] {
+            let p = dir.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let found = discover(&[dir.clone(), dir.join("a.rhai")]).unwrap();
+        let rel: Vec<_> = found.iter().map(|p| p.strip_prefix(&dir).unwrap().to_str().unwrap()).collect();
+        assert_eq!(rel, vec!["a.rhai", "b/01.rhai", "b/02.rhai"]);
+        assert!(discover(&[dir.join("missing")]).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
