@@ -107,12 +107,12 @@ impl Expect {
         match (self, o.delivered) {
             (Expect::Reach, true) | (Expect::NoReach, false) => Ok(()),
             (Expect::Reach, false) => Err(fail(format!(
-                "{call} failed\n  expected: {what} within {}\n  happened: nothing arrived ({})",
+                "{call} failed\n  expected: {what} arrives within {}\n  happened: nothing arrived ({})",
                 fmt_secs(window),
                 o.describe()
             ))),
             (Expect::NoReach, true) => Err(fail(format!(
-                "{call} failed\n  expected: no {what} for {}\n  happened: it arrived after {:.3} s",
+                "{call} failed\n  expected: {what} never arrives within {}\n  happened: it arrived after {:.3} s",
                 fmt_secs(window),
                 o.elapsed.as_secs_f64()
             ))),

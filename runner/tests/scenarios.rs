@@ -1,0 +1,71 @@
+//! Every shipped scenario, and every fixture under tests/fixtures, as a
+//! trial of its own: `cargo test -- --list`, `cargo test article/04`.
+//!
+//! A fixture states what must go wrong with `// expect-error: TEXT` lines:
+//! its report must contain every TEXT (file and line included). A fixture
+//! without them must pass. `// timeout: SECS` sets its time limit.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use scenario::script::Options;
+use scenario::suite;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+struct Expectations {
+    errors: Vec<String>,
+    timeout: Option<f64>,
+}
+
+fn expectations(text: &str) -> Expectations {
+    let mut e = Expectations { errors: Vec::new(), timeout: None };
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("// expect-error:") {
+            e.errors.push(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("// timeout:") {
+            e.timeout = Some(rest.trim().parse().expect("// timeout: takes seconds"));
+        }
+    }
+    e
+}
+
+fn check(path: &Path) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let expect = expectations(&text);
+    let mut opts = Options::default();
+    if let Some(t) = expect.timeout {
+        opts.time_limit = Duration::from_secs_f64(t);
+    }
+    let outcome = suite::run_one(path, &opts);
+    match (&outcome.failure, expect.errors.is_empty()) {
+        (None, true) => Ok(()),
+        (Some(report), true) => Err(report.clone().into()),
+        (None, false) => Err(format!("expected a failure containing {:?}, but the scenario passed", expect.errors).into()),
+        (Some(report), false) => {
+            let missing: Vec<_> = expect.errors.iter().filter(|e| !report.contains(e.as_str())).collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("the failure report lacks {missing:?}; it was:\n{report}").into())
+            }
+        }
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    // Reports name files relative to the repository, as users run them.
+    std::env::set_current_dir(root()).expect("the repository is there");
+    let mut trials = Vec::new();
+    for (dir, kind) in [("scenarios", "scenario"), ("runner/tests/fixtures", "fixture")] {
+        for path in suite::discover(&[PathBuf::from(dir)]).expect("scenario folders exist") {
+            let name = path.strip_prefix(dir).unwrap().with_extension("").display().to_string();
+            trials.push(Trial::test(name, move || check(&path)).with_kind(kind));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
