@@ -255,6 +255,18 @@ impl Lab {
     }
 }
 
+impl Drop for Lab {
+    /// Commands end with their process group; anything that left its group
+    /// (setsid, a daemon) still lives in the lab's namespaces and would keep
+    /// them alive, so it is ended here, by PID.
+    fn drop(&mut self) {
+        let inodes: Vec<u64> = self.nodes.borrow().iter().filter_map(|n| n.ns.net_inode().ok()).collect();
+        for pid in netns::processes_in(&inodes) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 fn is_link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => a.is_link_local(),

@@ -82,6 +82,26 @@ impl Namespaces {
     pub fn net_fd(&self) -> RawFd {
         self.net.as_raw_fd()
     }
+
+    /// The inode that names the network namespace in /proc/PID/ns/net.
+    pub fn net_inode(&self) -> io::Result<u64> {
+        Ok(nix::sys::stat::fstat(self.net.as_fd())?.st_ino)
+    }
+}
+
+/// Processes whose network namespace is one of `inodes`: in a lab's
+/// namespaces lives nothing but what the lab's commands started.
+pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/net"))
+                .ok()
+                .and_then(|l| l.to_str()?.strip_prefix("net:[")?.strip_suffix(']')?.parse::<u64>().ok())
+                .is_some_and(|ino| inodes.contains(&ino))
+        })
+        .collect()
 }
 
 /// Enters the given namespaces; async-signal-safe, for `pre_exec`.
