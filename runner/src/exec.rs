@@ -20,7 +20,8 @@ pub struct Output {
 
 /// Splits a command line like a shell would, without running one.
 pub fn split(command: &str) -> Result<Vec<String>, String> {
-    let argv = shell_words::split(command).map_err(|e| format!("cannot split command `{command}`: {e}"))?;
+    let argv = shell_words::split(command)
+        .map_err(|e| format!("cannot split command `{command}`: {e}"))?;
     if argv.is_empty() {
         return Err("empty command".into());
     }
@@ -31,7 +32,12 @@ pub fn split(command: &str) -> Result<Vec<String>, String> {
 pub fn package_for(program: &str) -> Option<&'static str> {
     let p = program.rsplit('/').next().unwrap_or(program);
     Some(match p {
-        _ if p.starts_with("iptables") || p.starts_with("ip6tables") || p.starts_with("xtables") => "iptables",
+        _ if p.starts_with("iptables")
+            || p.starts_with("ip6tables")
+            || p.starts_with("xtables") =>
+        {
+            "iptables"
+        }
         "nft" => "nftables",
         "ip" | "bridge" | "ss" | "tc" | "rtmon" => "iproute2",
         "ping" | "tracepath" => "iputils-ping",
@@ -121,10 +127,25 @@ mod tests {
     #[test]
     fn splits_like_a_shell() {
         assert_eq!(
-            split("iptables -t nat -A POSTROUTING -m comment --comment 'two words' -j MASQUERADE").unwrap(),
-            vec!["iptables", "-t", "nat", "-A", "POSTROUTING", "-m", "comment", "--comment", "two words", "-j", "MASQUERADE"]
+            split("iptables -t nat -A POSTROUTING -m comment --comment 'two words' -j MASQUERADE")
+                .unwrap(),
+            vec![
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-m",
+                "comment",
+                "--comment",
+                "two words",
+                "-j",
+                "MASQUERADE"
+            ]
         );
-        assert!(split("echo 'unterminated").unwrap_err().contains("cannot split"));
+        assert!(split("echo 'unterminated")
+            .unwrap_err()
+            .contains("cannot split"));
         assert!(split("   ").is_err());
     }
 

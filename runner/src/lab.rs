@@ -59,19 +59,30 @@ pub type Result<T> = std::result::Result<T, String>;
 
 impl Lab {
     pub fn new() -> io::Result<Lab> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Ok(Lab { rt, nodes: RefCell::default(), limits: Cell::default() })
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Lab {
+            rt,
+            nodes: RefCell::default(),
+            limits: Cell::default(),
+        })
     }
 
     /// A fresh node: its own network namespace (and UTS namespace, with the
     /// name as hostname, for a container), reachability sysctls at the
     /// kernel's defaults, loopback up.
     pub fn add_node(&self, name: &str, container: bool) -> Result<Rc<Node>> {
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(format!("'{name}' is not a usable node name: 1 to 64 characters, no spaces or '/'"));
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c == '/')
+        {
+            return Err(format!(
+                "'{name}' is not a usable node name: 1 to 64 characters, no spaces or '/'"
+            ));
         }
         if self.nodes.borrow().iter().any(|n| n.name == name) {
-            return Err(format!("a node named '{name}' already exists in this scenario; node names must be unique"));
+            return Err(format!(
+                "a node named '{name}' already exists in this scenario; node names must be unique"
+            ));
         }
         let rt = self.rt.handle().clone();
         let (ns, (nl, conn)) = Namespaces::create(container.then_some(name), move || {
@@ -87,7 +98,12 @@ impl Lab {
         })
         .map_err(|e| format!("cannot create node '{name}': {e}"))?;
         self.rt.spawn(conn);
-        let node = Rc::new(Node { name: name.to_string(), container, ns, nl });
+        let node = Rc::new(Node {
+            name: name.to_string(),
+            container,
+            ns,
+            nl,
+        });
         self.block_on(async {
             let lo = node.nl.require(name, "lo").await?;
             node.nl.set_up(lo).await
@@ -111,7 +127,10 @@ impl Lab {
         self.block_on(async {
             for (node, ifname) in [(a, a_if), (b, b_if)] {
                 if node.nl.index(ifname).await?.is_some() {
-                    return Err(format!("node '{}' already has an interface '{ifname}'", node.name));
+                    return Err(format!(
+                        "node '{}' already has an interface '{ifname}'",
+                        node.name
+                    ));
                 }
             }
             if std::ptr::eq(a, b) && a_if == b_if {
@@ -127,7 +146,10 @@ impl Lab {
         let net = cidr.map(names::parse_cidr).transpose()?;
         self.block_on(async {
             if node.nl.index(name).await?.is_some() {
-                return Err(format!("node '{}' already has an interface '{name}'", node.name));
+                return Err(format!(
+                    "node '{}' already has an interface '{name}'",
+                    node.name
+                ));
             }
             let index = node.nl.add_bridge(name).await?;
             if let Some(net) = net {
@@ -142,7 +164,13 @@ impl Lab {
     /// address, and a default route via the bridge's first address of that
     /// family when the container has none. Returns the container's
     /// interface name.
-    pub fn attach(&self, container: &Node, host: &Node, bridge: &str, cidr: Option<&str>) -> Result<String> {
+    pub fn attach(
+        &self,
+        container: &Node,
+        host: &Node,
+        bridge: &str,
+        cidr: Option<&str>,
+    ) -> Result<String> {
         let net = cidr.map(names::parse_cidr).transpose()?;
         self.block_on(async {
             let host_links = host.nl.links().await?;
@@ -230,26 +258,52 @@ impl Lab {
             .run(|| netns::write_sysctl(key, value))
             .and_then(|r| r)
             .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => format!("sysctl '{key}' does not exist in a network namespace"),
-                _ => format!("cannot set sysctl {key}={value} in node '{}': {e}", node.name),
+                io::ErrorKind::NotFound => {
+                    format!("sysctl '{key}' does not exist in a network namespace")
+                }
+                _ => format!(
+                    "cannot set sysctl {key}={value} in node '{}': {e}",
+                    node.name
+                ),
             })
     }
 
     pub fn exec(&self, node: &Node, argv: &[String]) -> Result<Output> {
-        exec::run(&self.rt, &node.ns, argv, &[], self.limits.get().exec_timeout)
+        exec::run(
+            &self.rt,
+            &node.ns,
+            argv,
+            &[],
+            self.limits.get().exec_timeout,
+        )
     }
 
     pub fn ping(&self, node: &Node, target: &str, watch: Watch) -> Result<Outcome> {
         let ip: IpAddr = names::parse_ip(target)?;
-        probe::icmp::ping(&node.ns, ip, watch).map_err(|e| format!("ping from '{}' failed to run: {e}", node.name))
+        probe::icmp::ping(&node.ns, ip, watch)
+            .map_err(|e| format!("ping from '{}' failed to run: {e}", node.name))
     }
 
-    pub fn tcp(&self, client: &Node, target: &str, server: &Node, port: u16, watch: Watch) -> Result<Outcome> {
+    pub fn tcp(
+        &self,
+        client: &Node,
+        target: &str,
+        server: &Node,
+        port: u16,
+        watch: Watch,
+    ) -> Result<Outcome> {
         let addr: SocketAddr = names::parse_socket_addr(target)?;
         probe::tcp::probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
     }
 
-    pub fn udp(&self, client: &Node, target: &str, server: &Node, port: u16, watch: Watch) -> Result<Outcome> {
+    pub fn udp(
+        &self,
+        client: &Node,
+        target: &str,
+        server: &Node,
+        port: u16,
+        watch: Watch,
+    ) -> Result<Outcome> {
         let addr: SocketAddr = names::parse_socket_addr(target)?;
         probe::udp::probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
     }
@@ -260,9 +314,17 @@ impl Drop for Lab {
     /// (setsid, a daemon) still lives in the lab's namespaces and would keep
     /// them alive, so it is ended here, by PID.
     fn drop(&mut self) {
-        let inodes: Vec<u64> = self.nodes.borrow().iter().filter_map(|n| n.ns.net_inode().ok()).collect();
+        let inodes: Vec<u64> = self
+            .nodes
+            .borrow()
+            .iter()
+            .filter_map(|n| n.ns.net_inode().ok())
+            .collect();
         for pid in netns::processes_in(&inodes) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
@@ -273,4 +335,3 @@ fn is_link_local(ip: IpAddr) -> bool {
         IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
     }
 }
-

@@ -52,7 +52,9 @@ struct Style {
 impl Style {
     fn detect() -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Style { color: !no_color && std::io::stdout().is_terminal() }
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -80,7 +82,10 @@ fn run(paths: &[PathBuf], jobs: Option<usize>, timeout: f64, verbose: bool) -> E
     let files = match suite::discover(paths) {
         Ok(f) if f.is_empty() => {
             let list: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
-            return usage_error(&format!("no scenarios (*.rhai) found in {}", list.join(", ")));
+            return usage_error(&format!(
+                "no scenarios (*.rhai) found in {}",
+                list.join(", ")
+            ));
         }
         Ok(f) => f,
         Err(e) => return usage_error(&e),
@@ -89,7 +94,9 @@ fn run(paths: &[PathBuf], jobs: Option<usize>, timeout: f64, verbose: bool) -> E
         return usage_error(&e);
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = script::Options { time_limit: Duration::from_secs_f64(timeout) };
+    let opts = script::Options {
+        time_limit: Duration::from_secs_f64(timeout),
+    };
     let style = Style::detect();
     let start = Instant::now();
     let outcomes = suite::run_all(&files, jobs, &opts, |o| {
@@ -100,10 +107,8 @@ fn run(paths: &[PathBuf], jobs: Option<usize>, timeout: f64, verbose: bool) -> E
             Some(_) => style.paint("31;1", "FAIL"),
         };
         let _ = writeln!(out, "{label}  {}  ({secs:.2} s)", o.path.display());
-        if o.failure.is_some() || verbose {
-            if !o.log.is_empty() {
-                let _ = write!(out, "{}", indent(&format!("output:\n{}", o.log.join("\n"))));
-            }
+        if (o.failure.is_some() || verbose) && !o.log.is_empty() {
+            let _ = write!(out, "{}", indent(&format!("output:\n{}", o.log.join("\n"))));
         }
         if let Some(f) = &o.failure {
             let _ = write!(out, "{}", indent(f));
@@ -146,7 +151,12 @@ fn check(paths: &[PathBuf]) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { paths, jobs, timeout, verbose } => run(&paths, jobs, timeout, verbose),
+        Command::Run {
+            paths,
+            jobs,
+            timeout,
+            verbose,
+        } => run(&paths, jobs, timeout, verbose),
         Command::Check { paths } => check(&paths),
     }
 }

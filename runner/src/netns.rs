@@ -92,13 +92,21 @@ impl Namespaces {
 /// Processes whose network namespace is one of `inodes`: in a lab's
 /// namespaces lives nothing but what the lab's commands started.
 pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
             std::fs::read_link(format!("/proc/{pid}/ns/net"))
                 .ok()
-                .and_then(|l| l.to_str()?.strip_prefix("net:[")?.strip_suffix(']')?.parse::<u64>().ok())
+                .and_then(|l| {
+                    l.to_str()?
+                        .strip_prefix("net:[")?
+                        .strip_suffix(']')?
+                        .parse::<u64>()
+                        .ok()
+                })
                 .is_some_and(|ino| inodes.contains(&ino))
         })
         .collect()
@@ -141,7 +149,9 @@ pub fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
 }
 
 pub fn read_sysctl(key: &str) -> io::Result<String> {
-    Ok(std::fs::read_to_string(sysctl_path(key))?.trim().to_string())
+    Ok(std::fs::read_to_string(sysctl_path(key))?
+        .trim()
+        .to_string())
 }
 
 /// `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`; a key written

@@ -12,8 +12,12 @@ use crate::script::{self, Options};
 /// Helper modules live in `lib/` folders or in files whose name starts with
 /// `_`; they are imported by scenarios, never run on their own.
 pub fn is_module(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_'))
-        || path.parent().is_some_and(|p| p.components().any(|c| c.as_os_str() == "lib"))
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('_'))
+        || path
+            .parent()
+            .is_some_and(|p| p.components().any(|c| c.as_os_str() == "lib"))
 }
 
 /// The scenarios under the given files and folders, each once, in a stable
@@ -64,7 +68,9 @@ pub struct Outcome {
 pub fn run_one(path: &Path, opts: &Options) -> Outcome {
     let start = Instant::now();
     let log = script::Log::default();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script::run_file(path, opts, &log)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        script::run_file(path, opts, &log)
+    }));
     let failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(report)) => Some(report),
@@ -74,16 +80,29 @@ pub fn run_one(path: &Path, opts: &Options) -> Outcome {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Some(format!("{}: internal error in the runner (a bug, please report it): {what}", path.display()))
+            Some(format!(
+                "{}: internal error in the runner (a bug, please report it): {what}",
+                path.display()
+            ))
         }
     };
     let log = log.borrow().clone();
-    Outcome { path: path.to_path_buf(), duration: start.elapsed(), failure, log }
+    Outcome {
+        path: path.to_path_buf(),
+        duration: start.elapsed(),
+        failure,
+        log,
+    }
 }
 
 /// Runs every file with at most `jobs` at once; `report` sees each outcome
 /// as it ends. Returns the outcomes in the order of `files`.
-pub fn run_all(files: &[PathBuf], jobs: usize, opts: &Options, mut report: impl FnMut(&Outcome)) -> Vec<Outcome> {
+pub fn run_all(
+    files: &[PathBuf],
+    jobs: usize,
+    opts: &Options,
+    mut report: impl FnMut(&Outcome),
+) -> Vec<Outcome> {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; files.len()];
@@ -123,13 +142,23 @@ mod tests {
     #[test]
     fn discovery_is_sorted_and_skips_modules() {
         let dir = std::env::temp_dir().join(format!("scenario-discover-{}", std::process::id()));
-        for f in ["b/02.rhai", "b/01.rhai", "a.rhai", "lib/m.rhai", "b/_h.rhai", "notes.txt"] {
+        for f in [
+            "b/02.rhai",
+            "b/01.rhai",
+            "a.rhai",
+            "lib/m.rhai",
+            "b/_h.rhai",
+            "notes.txt",
+        ] {
             let p = dir.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();
         }
         let found = discover(&[dir.clone(), dir.join("a.rhai")]).unwrap();
-        let rel: Vec<_> = found.iter().map(|p| p.strip_prefix(&dir).unwrap().to_str().unwrap()).collect();
+        let rel: Vec<_> = found
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().to_str().unwrap())
+            .collect();
         assert_eq!(rel, vec!["a.rhai", "b/01.rhai", "b/02.rhai"]);
         assert!(discover(&[dir.join("missing")]).is_err());
         std::fs::remove_dir_all(dir).unwrap();

@@ -15,7 +15,10 @@ fn scenario(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -23,17 +26,30 @@ fn a_passing_run_exits_0_with_the_closing_line() {
     let o = scenario(&["run", "scenarios/article/01-reach-host.rhai"]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    assert!(out.contains("PASS  scenarios/article/01-reach-host.rhai"), "{out}");
+    assert!(
+        out.contains("PASS  scenarios/article/01-reach-host.rhai"),
+        "{out}"
+    );
     assert_eq!(out.lines().last(), Some("1 passed, 0 failed"), "{out}");
 }
 
 #[test]
 fn a_failing_scenario_exits_1_and_reports_file_and_line() {
-    let o = scenario(&["run", "scenarios/article/01-reach-host.rhai", "runner/tests/fixtures/failing-command.rhai"]);
+    let o = scenario(&[
+        "run",
+        "scenarios/article/01-reach-host.rhai",
+        "runner/tests/fixtures/failing-command.rhai",
+    ]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
-    assert!(out.contains("FAIL  runner/tests/fixtures/failing-command.rhai"), "{out}");
-    assert!(out.contains("runner/tests/fixtures/failing-command.rhai:5: `iptables"), "{out}");
+    assert!(
+        out.contains("FAIL  runner/tests/fixtures/failing-command.rhai"),
+        "{out}"
+    );
+    assert!(
+        out.contains("runner/tests/fixtures/failing-command.rhai:5: `iptables"),
+        "{out}"
+    );
     assert_eq!(out.lines().last(), Some("1 passed, 1 failed"), "{out}");
 }
 
@@ -58,12 +74,19 @@ fn nothing_to_run_exits_2() {
 
 #[test]
 fn help_everywhere() {
-    for args in [&["--help"][..], &["run", "--help"], &["check", "--help"], &["--version"]] {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["check", "--help"],
+        &["--version"],
+    ] {
         let o = scenario(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}");
         assert!(!o.stdout.is_empty(), "{args:?}");
     }
-    assert!(text(&scenario(&["run", "--help"])).0.contains("Exit status"));
+    assert!(text(&scenario(&["run", "--help"]))
+        .0
+        .contains("Exit status"));
 }
 
 #[test]
@@ -75,13 +98,25 @@ fn check_compiles_scripts_and_their_imports_without_running_them() {
 
     let o = scenario(&["check", "runner/tests/fixtures/syntax-error.rhai"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).0.contains("runner/tests/fixtures/syntax-error.rhai:4: Syntax error"), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .0
+            .contains("runner/tests/fixtures/syntax-error.rhai:4: Syntax error"),
+        "{:?}",
+        text(&o)
+    );
 
     let o = scenario(&["check", "runner/tests/cli/imports-broken-module.rhai"]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("fixtures/syntax-error.rhai:4: Syntax error"), "{out}");
-    assert!(out.contains("imported from runner/tests/cli/imports-broken-module.rhai:1"), "{out}");
+    assert!(
+        out.contains("fixtures/syntax-error.rhai:4: Syntax error"),
+        "{out}"
+    );
+    assert!(
+        out.contains("imported from runner/tests/cli/imports-broken-module.rhai:1"),
+        "{out}"
+    );
 
     // Runtime errors are not check's business: this one only fails when run.
     let o = scenario(&["check", "runner/tests/fixtures/failing-command.rhai"]);
@@ -104,7 +139,11 @@ fn no_process_outlives_a_failed_run() {
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("failing on purpose"), "{out}");
-    assert_eq!(marked_sleeps(), Vec::<String>::new(), "processes started by the scenario are still running");
+    assert_eq!(
+        marked_sleeps(),
+        Vec::<String>::new(),
+        "processes started by the scenario are still running"
+    );
 }
 
 /// The machine's own network state, as far as a scenario could change it.
@@ -139,7 +178,11 @@ fn machine_state() -> String {
             state.push('\n');
         }
     }
-    for key in ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv4/conf/all/rp_filter"] {
+    for key in [
+        "net/ipv4/ip_forward",
+        "net/ipv6/conf/all/forwarding",
+        "net/ipv4/conf/all/rp_filter",
+    ] {
         let v = std::fs::read_to_string(format!("/proc/sys/{key}")).unwrap_or_default();
         state.push_str(&format!("{key} = {v}"));
     }
@@ -168,9 +211,18 @@ fn regex_lite_counters(line: &str) -> String {
 #[test]
 fn the_machines_own_namespace_is_unchanged_by_the_whole_suite() {
     let before = machine_state();
-    let o = scenario(&["run", "scenarios", "runner/tests/fixtures", "--timeout", "5"]);
+    let o = scenario(&[
+        "run",
+        "scenarios",
+        "runner/tests/fixtures",
+        "--timeout",
+        "5",
+    ]);
     let (out, err) = text(&o);
     assert!(out.contains(" passed, "), "{out}{err}");
     let after = machine_state();
-    assert_eq!(before, after, "the suite changed the machine's own network state");
+    assert_eq!(
+        before, after,
+        "the suite changed the machine's own network state"
+    );
 }

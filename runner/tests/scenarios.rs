@@ -13,7 +13,10 @@ use scenario::script::Options;
 use scenario::suite;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 struct Expectations {
@@ -22,7 +25,10 @@ struct Expectations {
 }
 
 fn expectations(text: &str) -> Expectations {
-    let mut e = Expectations { errors: Vec::new(), timeout: None };
+    let mut e = Expectations {
+        errors: Vec::new(),
+        timeout: None,
+    };
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("// expect-error:") {
             e.errors.push(rest.trim().to_string());
@@ -44,9 +50,17 @@ fn check(path: &Path) -> Result<(), Failed> {
     match (&outcome.failure, expect.errors.is_empty()) {
         (None, true) => Ok(()),
         (Some(report), true) => Err(report.clone().into()),
-        (None, false) => Err(format!("expected a failure containing {:?}, but the scenario passed", expect.errors).into()),
+        (None, false) => Err(format!(
+            "expected a failure containing {:?}, but the scenario passed",
+            expect.errors
+        )
+        .into()),
         (Some(report), false) => {
-            let missing: Vec<_> = expect.errors.iter().filter(|e| !report.contains(e.as_str())).collect();
+            let missing: Vec<_> = expect
+                .errors
+                .iter()
+                .filter(|e| !report.contains(e.as_str()))
+                .collect();
             if missing.is_empty() {
                 Ok(())
             } else {
@@ -61,9 +75,17 @@ fn main() {
     // Reports name files relative to the repository, as users run them.
     std::env::set_current_dir(root()).expect("the repository is there");
     let mut trials = Vec::new();
-    for (dir, kind) in [("scenarios", "scenario"), ("runner/tests/fixtures", "fixture")] {
+    for (dir, kind) in [
+        ("scenarios", "scenario"),
+        ("runner/tests/fixtures", "fixture"),
+    ] {
         for path in suite::discover(&[PathBuf::from(dir)]).expect("scenario folders exist") {
-            let name = path.strip_prefix(dir).unwrap().with_extension("").display().to_string();
+            let name = path
+                .strip_prefix(dir)
+                .unwrap()
+                .with_extension("")
+                .display()
+                .to_string();
             trials.push(Trial::test(name, move || check(&path)).with_kind(kind));
         }
     }

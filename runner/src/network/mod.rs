@@ -78,7 +78,11 @@ impl Netlink {
     pub async fn links(&self) -> Result<Vec<(u32, String, Option<String>)>> {
         let mut out = Vec::new();
         let mut links = self.handle.link().get().execute();
-        while let Some(l) = links.try_next().await.map_err(|e| nl_err("cannot list interfaces", e))? {
+        while let Some(l) = links
+            .try_next()
+            .await
+            .map_err(|e| nl_err("cannot list interfaces", e))?
+        {
             let mut name = String::new();
             let mut kind = None;
             for a in &l.attributes {
@@ -111,7 +115,14 @@ impl Netlink {
     /// A veth pair with `name` here and `peer` in the namespace `peer_ns`
     /// (whose socket is `peer_nl`), both up; `master` enslaves the local end
     /// to a bridge.
-    pub async fn add_veth(&self, name: &str, peer: &str, peer_nl: &Netlink, peer_ns: RawFd, master: Option<u32>) -> Result<()> {
+    pub async fn add_veth(
+        &self,
+        name: &str,
+        peer: &str,
+        peer_nl: &Netlink,
+        peer_ns: RawFd,
+        master: Option<u32>,
+    ) -> Result<()> {
         let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
             .name(peer.to_string())
             .setns_by_fd(peer_ns)
@@ -170,8 +181,17 @@ impl Netlink {
     /// Addresses of one interface, in the order the kernel lists them.
     pub async fn addrs(&self, index: u32) -> Result<Vec<IpNetwork>> {
         let mut out = Vec::new();
-        let mut addrs = self.handle.address().get().set_link_index_filter(index).execute();
-        while let Some(a) = addrs.try_next().await.map_err(|e| nl_err("cannot list addresses", e))? {
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(a) = addrs
+            .try_next()
+            .await
+            .map_err(|e| nl_err("cannot list addresses", e))?
+        {
             for attr in &a.attributes {
                 if let AddressAttribute::Address(ip) = attr {
                     if let Ok(net) = IpNetwork::new(*ip, a.header.prefix_len) {
@@ -183,7 +203,13 @@ impl Netlink {
         Ok(out)
     }
 
-    pub async fn add_route(&self, dest: Option<IpNetwork>, via: &Via, oif: Option<u32>, v6: bool) -> Result<()> {
+    pub async fn add_route(
+        &self,
+        dest: Option<IpNetwork>,
+        via: &Via,
+        oif: Option<u32>,
+        v6: bool,
+    ) -> Result<()> {
         let mut b = RouteMessageBuilder::<IpAddr>::new();
         let unspecified: IpAddr = if v6 {
             std::net::Ipv6Addr::UNSPECIFIED.into()
@@ -210,16 +236,28 @@ impl Netlink {
 
     /// Whether the main table has a default route of this family.
     pub async fn has_default_route(&self, v6: bool) -> Result<bool> {
-        let family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
+        let family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
         let mut msg = RouteMessageBuilder::<IpAddr>::new().build();
         msg.header.address_family = family;
         let mut routes = self.handle.route().get(msg).execute();
-        while let Some(r) = routes.try_next().await.map_err(|e| nl_err("cannot list routes", e))? {
+        while let Some(r) = routes
+            .try_next()
+            .await
+            .map_err(|e| nl_err("cannot list routes", e))?
+        {
             if r.header.address_family == family
                 && r.header.destination_prefix_length == 0
                 && r.header.table == 254
                 && r.attributes.iter().any(|a| {
-                    matches!(a, RouteAttribute::Gateway(RouteAddress::Inet(_) | RouteAddress::Inet6(_)) | RouteAttribute::Oif(_))
+                    matches!(
+                        a,
+                        RouteAttribute::Gateway(RouteAddress::Inet(_) | RouteAddress::Inet6(_))
+                            | RouteAttribute::Oif(_)
+                    )
                 })
             {
                 return Ok(true);

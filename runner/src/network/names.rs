@@ -21,7 +21,12 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
         return Err(format!(
             "interface name '{name}' is not allowed: no '/', ':' or spaces, and not '.' or '..'"
         ));
@@ -53,7 +58,9 @@ pub fn parse_destination(text: &str) -> Result<Option<IpNetwork>, String> {
         return Ok(None);
     }
     let net = parse_cidr(text).map_err(|e| format!("{e}, or \"default\""))?;
-    Ok(Some(IpNetwork::new(net.network(), net.prefix()).expect("prefix already checked")))
+    Ok(Some(
+        IpNetwork::new(net.network(), net.prefix()).expect("prefix already checked"),
+    ))
 }
 
 /// A gateway address, or else an interface name for a route out of a device.
@@ -78,9 +85,16 @@ pub fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
 /// the container's interface number when it is not eth0) and unique in the
 /// node that holds the bridge.
 pub fn bridge_port_name(container: &str, eth: u32, taken: &dyn Fn(&str) -> bool) -> String {
-    let suffix = if eth == 0 { String::new() } else { format!("-{eth}") };
+    let suffix = if eth == 0 {
+        String::new()
+    } else {
+        format!("-{eth}")
+    };
     let room = MAX_IFNAME - 2 - suffix.len();
-    let short: String = container.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let short: String = container
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
     let short = &short[..short.len().min(room)];
     let name = format!("v-{short}{suffix}");
     if !taken(&name) {
@@ -115,8 +129,12 @@ mod tests {
     fn cidrs() {
         assert_eq!(parse_cidr("172.29.0.2/24").unwrap().prefix(), 24);
         assert!(parse_cidr("fd00::2/64").unwrap().is_ipv6());
-        assert!(parse_cidr("172.29.0.2").unwrap_err().contains("no prefix length"));
-        assert!(parse_cidr("172.29.0.300/24").unwrap_err().contains("not a valid CIDR"));
+        assert!(parse_cidr("172.29.0.2")
+            .unwrap_err()
+            .contains("no prefix length"));
+        assert!(parse_cidr("172.29.0.300/24")
+            .unwrap_err()
+            .contains("not a valid CIDR"));
         assert!(parse_cidr("172.29.0.2/33").is_err());
     }
 
@@ -124,15 +142,23 @@ mod tests {
     fn destinations_are_normalized() {
         assert_eq!(parse_destination("default").unwrap(), None);
         assert_eq!(
-            parse_destination("10.1.2.3/16").unwrap().unwrap().to_string(),
+            parse_destination("10.1.2.3/16")
+                .unwrap()
+                .unwrap()
+                .to_string(),
             "10.1.0.0/16"
         );
-        assert!(parse_destination("nowhere").unwrap_err().contains("\"default\""));
+        assert!(parse_destination("nowhere")
+            .unwrap_err()
+            .contains("\"default\""));
     }
 
     #[test]
     fn via_is_gateway_or_device() {
-        assert_eq!(parse_via("172.29.0.1").unwrap(), Via::Gateway("172.29.0.1".parse().unwrap()));
+        assert_eq!(
+            parse_via("172.29.0.1").unwrap(),
+            Via::Gateway("172.29.0.1".parse().unwrap())
+        );
         assert_eq!(parse_via("eth0").unwrap(), Via::Device("eth0".into()));
         assert!(parse_via("not a thing").is_err());
     }

@@ -6,7 +6,10 @@ use std::io;
 use std::net::{IpAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
-use nix::sys::socket::{sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn, SockaddrIn6};
+use nix::sys::socket::{
+    sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn,
+    SockaddrIn6,
+};
 
 use super::{is_refusal, readable, token, Outcome, Pacer, Watch};
 use crate::netns::Namespaces;
@@ -25,7 +28,12 @@ fn ping_here(target: IpAddr, watch: Watch) -> io::Result<Outcome> {
         IpAddr::V4(_) => (AddressFamily::Inet, SockProtocol::Icmp),
         IpAddr::V6(_) => (AddressFamily::Inet6, SockProtocol::IcmpV6),
     };
-    let sock = socket(family, SockType::Raw, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, proto)?;
+    let sock = socket(
+        family,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        proto,
+    )?;
     let ident = u16::from_ne_bytes([token()[0], token()[1]]);
     let payload = token();
     let mut pacer = Pacer::new(watch);
@@ -36,8 +44,18 @@ fn ping_here(target: IpAddr, watch: Watch) -> io::Result<Outcome> {
         let seq = out.attempts as u16;
         let packet = echo_request(target.is_ipv6(), ident, seq, &payload);
         let sent = match target {
-            IpAddr::V4(a) => sendto(sock.as_raw_fd(), &packet, &SockaddrIn::from(SocketAddrV4::new(a, 0)), MsgFlags::empty()),
-            IpAddr::V6(a) => sendto(sock.as_raw_fd(), &packet, &SockaddrIn6::from(SocketAddrV6::new(a, 0, 0, 0)), MsgFlags::empty()),
+            IpAddr::V4(a) => sendto(
+                sock.as_raw_fd(),
+                &packet,
+                &SockaddrIn::from(SocketAddrV4::new(a, 0)),
+                MsgFlags::empty(),
+            ),
+            IpAddr::V6(a) => sendto(
+                sock.as_raw_fd(),
+                &packet,
+                &SockaddrIn6::from(SocketAddrV6::new(a, 0, 0, 0)),
+                MsgFlags::empty(),
+            ),
         };
         let mut refused = false;
         if let Err(e) = sent {
@@ -53,7 +71,9 @@ fn ping_here(target: IpAddr, watch: Watch) -> io::Result<Outcome> {
             if !readable(&sock, left) {
                 break;
             }
-            while let Ok(n) = nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            while let Ok(n) =
+                nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT)
+            {
                 match classify(&buf[..n], target.is_ipv6(), ident, &payload) {
                     Some(Answer::Reply) => {
                         out.delivered = true;
@@ -116,19 +136,37 @@ const UNREACHABLE_V6: u8 = 1;
 
 /// Raw IPv4 sockets hand over the IP header too; IPv6 ones do not.
 fn classify(packet: &[u8], v6: bool, ident: u16, payload: &[u8]) -> Option<Answer> {
-    let icmp = if v6 { packet } else { packet.get(ip_header_len(packet)?..)? };
-    let (reply, unreachable) = if v6 { (ECHO_REPLY_V6, UNREACHABLE_V6) } else { (ECHO_REPLY_V4, UNREACHABLE_V4) };
+    let icmp = if v6 {
+        packet
+    } else {
+        packet.get(ip_header_len(packet)?..)?
+    };
+    let (reply, unreachable) = if v6 {
+        (ECHO_REPLY_V6, UNREACHABLE_V6)
+    } else {
+        (ECHO_REPLY_V4, UNREACHABLE_V4)
+    };
     let kind = *icmp.first()?;
     if kind == reply {
-        let ours = icmp.get(4..6)? == ident.to_be_bytes() && icmp.get(8..8 + payload.len())? == payload;
+        let ours =
+            icmp.get(4..6)? == ident.to_be_bytes() && icmp.get(8..8 + payload.len())? == payload;
         return ours.then_some(Answer::Reply);
     }
     if kind == unreachable {
         // The error quotes our request: its IP header, then the echo header.
         let quoted = icmp.get(8..)?;
-        let inner = if v6 { quoted.get(40..)? } else { quoted.get(ip_header_len(quoted)?..)? };
+        let inner = if v6 {
+            quoted.get(40..)?
+        } else {
+            quoted.get(ip_header_len(quoted)?..)?
+        };
         let ours = inner.get(4..6)? == ident.to_be_bytes();
-        return ours.then(|| Answer::Unreachable(format!("destination unreachable (ICMP code {})", icmp.get(1).copied().unwrap_or(0))));
+        return ours.then(|| {
+            Answer::Unreachable(format!(
+                "destination unreachable (ICMP code {})",
+                icmp.get(1).copied().unwrap_or(0)
+            ))
+        });
     }
     None
 }
@@ -184,7 +222,14 @@ mod tests {
         err.extend_from_slice(&[0; 19]);
         err.extend_from_slice(&[UNREACHABLE_V4, 1, 0, 0, 0, 0, 0, 0]);
         err.extend_from_slice(&quoted_ip);
-        assert!(matches!(classify(&err, false, 42, &payload), Some(Answer::Unreachable(_))));
-        assert_eq!(classify(&err, false, 7, &payload), None, "about someone else's echo");
+        assert!(matches!(
+            classify(&err, false, 42, &payload),
+            Some(Answer::Unreachable(_))
+        ));
+        assert_eq!(
+            classify(&err, false, 7, &payload),
+            None,
+            "about someone else's echo"
+        );
     }
 }

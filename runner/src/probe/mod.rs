@@ -34,7 +34,12 @@ pub struct Outcome {
 impl Outcome {
     /// A short account for failure messages.
     pub fn describe(&self) -> String {
-        let mut s = format!("{} attempt{} in {:.2} s", self.attempts, if self.attempts == 1 { "" } else { "s" }, self.elapsed.as_secs_f64());
+        let mut s = format!(
+            "{} attempt{} in {:.2} s",
+            self.attempts,
+            if self.attempts == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64()
+        );
         if let Some(e) = &self.last_error {
             s.push_str(&format!("; last error: {e}"));
         }
@@ -157,7 +162,9 @@ pub const GRACE: Duration = Duration::from_millis(100);
 
 impl Closing {
     pub fn new(watch: Watch) -> Closing {
-        Closing { until: Mutex::new(Instant::now() + watch.window + GRACE) }
+        Closing {
+            until: Mutex::new(Instant::now() + watch.window + GRACE),
+        }
     }
 
     pub fn client_done(&self) {
@@ -167,7 +174,11 @@ impl Closing {
 
     /// Time left to listen, `None` once closed.
     pub fn remaining(&self) -> Option<Duration> {
-        let left = self.until.lock().unwrap().saturating_duration_since(Instant::now());
+        let left = self
+            .until
+            .lock()
+            .unwrap()
+            .saturating_duration_since(Instant::now());
         (!left.is_zero()).then_some(left)
     }
 }
@@ -175,7 +186,10 @@ impl Closing {
 /// An error that means the network answered "no" rather than nothing.
 pub fn is_refusal(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionRefused | HostUnreachable | NetworkUnreachable)
+    matches!(
+        e.kind(),
+        ConnectionRefused | HostUnreachable | NetworkUnreachable
+    )
 }
 
 /// Waits until `fd` is readable or `wait` passes.
@@ -196,16 +210,25 @@ mod tests {
 
     #[test]
     fn pacer_backs_off_and_respects_the_deadline() {
-        let mut p = Pacer::new(Watch { window: Duration::from_secs(10), stop_when_refused: false });
+        let mut p = Pacer::new(Watch {
+            window: Duration::from_secs(10),
+            stop_when_refused: false,
+        });
         let gaps: Vec<_> = (0..8).map(|_| p.gap().as_millis()).collect();
         assert_eq!(gaps, vec![10, 20, 40, 80, 160, 200, 200, 200]);
-        let mut short = Pacer::new(Watch { window: Duration::from_millis(5), stop_when_refused: false });
+        let mut short = Pacer::new(Watch {
+            window: Duration::from_millis(5),
+            stop_when_refused: false,
+        });
         assert!(short.gap() <= Duration::from_millis(5));
     }
 
     #[test]
     fn only_repeated_refusals_end_a_negative_watch_early() {
-        let mut p = Pacer::new(Watch { window: Duration::from_secs(10), stop_when_refused: true });
+        let mut p = Pacer::new(Watch {
+            window: Duration::from_secs(10),
+            stop_when_refused: true,
+        });
         p.answer(true);
         assert!(!p.done());
         p.answer(false);
@@ -213,10 +236,16 @@ mod tests {
         assert!(!p.done(), "refusals must be consecutive");
         p.answer(true);
         assert!(p.done());
-        let mut positive = Pacer::new(Watch { window: Duration::from_secs(10), stop_when_refused: false });
+        let mut positive = Pacer::new(Watch {
+            window: Duration::from_secs(10),
+            stop_when_refused: false,
+        });
         positive.answer(true);
         positive.answer(true);
-        assert!(!positive.done(), "a positive probe keeps trying until its deadline");
+        assert!(
+            !positive.done(),
+            "a positive probe keeps trying until its deadline"
+        );
     }
 
     #[test]

@@ -11,10 +11,21 @@ use std::time::Duration;
 use super::{is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Watch};
 use crate::netns::Namespaces;
 
-pub fn probe(client: &Namespaces, target: SocketAddr, server: &Namespaces, port: u16, watch: Watch) -> io::Result<Outcome> {
+pub fn probe(
+    client: &Namespaces,
+    target: SocketAddr,
+    server: &Namespaces,
+    port: u16,
+    watch: Watch,
+) -> io::Result<Outcome> {
     let listener = server
         .run(|| TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)))?
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on port {port} in the server node: {e}")))?;
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on port {port} in the server node: {e}"),
+            )
+        })?;
     listener.set_nonblocking(true)?;
     let token = token();
     let delivered = Arrived::default();
@@ -34,7 +45,13 @@ pub fn probe(client: &Namespaces, target: SocketAddr, server: &Namespaces, port:
     })
 }
 
-fn serve(listener: &TcpListener, token: &[u8], delivered: &Arrived, connected: &AtomicBool, closing: &Closing) {
+fn serve(
+    listener: &TcpListener,
+    token: &[u8],
+    delivered: &Arrived,
+    connected: &AtomicBool,
+    closing: &Closing,
+) {
     while let Some(left) = closing.remaining() {
         if delivered.is_set() {
             return;
@@ -42,7 +59,9 @@ fn serve(listener: &TcpListener, token: &[u8], delivered: &Arrived, connected: &
         if !readable(listener, left.min(Duration::from_millis(20))) {
             continue;
         }
-        let Ok((stream, _)) = listener.accept() else { continue };
+        let Ok((stream, _)) = listener.accept() else {
+            continue;
+        };
         connected.store(true, Ordering::SeqCst);
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(10))));
@@ -54,7 +73,12 @@ fn serve(listener: &TcpListener, token: &[u8], delivered: &Arrived, connected: &
     }
 }
 
-fn connect_loop(target: SocketAddr, token: &[u8], delivered: &Arrived, watch: Watch) -> io::Result<Outcome> {
+fn connect_loop(
+    target: SocketAddr,
+    token: &[u8],
+    delivered: &Arrived,
+    watch: Watch,
+) -> io::Result<Outcome> {
     let mut pacer = Pacer::new(watch);
     let mut out = Outcome::default();
     loop {
@@ -63,7 +87,9 @@ fn connect_loop(target: SocketAddr, token: &[u8], delivered: &Arrived, watch: Wa
         let mut refused = false;
         match TcpStream::connect_timeout(&target, wait) {
             Ok(mut stream) => {
-                let sent = stream.write_all(token).and_then(|_| stream.shutdown(Shutdown::Write));
+                let sent = stream
+                    .write_all(token)
+                    .and_then(|_| stream.shutdown(Shutdown::Write));
                 out.last_error = Some(match sent {
                     Err(e) => format!("connected, but sending failed: {e}"),
                     Ok(()) => "connected, but the token did not reach the listener".into(),

@@ -9,10 +9,21 @@ use std::time::Duration;
 use super::{is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Watch};
 use crate::netns::Namespaces;
 
-pub fn probe(client: &Namespaces, target: SocketAddr, server: &Namespaces, port: u16, watch: Watch) -> io::Result<Outcome> {
+pub fn probe(
+    client: &Namespaces,
+    target: SocketAddr,
+    server: &Namespaces,
+    port: u16,
+    watch: Watch,
+) -> io::Result<Outcome> {
     let socket = server
         .run(|| UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)))?
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP port {port} in the server node: {e}")))?;
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot bind UDP port {port} in the server node: {e}"),
+            )
+        })?;
     socket.set_nonblocking(true)?;
     let token = token();
     let delivered = Arrived::default();
@@ -45,7 +56,12 @@ fn serve(socket: &UdpSocket, token: &[u8], delivered: &Arrived, closing: &Closin
     }
 }
 
-fn send_loop(target: SocketAddr, token: &[u8], delivered: &Arrived, watch: Watch) -> io::Result<Outcome> {
+fn send_loop(
+    target: SocketAddr,
+    token: &[u8],
+    delivered: &Arrived,
+    watch: Watch,
+) -> io::Result<Outcome> {
     let local: SocketAddr = match target {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -58,7 +74,10 @@ fn send_loop(target: SocketAddr, token: &[u8], delivered: &Arrived, watch: Watch
     let mut out = Outcome::default();
     loop {
         out.attempts += 1;
-        let sent = connected.as_ref().map_err(|e| io::Error::new(e.kind(), e.to_string())).and_then(|_| socket.send(token));
+        let sent = connected
+            .as_ref()
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))
+            .and_then(|_| socket.send(token));
         let mut refused = false;
         match sent {
             Ok(_) => out.last_error = Some("sent, but the token did not reach the listener".into()),

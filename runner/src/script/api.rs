@@ -24,12 +24,17 @@ fn fail(msg: impl Into<String>) -> Box<EvalAltResult> {
 }
 
 fn port(p: INT) -> Res<u16> {
-    u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| fail(format!("port {p} is out of range 1-65535")))
+    u16::try_from(p)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| fail(format!("port {p} is out of range 1-65535")))
 }
 
 fn secs(s: FLOAT, what: &str) -> Res<Duration> {
     if !(s > 0.0 && s <= 3600.0) {
-        return Err(fail(format!("{what} must be between 0 and 3600 seconds, got {s}")));
+        return Err(fail(format!(
+            "{what} must be between 0 and 3600 seconds, got {s}"
+        )));
     }
     Ok(Duration::from_secs_f64(s))
 }
@@ -50,7 +55,10 @@ fn check_output(node: &Node, command: &str, o: Output) -> Res<String> {
     if o.code == 0 {
         return Ok(o.stdout);
     }
-    let mut msg = format!("`{command}` in node '{}' exited with code {}", node.name, o.code);
+    let mut msg = format!(
+        "`{command}` in node '{}' exited with code {}",
+        node.name, o.code
+    );
     let stderr = o.stderr.trim_end();
     if !stderr.is_empty() {
         msg.push_str(&format!("\nstderr:\n{stderr}"));
@@ -69,7 +77,9 @@ impl NodeRef {
     }
 
     fn try_exec(&mut self, command: &str) -> Res<Map> {
-        Ok(output_map(self.exec_argv(&exec::split(command).map_err(fail)?)?))
+        Ok(output_map(
+            self.exec_argv(&exec::split(command).map_err(fail)?)?,
+        ))
     }
 
     fn sh_argv(command: &str) -> Vec<String> {
@@ -97,8 +107,14 @@ impl Expect {
     fn watch(self, lab: &Lab) -> Watch {
         let l = lab.limits.get();
         match self {
-            Expect::Reach => Watch { window: l.probe_timeout, stop_when_refused: false },
-            Expect::NoReach => Watch { window: l.negative_window, stop_when_refused: true },
+            Expect::Reach => Watch {
+                window: l.probe_timeout,
+                stop_when_refused: false,
+            },
+            Expect::NoReach => Watch {
+                window: l.negative_window,
+                stop_when_refused: true,
+            },
         }
     }
 
@@ -123,8 +139,17 @@ impl Expect {
 fn assert_ping(expect: Expect, n: &NodeRef, target: &str) -> Res<()> {
     let watch = expect.watch(&n.lab);
     let o = n.lab.ping(&n.node, target, watch).map_err(fail)?;
-    let name = if expect == Expect::Reach { "assert_ping" } else { "assert_no_ping" };
-    expect.judge(format!("{name}({}, \"{target}\")", n.node.name), &format!("an echo reply from {target}"), o, watch.window)
+    let name = if expect == Expect::Reach {
+        "assert_ping"
+    } else {
+        "assert_no_ping"
+    };
+    expect.judge(
+        format!("{name}({}, \"{target}\")", n.node.name),
+        &format!("an echo reply from {target}"),
+        o,
+        watch.window,
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -133,7 +158,14 @@ enum Proto {
     Udp,
 }
 
-fn assert_stream(proto: Proto, expect: Expect, client: &NodeRef, target: &str, server: &NodeRef, p: INT) -> Res<()> {
+fn assert_stream(
+    proto: Proto,
+    expect: Expect,
+    client: &NodeRef,
+    target: &str,
+    server: &NodeRef,
+    p: INT,
+) -> Res<()> {
     let p = port(p)?;
     let watch = expect.watch(&client.lab);
     let lab = &client.lab;
@@ -152,7 +184,15 @@ fn assert_stream(proto: Proto, expect: Expect, client: &NodeRef, target: &str, s
         label.to_uppercase(),
         server.node.name
     );
-    expect.judge(format!("{name}({}, \"{target}\", {}, {p})", client.node.name, server.node.name), &what, o, watch.window)
+    expect.judge(
+        format!(
+            "{name}({}, \"{target}\", {}, {p})",
+            client.node.name, server.node.name
+        ),
+        &what,
+        o,
+        watch.window,
+    )
 }
 
 pub fn register(engine: &mut Engine, lab: Rc<Lab>) {
@@ -160,44 +200,75 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>) {
         .register_type_with_name::<NodeRef>("Node")
         .register_get("name", |n: &mut NodeRef| n.node.name.clone())
         .register_fn("to_string", |n: &mut NodeRef| n.node.name.clone())
-        .register_fn("to_debug", |n: &mut NodeRef| format!("Node({})", n.node.name));
+        .register_fn("to_debug", |n: &mut NodeRef| {
+            format!("Node({})", n.node.name)
+        });
 
     for (name, container) in [("node", false), ("container", true)] {
         let lab = lab.clone();
         engine.register_fn(name, move |n: &str| -> Res<NodeRef> {
             let node = lab.add_node(n, container).map_err(fail)?;
-            Ok(NodeRef { lab: lab.clone(), node })
+            Ok(NodeRef {
+                lab: lab.clone(),
+                node,
+            })
         });
     }
 
-    engine.register_fn("link", |a: NodeRef, ai: &str, b: NodeRef, bi: &str| -> Res<()> {
-        a.lab.link(&a.node, ai, &b.node, bi).map_err(fail)
-    });
+    engine.register_fn(
+        "link",
+        |a: NodeRef, ai: &str, b: NodeRef, bi: &str| -> Res<()> {
+            a.lab.link(&a.node, ai, &b.node, bi).map_err(fail)
+        },
+    );
     engine
-        .register_fn("addr", |n: &mut NodeRef, ifname: &str, cidr: &str| -> Res<()> {
-            n.lab.addr(&n.node, ifname, cidr).map_err(fail)
-        })
-        .register_fn("route", |n: &mut NodeRef, dest: &str, via: &str| -> Res<()> {
-            n.lab.route(&n.node, dest, via).map_err(fail)
-        })
-        .register_fn("sysctl", |n: &mut NodeRef, key: &str, value: &str| -> Res<()> {
-            n.lab.sysctl(&n.node, key, value).map_err(fail)
-        })
-        .register_fn("sysctl", |n: &mut NodeRef, key: &str, value: INT| -> Res<()> {
-            n.lab.sysctl(&n.node, key, &value.to_string()).map_err(fail)
-        })
+        .register_fn(
+            "addr",
+            |n: &mut NodeRef, ifname: &str, cidr: &str| -> Res<()> {
+                n.lab.addr(&n.node, ifname, cidr).map_err(fail)
+            },
+        )
+        .register_fn(
+            "route",
+            |n: &mut NodeRef, dest: &str, via: &str| -> Res<()> {
+                n.lab.route(&n.node, dest, via).map_err(fail)
+            },
+        )
+        .register_fn(
+            "sysctl",
+            |n: &mut NodeRef, key: &str, value: &str| -> Res<()> {
+                n.lab.sysctl(&n.node, key, value).map_err(fail)
+            },
+        )
+        .register_fn(
+            "sysctl",
+            |n: &mut NodeRef, key: &str, value: INT| -> Res<()> {
+                n.lab.sysctl(&n.node, key, &value.to_string()).map_err(fail)
+            },
+        )
         .register_fn("bridge", |n: &mut NodeRef, name: &str| -> Res<()> {
             n.lab.bridge(&n.node, name, None).map_err(fail)
         })
-        .register_fn("bridge", |n: &mut NodeRef, name: &str, cidr: &str| -> Res<()> {
-            n.lab.bridge(&n.node, name, Some(cidr)).map_err(fail)
-        })
-        .register_fn("attach", |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: &str| -> Res<String> {
-            c.lab.attach(&c.node, &h.node, bridge, Some(cidr)).map_err(fail)
-        })
-        .register_fn("attach", |c: &mut NodeRef, h: NodeRef, bridge: &str| -> Res<String> {
-            c.lab.attach(&c.node, &h.node, bridge, None).map_err(fail)
-        })
+        .register_fn(
+            "bridge",
+            |n: &mut NodeRef, name: &str, cidr: &str| -> Res<()> {
+                n.lab.bridge(&n.node, name, Some(cidr)).map_err(fail)
+            },
+        )
+        .register_fn(
+            "attach",
+            |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: &str| -> Res<String> {
+                c.lab
+                    .attach(&c.node, &h.node, bridge, Some(cidr))
+                    .map_err(fail)
+            },
+        )
+        .register_fn(
+            "attach",
+            |c: &mut NodeRef, h: NodeRef, bridge: &str| -> Res<String> {
+                c.lab.attach(&c.node, &h.node, bridge, None).map_err(fail)
+            },
+        )
         .register_fn("exec", NodeRef::exec)
         .register_fn("try_exec", NodeRef::try_exec)
         .register_fn("sh", NodeRef::sh)
@@ -208,9 +279,16 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>) {
         });
 
     engine
-        .register_fn("assert_ping", |n: NodeRef, t: &str| assert_ping(Expect::Reach, &n, t))
-        .register_fn("assert_no_ping", |n: NodeRef, t: &str| assert_ping(Expect::NoReach, &n, t));
-    for (proto, reach, no_reach) in [(Proto::Tcp, "assert_tcp", "assert_no_tcp"), (Proto::Udp, "assert_udp", "assert_no_udp")] {
+        .register_fn("assert_ping", |n: NodeRef, t: &str| {
+            assert_ping(Expect::Reach, &n, t)
+        })
+        .register_fn("assert_no_ping", |n: NodeRef, t: &str| {
+            assert_ping(Expect::NoReach, &n, t)
+        });
+    for (proto, reach, no_reach) in [
+        (Proto::Tcp, "assert_tcp", "assert_no_tcp"),
+        (Proto::Udp, "assert_udp", "assert_no_udp"),
+    ] {
         for (name, expect) in [(reach, Expect::Reach), (no_reach, Expect::NoReach)] {
             engine.register_fn(name, move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
                 assert_stream(proto, expect, &c, t, &s, p)

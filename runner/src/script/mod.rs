@@ -22,7 +22,9 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { time_limit: Duration::from_secs(60) }
+        Options {
+            time_limit: Duration::from_secs(60),
+        }
     }
 }
 
@@ -34,7 +36,8 @@ pub type Log = Rc<RefCell<Vec<String>>>;
 pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    let lab = Rc::new(Lab::new().map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?);
+    let lab =
+        Rc::new(Lab::new().map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?);
     let mut engine = Engine::new();
     engine.set_module_resolver(modules::RelativeResolver);
     api::register(&mut engine, lab.clone());
@@ -57,7 +60,9 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
             .into()
         })
     });
-    let mut ast = engine.compile(&text).map_err(|e| report::describe(&e.into(), &file))?;
+    let mut ast = engine
+        .compile(&text)
+        .map_err(|e| report::describe(&e.into(), &file))?;
     ast.set_source(file.as_str());
     let result = engine.run_ast_with_scope(&mut Scope::new(), &ast);
     drop(engine);
@@ -69,15 +74,24 @@ pub fn check_file(path: &Path) -> Result<(), String> {
     check_inner(path, None, &mut HashSet::new())
 }
 
-fn check_inner(path: &Path, importer: Option<&str>, seen: &mut HashSet<PathBuf>) -> Result<(), String> {
+fn check_inner(
+    path: &Path,
+    importer: Option<&str>,
+    seen: &mut HashSet<PathBuf>,
+) -> Result<(), String> {
     if !seen.insert(path.to_path_buf()) {
         return Ok(());
     }
     let file = path.display().to_string();
-    let via = importer.map(|i| format!("\n  imported from {i}")).unwrap_or_default();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}{via}"))?;
+    let via = importer
+        .map(|i| format!("\n  imported from {i}"))
+        .unwrap_or_default();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}{via}"))?;
     let engine = Engine::new();
-    engine.compile(&text).map_err(|e| format!("{}{via}", report::describe(&e.into(), &file)))?;
+    engine
+        .compile(&text)
+        .map_err(|e| format!("{}{via}", report::describe(&e.into(), &file)))?;
     for (line, target) in literal_imports(&text) {
         let module = modules::resolve_path(Some(&file), &target);
         check_inner(&module, Some(&format!("{file}:{line}")), seen)?;
@@ -106,6 +120,9 @@ mod tests {
     #[test]
     fn finds_literal_imports() {
         let text = "// helpers\nimport \"../lib/net\" as net;\nlet x = 1;\n  import \"b\";\nlet important = 2;";
-        assert_eq!(literal_imports(text), vec![(2, "../lib/net".to_string()), (4, "b".to_string())]);
+        assert_eq!(
+            literal_imports(text),
+            vec![(2, "../lib/net".to_string()), (4, "b".to_string())]
+        );
     }
 }

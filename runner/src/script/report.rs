@@ -11,10 +11,18 @@ pub fn describe(err: &EvalAltResult, file: &str) -> String {
     match err {
         EvalAltResult::ErrorInFunctionCall(func, source, inner, pos) => {
             let inner_file = if source.is_empty() { file } else { source };
-            format!("{}\n  in function '{func}' called at {}", describe(inner, inner_file), location(file, *pos))
+            format!(
+                "{}\n  in function '{func}' called at {}",
+                describe(inner, inner_file),
+                location(file, *pos)
+            )
         }
         EvalAltResult::ErrorInModule(module, inner, pos) => {
-            format!("{}\n  in module '{module}' imported at {}", describe(inner, module), location(file, *pos))
+            format!(
+                "{}\n  in module '{module}' imported at {}",
+                describe(inner, module),
+                location(file, *pos)
+            )
         }
         _ => {
             let pos = err.position();
@@ -73,9 +81,17 @@ mod tests {
         let text = describe(&err, f);
         assert!(text.starts_with(&format!("{f}:2: it broke")), "{text}");
         assert!(text.contains("   | boom();"), "{text}");
-        let nested = EvalAltResult::ErrorInFunctionCall("helper".into(), String::new(), err.into(), Position::new(1, 9));
+        let nested = EvalAltResult::ErrorInFunctionCall(
+            "helper".into(),
+            String::new(),
+            err.into(),
+            Position::new(1, 9),
+        );
         let text = describe(&nested, f);
-        assert!(text.contains(&format!("in function 'helper' called at {f}:1")), "{text}");
+        assert!(
+            text.contains(&format!("in function 'helper' called at {f}:1")),
+            "{text}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
