@@ -8,6 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use tokio::runtime::Runtime;
 
 use crate::exec::{self, Output};
@@ -320,11 +322,18 @@ impl Drop for Lab {
             .iter()
             .filter_map(|n| n.ns.net_inode().ok())
             .collect();
-        for pid in netns::processes_in(&inodes) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        // A process may fork between a scan and the kill; its child shows up
+        // in the next scan. Dying processes can linger a moment, so the
+        // passes are bounded.
+        for _ in 0..100 {
+            let pids = netns::processes_in(&inodes);
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }

@@ -97,6 +97,7 @@ pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid as u32 != std::process::id())
         .filter(|pid| {
             std::fs::read_link(format!("/proc/{pid}/ns/net"))
                 .ok()
