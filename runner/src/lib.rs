@@ -7,4 +7,5 @@ pub mod netns;
 pub mod network;
 pub mod probe;
 pub mod script;
+pub mod state;
 pub mod suite;

@@ -226,3 +226,38 @@ fn the_machines_own_namespace_is_unchanged_by_the_whole_suite() {
         "the suite changed the machine's own network state"
     );
 }
+
+/// Runs the binary as the unprivileged user `nobody`.
+fn scenario_as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
+        .arg(env!("CARGO_BIN_EXE_scenario"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("setpriv (util-linux) runs")
+}
+
+#[test]
+fn check_needs_no_privileges_and_run_says_what_is_missing() {
+    let o = scenario_as_nobody(&["check", "scenarios"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("5 passed, 0 failed"), "{out}");
+
+    let o = scenario_as_nobody(&["run", "scenarios"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(err.contains("cannot create network namespaces"), "{err}");
+    assert!(
+        err.contains("root") && err.contains("--privileged"),
+        "{err}"
+    );
+}

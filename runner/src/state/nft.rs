@@ -1,0 +1,159 @@
+//! `nft list ruleset`, normalized: no counter values, no handles, no
+//! comments, tables sorted by family and name, and the chains, sets and
+//! maps of a table sorted by name (nft lists them in creation order, which
+//! differs with the order a tool happened to create them in). Rules keep
+//! their order.
+
+pub fn ruleset(text: &str) -> String {
+    // (table header, its blocks: chains, sets, maps, table-level statements)
+    let mut tables: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+    let mut open = false;
+    for raw in text.lines() {
+        let line = clean(raw);
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let depth = line.len() - line.trim_start_matches('\t').len();
+        if depth == 0 {
+            // A table opens, or the last one closes.
+            if line.starts_with("table ") {
+                tables.push((line, Vec::new()));
+            }
+            open = false;
+            continue;
+        }
+        let Some((_, blocks)) = tables.last_mut() else {
+            continue;
+        };
+        match blocks.last_mut() {
+            Some(block) if open => {
+                open = !(depth == 1 && trimmed == "}");
+                block.push(line);
+            }
+            _ => {
+                open = trimmed.ends_with('{');
+                blocks.push(vec![line]);
+            }
+        }
+    }
+    tables.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::new();
+    for (header, mut blocks) in tables {
+        blocks.sort();
+        out.push_str(&header);
+        out.push('\n');
+        for (i, b) in blocks.iter().enumerate() {
+            if i > 0 && b.len() > 1 {
+                out.push('\n');
+            }
+            for l in b {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+/// One line without counter values, handles or repeated spaces (outside
+/// quoted strings); indentation is kept.
+fn clean(line: &str) -> String {
+    let line = line.trim_end();
+    let body = line.trim_start_matches('\t');
+    let indent = &line[..line.len() - body.len()];
+    let body = body.split(" # handle ").next().unwrap_or_default();
+    let mut collapsed = String::new();
+    for (i, part) in body.split('"').enumerate() {
+        if i > 0 {
+            collapsed.push('"');
+        }
+        if i % 2 == 1 {
+            collapsed.push_str(part);
+            continue;
+        }
+        let mut last_space = false;
+        for c in part.chars() {
+            if !(c == ' ' && last_space) {
+                collapsed.push(c);
+            }
+            last_space = c == ' ';
+        }
+    }
+    // "counter packets 3 bytes 180" → "counter"
+    let words: Vec<&str> = collapsed.split(' ').collect();
+    let mut kept: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if words[i] == "packets"
+            && kept.last() == Some(&"counter")
+            && words.get(i + 2) == Some(&"bytes")
+            && i + 3 < words.len()
+        {
+            i += 4;
+            continue;
+        }
+        kept.push(words[i]);
+        i += 1;
+    }
+    format!("{indent}{}", kept.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULESET: &str = include_str!("testdata/nft-ruleset.txt");
+
+    #[test]
+    fn counters_handles_and_double_spaces_are_gone() {
+        let out = ruleset(RULESET);
+        assert!(!out.contains("packets"), "{out}");
+        assert!(
+            out.contains("\t\tmeta l4proto icmp counter accept\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ip saddr 172.29.0.0/24 counter masquerade"),
+            "{out}"
+        );
+        assert_eq!(
+            clean("\t\tip daddr 10.0.0.1 counter packets 12 bytes 1008 accept # handle 7"),
+            "\t\tip daddr 10.0.0.1 counter accept"
+        );
+        assert_eq!(
+            clean("\t\tcomment \"two  spaces\"  accept"),
+            "\t\tcomment \"two  spaces\" accept"
+        );
+    }
+
+    #[test]
+    fn tables_and_chains_are_sorted_rules_are_not() {
+        let out = ruleset(RULESET);
+        assert!(
+            out.find("table ip filter").unwrap() < out.find("table ip nat").unwrap(),
+            "{out}"
+        );
+        let nat = &out[out.find("table ip nat").unwrap()..];
+        let order: Vec<_> = [
+            "chain DOCKER",
+            "chain OUTPUT",
+            "chain POSTROUTING",
+            "chain PREROUTING",
+        ]
+        .iter()
+        .map(|c| nat.find(c).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{out}");
+        assert!(nat.find("dnat to 172.29.0.2:95").unwrap() < nat.find("jump DOCKER").unwrap());
+    }
+
+    #[test]
+    fn the_same_rules_created_in_another_order_give_the_same_text() {
+        let a = "table ip nat {\n\tchain B {\n\t\taccept\n\t}\n\n\tchain A {\n\t}\n}\ntable ip filter {\n}\n";
+        let b = "table ip filter {\n}\ntable ip nat {\n\tchain A {\n\t}\n\n\tchain B {\n\t\taccept\n\t}\n}\n";
+        assert_eq!(ruleset(a), ruleset(b));
+        assert_eq!(ruleset(""), "");
+    }
+}
