@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 fn scenario(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scenario"))
         .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .env("NO_COLOR", "1")
         .output()
         .expect("the scenario binary runs")
@@ -239,7 +239,7 @@ fn scenario_as_nobody(args: &[&str]) -> Output {
         ])
         .arg(env!("CARGO_BIN_EXE_scenario"))
         .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .env("NO_COLOR", "1")
         .output()
         .expect("setpriv (util-linux) runs")
