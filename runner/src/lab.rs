@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -55,6 +56,12 @@ pub struct Lab {
     rt: Runtime,
     nodes: RefCell<Vec<Rc<Node>>>,
     pub limits: Cell<Limits>,
+    /// The lock iptables-legacy takes, one per lab: labs share no tables,
+    /// so they need not wait for each other, and the machine's
+    /// /run/xtables.lock is left alone. An anonymous file, gone with the
+    /// runner; commands open it through /proc.
+    _xtables_lock: std::os::fd::OwnedFd,
+    env: Vec<(String, String)>,
 }
 
 pub type Result<T> = std::result::Result<T, String>;
@@ -64,10 +71,19 @@ impl Lab {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let xtables_lock =
+            nix::sys::memfd::memfd_create(c"xtables.lock", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+        let lock_path = format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            xtables_lock.as_raw_fd()
+        );
         Ok(Lab {
             rt,
             nodes: RefCell::default(),
             limits: Cell::default(),
+            _xtables_lock: xtables_lock,
+            env: vec![("XTABLES_LOCKFILE".into(), lock_path)],
         })
     }
 
@@ -275,7 +291,7 @@ impl Lab {
             &self.rt,
             &node.ns,
             argv,
-            &[],
+            &self.env,
             self.limits.get().exec_timeout,
         )
     }

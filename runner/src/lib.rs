@@ -7,5 +7,6 @@ pub mod netns;
 pub mod network;
 pub mod probe;
 pub mod script;
+pub mod snapshot;
 pub mod state;
 pub mod suite;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use scenario::{netns, script, suite};
+use scenario::{netns, script, snapshot, suite};
 
 /// Build container networks in fresh namespaces from Rhai scripts and assert
 /// what reaches what.
@@ -35,6 +35,10 @@ enum Command {
         /// Show what scenarios print even when they pass.
         #[arg(short, long)]
         verbose: bool,
+        /// Write new and changed snapshots instead of failing on them
+        /// (refused when CI is set: CI never writes snapshots).
+        #[arg(long)]
+        accept: bool,
     },
     /// Compile scenarios and the modules they import, without running them.
     /// Needs no privileges.
@@ -75,9 +79,18 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(paths: &[PathBuf], jobs: Option<usize>, timeout: f64, verbose: bool) -> ExitCode {
+fn run(
+    paths: &[PathBuf],
+    jobs: Option<usize>,
+    timeout: f64,
+    verbose: bool,
+    accept: bool,
+) -> ExitCode {
     if !(timeout > 0.0 && timeout.is_finite()) {
         return usage_error("--timeout must be a positive number of seconds");
+    }
+    if let Err(e) = snapshot::configure(accept) {
+        return usage_error(&e);
     }
     let files = match suite::discover(paths) {
         Ok(f) if f.is_empty() => {
@@ -156,7 +169,8 @@ fn main() -> ExitCode {
             jobs,
             timeout,
             verbose,
-        } => run(&paths, jobs, timeout, verbose),
+            accept,
+        } => run(&paths, jobs, timeout, verbose, accept),
         Command::Check { paths } => check(&paths),
     }
 }

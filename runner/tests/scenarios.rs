@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use scenario::script::Options;
-use scenario::suite;
+use scenario::{snapshot, suite};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -71,6 +71,17 @@ fn main() {
     let args = Arguments::from_args();
     // Reports name files relative to the repository, as users run them.
     std::env::set_current_dir(root()).expect("the repository is there");
+    scenario::snapshot::configure(false).expect("insta can be set up");
+    // Without namespaces nothing here can run: say why, and under CI fail.
+    let unable = scenario::netns::check_privileges().err();
+    if let Some(reason) = &unable {
+        let what = if snapshot::is_ci() {
+            "fail (CI is set)"
+        } else {
+            "are ignored"
+        };
+        eprintln!("note: the scenario trials {what}: {reason}");
+    }
     let mut trials = Vec::new();
     for (dir, kind) in [
         ("scenarios", "scenario"),
@@ -83,7 +94,14 @@ fn main() {
                 .with_extension("")
                 .display()
                 .to_string();
-            trials.push(Trial::test(name, move || check(&path)).with_kind(kind));
+            let trial = match unable.clone() {
+                None => Trial::test(name, move || check(&path)),
+                Some(reason) => {
+                    let ignored = !snapshot::is_ci();
+                    Trial::test(name, move || Err(reason.into())).with_ignored_flag(ignored)
+                }
+            };
+            trials.push(trial.with_kind(kind));
         }
     }
     libtest_mimic::run(&args, trials).exit();

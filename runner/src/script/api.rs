@@ -1,14 +1,19 @@
 //! The script API: the design's minimum contract, with its names and
 //! argument orders, registered on a Rhai engine bound to one lab.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, FLOAT, INT};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, FLOAT, INT};
 
+use super::report;
 use crate::exec::{self, Output};
 use crate::lab::{Lab, Node};
 use crate::probe::{Outcome, Watch};
+use crate::{snapshot, state};
 
 /// A node as scripts hold it.
 #[derive(Clone)]
@@ -93,6 +98,21 @@ impl NodeRef {
 
     fn try_sh(&mut self, command: &str) -> Res<Map> {
         Ok(output_map(self.exec_argv(&Self::sh_argv(command))?))
+    }
+
+    /// Runs a tool that prints state and fails the scenario if it fails.
+    fn capture(&self, argv: &[&str]) -> Res<String> {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        let o = self.exec_argv(&argv)?;
+        check_output(&self.node, &argv.join(" "), o)
+    }
+
+    fn xtables_save(&self, program: &str, table: Option<&str>) -> Res<String> {
+        let text = match table {
+            Some(t) => self.capture(&[program, "-t", t])?,
+            None => self.capture(&[program])?,
+        };
+        Ok(state::iptables_save(&text, table))
     }
 }
 
@@ -195,7 +215,10 @@ fn assert_stream(
     )
 }
 
-pub fn register(engine: &mut Engine, lab: Rc<Lab>) {
+/// Snapshot mismatches of one run, reported when the script ends.
+pub type Mismatches = Rc<RefCell<Vec<String>>>;
+
+pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, mismatches: Mismatches) {
     engine
         .register_type_with_name::<NodeRef>("Node")
         .register_get("name", |n: &mut NodeRef| n.node.name.clone())
@@ -295,6 +318,49 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>) {
             });
         }
     }
+
+    engine
+        .register_fn("iptables_save", |n: &mut NodeRef| {
+            n.xtables_save("iptables-save", None)
+        })
+        .register_fn("iptables_save", |n: &mut NodeRef, t: &str| {
+            n.xtables_save("iptables-save", Some(t))
+        })
+        .register_fn("ip6tables_save", |n: &mut NodeRef| {
+            n.xtables_save("ip6tables-save", None)
+        })
+        .register_fn("ip6tables_save", |n: &mut NodeRef, t: &str| {
+            n.xtables_save("ip6tables-save", Some(t))
+        })
+        .register_fn("nft_ruleset", |n: &mut NodeRef| {
+            Ok::<_, Box<EvalAltResult>>(state::nft_ruleset(
+                &n.capture(&["nft", "list", "ruleset"])?,
+            ))
+        })
+        .register_fn("routes", |n: &mut NodeRef| -> Res<String> {
+            let v4 = n.capture(&["ip", "-4", "route", "show", "table", "all"])?;
+            let v6 = n.capture(&["ip", "-6", "route", "show", "table", "all"])?;
+            Ok(state::routes(&v4, &v6))
+        })
+        .register_fn("addrs", |n: &mut NodeRef| {
+            Ok::<_, Box<EvalAltResult>>(state::addrs(&n.capture(&["ip", "-o", "addr", "show"])?))
+        });
+
+    // A snapshot that does not match does not stop the scenario: the rest
+    // of its snapshots are still compared (and left for review), and the
+    // scenario fails at its end with every mismatch.
+    let scenario = scenario.to_path_buf();
+    let taken = RefCell::new(HashSet::new());
+    engine.register_fn("snapshot", move |ctx: NativeCallContext, name: &str, text: &str| -> Res<()> {
+        if !taken.borrow_mut().insert(name.to_string()) {
+            return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));
+        }
+        if let Err(report) = snapshot::assert(&scenario, name, text) {
+            let at = report::location(ctx.call_source().unwrap_or(&scenario.display().to_string()), ctx.call_position());
+            mismatches.borrow_mut().push(format!("{at}: {report}"));
+        }
+        Ok(())
+    });
 
     type Setter = fn(&mut crate::lab::Limits, Duration);
     let setters: [(&str, Setter); 3] = [

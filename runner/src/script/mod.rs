@@ -40,7 +40,8 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
         Rc::new(Lab::new().map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?);
     let mut engine = Engine::new();
     engine.set_module_resolver(modules::RelativeResolver);
-    api::register(&mut engine, lab.clone());
+    let mismatches = api::Mismatches::default();
+    api::register(&mut engine, lab.clone(), path, mismatches.clone());
     let out = log.clone();
     engine.on_print(move |s| out.borrow_mut().push(s.to_string()));
     let out = log.clone();
@@ -66,7 +67,17 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
     ast.set_source(file.as_str());
     let result = engine.run_ast_with_scope(&mut Scope::new(), &ast);
     drop(engine);
-    result.map_err(|e| report::describe(&e, &file))
+    let mut reports: Vec<String> = result
+        .err()
+        .map(|e| report::describe(&e, &file))
+        .into_iter()
+        .collect();
+    reports.extend(mismatches.take());
+    if reports.is_empty() {
+        Ok(())
+    } else {
+        Err(reports.join("\n"))
+    }
 }
 
 /// Compiles `path` and every file it imports, running nothing.

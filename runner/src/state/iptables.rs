@@ -3,7 +3,8 @@
 //! - no `[packets:bytes]` counters;
 //! - tables in alphabetical order; a table with no rules, no chains of its
 //!   own and only ACCEPT policies is left out, because iptables-legacy shows
-//!   every table it has ever loaded and iptables-nft only those in use;
+//!   every table it has ever loaded and iptables-nft only those in use
+//!   (a table asked for by name is always shown);
 //! - built-in chains in the kernel's hook order, user chains sorted by name,
 //!   rules grouped by chain in the same order (iptables-legacy and -nft
 //!   list user chains differently), rules within a chain in their order.
@@ -49,7 +50,8 @@ impl Table {
     }
 }
 
-pub fn iptables_save(text: &str) -> String {
+/// `requested` is the table named with `-t`, shown even when empty.
+pub fn iptables_save(text: &str, requested: Option<&str>) -> String {
     let mut tables: Vec<Table> = Vec::new();
     let mut current: Option<Table> = None;
     for line in text.lines().map(str::trim_end) {
@@ -83,7 +85,10 @@ pub fn iptables_save(text: &str) -> String {
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = String::new();
-    for t in tables.iter().filter(|t| !t.is_empty()) {
+    for t in tables
+        .iter()
+        .filter(|t| !t.is_empty() || requested == Some(t.name.as_str()))
+    {
         t.render(&mut out);
     }
     out
@@ -108,12 +113,12 @@ mod tests {
 
     #[test]
     fn both_backends_give_the_same_text() {
-        assert_eq!(iptables_save(NFT), iptables_save(LEGACY));
+        assert_eq!(iptables_save(NFT, None), iptables_save(LEGACY, None));
     }
 
     #[test]
     fn comments_and_counters_are_gone() {
-        let out = iptables_save(LEGACY);
+        let out = iptables_save(LEGACY, None);
         assert!(!out.contains('#'), "{out}");
         assert!(!out.contains("[0:0]") && !out.contains("[2:168]"), "{out}");
         assert!(out.contains(":OUTPUT ACCEPT\n"), "{out}");
@@ -123,7 +128,7 @@ mod tests {
 
     #[test]
     fn tables_are_sorted_and_rules_keep_their_order() {
-        let out = iptables_save(NFT);
+        let out = iptables_save(NFT, None);
         assert!(out.find("*filter").unwrap() < out.find("*nat").unwrap());
         let dnat = out.find("--dport 95 -j DNAT").unwrap();
         let docker = out.find("--dst-type LOCAL -j DOCKER").unwrap();
@@ -134,7 +139,7 @@ mod tests {
     fn user_chains_are_sorted_after_builtins_with_their_rules() {
         let text = "*filter\n:ZED - [0:0]\n:INPUT ACCEPT [5:6]\n:ALPHA - [0:0]\n-A ZED -j RETURN\n-A ALPHA -j RETURN\n-A INPUT -j ZED\nCOMMIT\n";
         assert_eq!(
-            iptables_save(text),
+            iptables_save(text, None),
             "*filter\n:INPUT ACCEPT\n:ALPHA -\n:ZED -\n-A INPUT -j ZED\n-A ALPHA -j RETURN\n-A ZED -j RETURN\nCOMMIT\n"
         );
     }
@@ -142,8 +147,13 @@ mod tests {
     #[test]
     fn empty_tables_are_left_out() {
         let text = "# Generated\n*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\nCOMMIT\n*raw\n:OUTPUT DROP [0:0]\nCOMMIT\n";
-        assert_eq!(iptables_save(text), "*raw\n:OUTPUT DROP\nCOMMIT\n");
-        assert_eq!(iptables_save(""), "");
+        assert_eq!(iptables_save(text, None), "*raw\n:OUTPUT DROP\nCOMMIT\n");
+        assert_eq!(iptables_save("", None), "");
+        let nat = "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n";
+        assert_eq!(
+            iptables_save(nat, Some("nat")),
+            "*nat\n:PREROUTING ACCEPT\nCOMMIT\n"
+        );
     }
 
     #[test]
@@ -151,7 +161,7 @@ mod tests {
         let text =
             "*nat\n:POSTROUTING ACCEPT [1:84]\n[7:420] -A POSTROUTING -j MASQUERADE\nCOMMIT\n";
         assert_eq!(
-            iptables_save(text),
+            iptables_save(text, None),
             "*nat\n:POSTROUTING ACCEPT\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n"
         );
     }

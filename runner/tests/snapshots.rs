@@ -1,0 +1,223 @@
+//! Snapshots as users meet them: a drift fails with a diff naming the
+//! changed line, a missing snapshot fails and is left for review (but not
+//! under CI), `--accept` writes, and the iptables backend does not matter.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SCENARIO: &str = r#"
+let h = node("host");
+h.exec("iptables -t nat -A POSTROUTING -s 172.29.0.0/24 -j MASQUERADE");
+h.exec("iptables -A FORWARD -i testbridge -j ACCEPT");
+snapshot("nat", h.iptables_save("nat"));
+snapshot("filter", h.iptables_save("filter"));
+"#;
+
+/// A project of its own: scenarios/drift.rhai, and snapshots/ beside it.
+struct Project(PathBuf);
+
+impl Project {
+    fn new(tag: &str) -> Project {
+        let dir =
+            std::env::temp_dir().join(format!("scenario-snapshots-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+        std::fs::write(dir.join("scenarios/drift.rhai"), SCENARIO).unwrap();
+        Project(dir)
+    }
+
+    fn run(&self, args: &[&str], ci: bool) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scenario"));
+        cmd.arg("run")
+            .args(args)
+            .current_dir(&self.0)
+            .env("NO_COLOR", "1")
+            .env_remove("INSTA_UPDATE");
+        if ci {
+            cmd.env("CI", "true");
+        } else {
+            cmd.env_remove("CI").env_remove("TF_BUILD");
+        }
+        cmd.output().unwrap()
+    }
+
+    fn snap(&self, name: &str) -> PathBuf {
+        self.0.join(format!("snapshots/drift__{name}.snap"))
+    }
+
+    fn pending(&self, name: &str) -> PathBuf {
+        self.0.join(format!("snapshots/drift__{name}.snap.new"))
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn missing_snapshots_fail_and_wait_for_review_but_not_under_ci() {
+    let p = Project::new("missing");
+    let o = p.run(&[], true);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("scenarios/drift.rhai:5: snapshot 'nat' is missing"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("nothing was written (CI is set)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!p.0.join("snapshots").exists(), "CI wrote something");
+
+    let o = p.run(&[], false);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("snapshot 'filter' is missing"),
+        "every snapshot is compared: {}",
+        stdout(&o)
+    );
+    assert!(p.pending("nat").exists() && p.pending("filter").exists());
+    assert!(!p.snap("nat").exists());
+    let pending = std::fs::read_to_string(p.pending("nat")).unwrap();
+    assert!(
+        pending.contains("input_file: scenarios/drift.rhai"),
+        "{pending}"
+    );
+    assert!(
+        pending.contains("-A POSTROUTING -s 172.29.0.0/24 -j MASQUERADE"),
+        "{pending}"
+    );
+}
+
+#[test]
+fn accept_writes_and_then_the_snapshots_hold() {
+    let p = Project::new("accept");
+    let o = p.run(&["--accept"], true);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--accept is refused under CI: {}",
+        stdout(&o)
+    );
+    assert!(!p.0.join("snapshots").exists());
+
+    let o = p.run(&["--accept"], false);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let nat = std::fs::read_to_string(p.snap("nat")).unwrap();
+    assert!(nat.contains("input_file: scenarios/drift.rhai"), "{nat}");
+    assert!(
+        !nat.contains("[0:0]") && !nat.contains("# Generated"),
+        "{nat}"
+    );
+    let o = p.run(&[], true);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn drift_fails_with_a_diff_naming_the_changed_line() {
+    let p = Project::new("drift");
+    assert_eq!(p.run(&["--accept"], false).status.code(), Some(0));
+    let snap = std::fs::read_to_string(p.snap("nat")).unwrap();
+    std::fs::write(
+        p.snap("nat"),
+        snap.replace("172.29.0.0/24", "172.29.9.0/24"),
+    )
+    .unwrap();
+    let o = p.run(&[], true);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "scenarios/drift.rhai:5: snapshot 'nat' differs from snapshots/drift__nat.snap"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("--A POSTROUTING -s 172.29.9.0/24 -j MASQUERADE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+-A POSTROUTING -s 172.29.0.0/24 -j MASQUERADE"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("snapshot 'filter'"),
+        "the untouched snapshot holds: {out}"
+    );
+    assert!(!p.pending("nat").exists(), "CI wrote something");
+    // --accept restores it.
+    assert_eq!(p.run(&["--accept"], false).status.code(), Some(0));
+    assert_eq!(p.run(&[], true).status.code(), Some(0));
+}
+
+/// A folder whose iptables commands are iptables-legacy, first in PATH.
+fn legacy_path() -> String {
+    let dir = std::env::temp_dir().join(format!("scenario-legacy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let multi =
+        which::which("xtables-legacy-multi").expect("xtables-legacy-multi (package iptables)");
+    for tool in [
+        "iptables",
+        "iptables-save",
+        "iptables-restore",
+        "ip6tables",
+        "ip6tables-save",
+        "ip6tables-restore",
+    ] {
+        let link = dir.join(tool);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&multi, &link).unwrap();
+    }
+    let version = Command::new(dir.join("iptables"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains("legacy"),
+        "{version:?}"
+    );
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn iptables_legacy_gives_the_snapshots_written_under_nft() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["02-reach-internet", "04-publish-with-dnat"] {
+        let snap =
+            std::fs::read_to_string(root.join(format!("snapshots/article/{name}__nat.snap")))
+                .unwrap();
+        assert!(
+            snap.contains("-A "),
+            "the committed snapshot has rules: {snap}"
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_scenario"))
+        .args([
+            "run",
+            "scenarios/article/02-reach-internet.rhai",
+            "scenarios/article/04-publish-with-dnat.rhai",
+        ])
+        .current_dir(root)
+        .env("PATH", legacy_path())
+        .env("CI", "true")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
