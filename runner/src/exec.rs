@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 use tokio::runtime::Runtime;
 
 use crate::netns::{enter_raw, Namespaces};
+use crate::stop;
 
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -68,6 +69,9 @@ pub fn run(
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<Output, String> {
+    if stop::requested() {
+        return Err("the run is being interrupted".into());
+    }
     let program = locate(&argv[0])?;
     let (net, uts) = ns.raw_fds();
     let mut cmd = tokio::process::Command::new(&program);
@@ -90,12 +94,35 @@ pub fn run(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
-    match rt.block_on(tokio::time::timeout(timeout, child.wait_with_output())) {
-        Ok(Ok(out)) => {
-            // Whatever the command left running in its group goes with it.
-            if let Some(pid) = pid {
-                let _ = killpg(pid, Signal::SIGKILL);
+    enum End {
+        Exited(std::io::Result<std::process::Output>),
+        TimedOut,
+        Stopped,
+    }
+    let end = rt.block_on(async {
+        let wait = child.wait_with_output();
+        tokio::pin!(wait);
+        tokio::select! {
+            out = &mut wait => End::Exited(out),
+            _ = tokio::time::sleep(timeout) => End::TimedOut,
+            _ = stop::wait() => {
+                // The run is being stopped: the command gets a moment to
+                // exit on SIGTERM, as it would at a terminal.
+                if let Some(pid) = pid {
+                    let _ = killpg(pid, Signal::SIGTERM);
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut wait).await;
+                End::Stopped
             }
+        }
+    });
+    // Whatever the command left running in its group goes with it.
+    if let Some(pid) = pid {
+        let _ = killpg(pid, Signal::SIGKILL);
+    }
+    let command = argv.join(" ");
+    match end {
+        End::Exited(Ok(out)) => {
             let code = out.status.code().unwrap_or_else(|| {
                 use std::os::unix::process::ExitStatusExt;
                 128 + out.status.signal().unwrap_or(0)
@@ -106,17 +133,14 @@ pub fn run(
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             })
         }
-        Ok(Err(e)) => Err(format!("waiting for {}: {e}", program.display())),
-        Err(_) => {
-            if let Some(pid) = pid {
-                let _ = killpg(pid, Signal::SIGKILL);
-            }
-            Err(format!(
-                "`{}` did not finish within {} s and was killed",
-                argv.join(" "),
-                timeout.as_secs_f64()
-            ))
-        }
+        End::Exited(Err(e)) => Err(format!("waiting for {}: {e}", program.display())),
+        End::TimedOut => Err(format!(
+            "`{command}` did not finish within {} s and was killed",
+            timeout.as_secs_f64()
+        )),
+        End::Stopped => Err(format!(
+            "`{command}` was stopped: the run is being interrupted"
+        )),
     }
 }
 

@@ -9,8 +9,6 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use tokio::runtime::Runtime;
 
 use crate::exec::{self, Output};
@@ -18,6 +16,7 @@ use crate::netns::{self, Namespaces};
 use crate::network::names::{self, check_ifname};
 use crate::network::{Netlink, Via};
 use crate::probe::{self, Outcome, Watch};
+use crate::watchdog;
 
 /// Limits a script can change.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +43,12 @@ pub struct Node {
     pub container: bool,
     ns: Namespaces,
     nl: Netlink,
+}
+
+impl Node {
+    pub fn ns(&self) -> &Namespaces {
+        &self.ns
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -116,6 +121,9 @@ impl Lab {
         })
         .map_err(|e| format!("cannot create node '{name}': {e}"))?;
         self.rt.spawn(conn);
+        if let Ok(inode) = ns.net_inode() {
+            watchdog::watch(inode);
+        }
         let node = Rc::new(Node {
             name: name.to_string(),
             container,
@@ -330,7 +338,7 @@ impl Lab {
 impl Drop for Lab {
     /// Commands end with their process group; anything that left its group
     /// (setsid, a daemon) still lives in the lab's namespaces and would keep
-    /// them alive, so it is ended here, by PID.
+    /// them alive, so it is ended here.
     fn drop(&mut self) {
         let inodes: Vec<u64> = self
             .nodes
@@ -338,19 +346,7 @@ impl Drop for Lab {
             .iter()
             .filter_map(|n| n.ns.net_inode().ok())
             .collect();
-        // A process may fork between a scan and the kill; its child shows up
-        // in the next scan. Dying processes can linger a moment, so the
-        // passes are bounded.
-        for _ in 0..100 {
-            let pids = netns::processes_in(&inodes);
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        watchdog::end_processes_in(&inodes);
     }
 }
 

@@ -2,11 +2,15 @@
 //! namespaces and assert what reaches what.
 
 pub mod exec;
+pub mod keep;
 pub mod lab;
 pub mod netns;
 pub mod network;
 pub mod probe;
+pub mod sandbox;
 pub mod script;
 pub mod snapshot;
 pub mod state;
+pub mod stop;
 pub mod suite;
+pub mod watchdog;

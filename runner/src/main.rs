@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use scenario::{netns, script, snapshot, suite};
+use scenario::{keep, sandbox, script, snapshot, stop, suite};
 
 /// Build container networks in fresh namespaces from Rhai scripts and assert
 /// what reaches what.
@@ -20,7 +20,10 @@ enum Command {
     /// Run scenarios, each in a lab of fresh namespaces.
     ///
     /// Exit status: 0 when all passed, 1 when a scenario failed, 2 when
-    /// nothing could be run (bad arguments, no privileges).
+    /// nothing could be run (bad arguments, no privileges), 128+N when
+    /// stopped by signal N (SIGINT, SIGTERM).
+    ///
+    /// As an ordinary user it runs in a user namespace of its own.
     Run {
         /// Scenario files or folders (searched for *.rhai, skipping helper
         /// modules in lib/ folders and files starting with '_').
@@ -39,7 +42,14 @@ enum Command {
         /// (refused when CI is set: CI never writes snapshots).
         #[arg(long)]
         accept: bool,
+        /// Keep the lab of a failed scenario alive, print how to enter each
+        /// node, and wait for Enter (or Ctrl-C) before tearing it down.
+        #[arg(long)]
+        keep: bool,
     },
+    /// Remove what a crashed `run --keep` left under /run/netns, and only
+    /// that.
+    Clean,
     /// Compile scenarios and the modules they import, without running them.
     /// Needs no privileges.
     Check {
@@ -79,20 +89,31 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(
-    paths: &[PathBuf],
+struct RunArgs {
+    paths: Vec<PathBuf>,
     jobs: Option<usize>,
     timeout: f64,
     verbose: bool,
     accept: bool,
-) -> ExitCode {
+    keep: bool,
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        paths,
+        jobs,
+        timeout,
+        verbose,
+        accept,
+        keep,
+    } = args;
     if !(timeout > 0.0 && timeout.is_finite()) {
         return usage_error("--timeout must be a positive number of seconds");
     }
     if let Err(e) = snapshot::configure(accept) {
         return usage_error(&e);
     }
-    let files = match suite::discover(paths) {
+    let files = match suite::discover(&paths) {
         Ok(f) if f.is_empty() => {
             let list: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
             return usage_error(&format!(
@@ -103,12 +124,25 @@ fn run(
         Ok(f) => f,
         Err(e) => return usage_error(&e),
     };
-    if let Err(e) = netns::check_privileges() {
-        return usage_error(&e);
+    // Still one thread: the user namespace can be entered only now.
+    let mode = match sandbox::prepare() {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e),
+    };
+    if let Err(e) = stop::install_handler() {
+        return usage_error(&format!("cannot handle SIGINT and SIGTERM: {e}"));
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    eprintln!(
+        "running {} scenario{}, {} at a time, {}",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        jobs.min(files.len()),
+        mode.describe()
+    );
     let opts = script::Options {
         time_limit: Duration::from_secs_f64(timeout),
+        keep: keep.then_some(mode),
     };
     let style = Style::detect();
     let start = Instant::now();
@@ -132,6 +166,15 @@ fn run(
     println!();
     println!("{} passed, {failed} failed", outcomes.len() - failed);
     eprintln!("finished in {:.2} s", start.elapsed().as_secs_f64());
+    if let Some(sig) = stop::signal() {
+        eprintln!(
+            "stopped by {}: {} of {} scenarios did not run",
+            stop::name(sig),
+            files.len() - outcomes.len(),
+            files.len()
+        );
+        return ExitCode::from((128 + sig) as u8);
+    }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -161,6 +204,25 @@ fn check(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
+fn clean() -> ExitCode {
+    match keep::clean() {
+        Ok(removed) if removed.is_empty() => {
+            println!("nothing to clean under /run/netns");
+            ExitCode::SUCCESS
+        }
+        Ok(removed) => {
+            for p in removed {
+                println!("removed {}", p.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -170,7 +232,16 @@ fn main() -> ExitCode {
             timeout,
             verbose,
             accept,
-        } => run(&paths, jobs, timeout, verbose, accept),
+            keep,
+        } => run(RunArgs {
+            paths,
+            jobs,
+            timeout,
+            verbose,
+            accept,
+            keep,
+        }),
         Command::Check { paths } => check(&paths),
+        Command::Clean => clean(),
     }
 }

@@ -130,20 +130,6 @@ fn open_own_ns(kind: &str) -> io::Result<OwnedFd> {
     Ok(File::open(format!("/proc/thread-self/ns/{kind}"))?.into())
 }
 
-/// Whether this process may create network namespaces at all; the error says
-/// what is missing.
-pub fn check_privileges() -> Result<(), String> {
-    match Namespaces::create(None, || Ok(())) {
-        Ok(_) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(format!(
-            "cannot create network namespaces ({e}): run as root (sudo scenario run …), \
-             or with CAP_SYS_ADMIN and CAP_NET_ADMIN, or inside a privileged container \
-             (docker run --privileged …)"
-        )),
-        Err(e) => Err(format!("cannot create network namespaces: {e}")),
-    }
-}
-
 /// Writes a sysctl of the calling thread's network namespace.
 pub fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
     std::fs::write(sysctl_path(key), value)

@@ -96,7 +96,8 @@ pub fn run_one(path: &Path, opts: &Options) -> Outcome {
 }
 
 /// Runs every file with at most `jobs` at once; `report` sees each outcome
-/// as it ends. Returns the outcomes in the order of `files`.
+/// as it ends. Returns the outcomes in the order of `files`, without the
+/// scenarios a stop kept from starting.
 pub fn run_all(
     files: &[PathBuf],
     jobs: usize,
@@ -113,6 +114,10 @@ pub fn run_all(
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(file) = files.get(i) else { break };
+                // A stopped run starts nothing new.
+                if crate::stop::requested() {
+                    break;
+                }
                 if tx.send((i, run_one(file, opts))).is_err() {
                     break;
                 }

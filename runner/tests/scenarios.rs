@@ -73,7 +73,7 @@ fn main() {
     std::env::set_current_dir(root()).expect("the repository is there");
     scenario::snapshot::configure(false).expect("insta can be set up");
     // Without namespaces nothing here can run: say why, and under CI fail.
-    let unable = scenario::netns::check_privileges().err();
+    let unable = scenario::sandbox::prepare().err();
     if let Some(reason) = &unable {
         let what = if snapshot::is_ci() {
             "fail (CI is set)"

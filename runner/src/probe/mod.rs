@@ -102,7 +102,7 @@ impl Pacer {
     /// Whether the probe has seen enough: the window is over, or the
     /// network keeps refusing and that is all a negative probe needs.
     pub fn done(&self) -> bool {
-        self.expired() || (self.stop_when_refused && self.refusals >= 2)
+        self.expired() || (self.stop_when_refused && self.refusals >= 2) || crate::stop::requested()
     }
 
     pub fn remaining(&self) -> Duration {
@@ -179,7 +179,7 @@ impl Closing {
             .lock()
             .unwrap()
             .saturating_duration_since(Instant::now());
-        (!left.is_zero()).then_some(left)
+        (!left.is_zero() && !crate::stop::requested()).then_some(left)
     }
 }
 

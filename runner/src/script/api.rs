@@ -362,6 +362,11 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, mismatches: 
         Ok(())
     });
 
+    // Lets the tests check that a panic inside the runner leaks nothing.
+    if std::env::var_os("SCENARIO_TEST_PANIC").is_some() {
+        engine.register_fn("panic_for_tests", |msg: &str| -> () { panic!("{msg}") });
+    }
+
     type Setter = fn(&mut crate::lab::Limits, Duration);
     let setters: [(&str, Setter); 3] = [
         ("exec_timeout", |l, d| l.exec_timeout = d),

@@ -18,12 +18,16 @@ use crate::lab::Lab;
 pub struct Options {
     /// The whole scenario must end within this, runaway loops included.
     pub time_limit: Duration,
+    /// Keep the lab of a failed scenario for inspection (`--keep`), entered
+    /// the way this mode allows.
+    pub keep: Option<crate::sandbox::Mode>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             time_limit: Duration::from_secs(60),
+            keep: None,
         }
     }
 }
@@ -52,7 +56,13 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
     let limit = opts.time_limit;
     let deadline = Instant::now() + limit;
     engine.on_progress(move |ops| {
-        (ops % 256 == 0 && Instant::now() > deadline).then(|| {
+        if ops % 256 != 0 {
+            return None;
+        }
+        if crate::stop::requested() {
+            return Some("the run is being interrupted".into());
+        }
+        (Instant::now() > deadline).then(|| {
             format!(
                 "the scenario ran longer than its time limit of {} s and was stopped \
                  (a loop that never ends? raise the limit with --timeout)",
@@ -73,6 +83,11 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
         .into_iter()
         .collect();
     reports.extend(mismatches.take());
+    if !reports.is_empty() && !crate::stop::requested() {
+        if let Some(mode) = opts.keep {
+            crate::keep::hold(&lab, path, mode, &reports.join("\n"));
+        }
+    }
     if reports.is_empty() {
         Ok(())
     } else {

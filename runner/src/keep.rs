@@ -1,0 +1,156 @@
+//! `--keep`: a failed scenario's lab stays alive to look inside, until the
+//! user presses Enter or Ctrl-C; and `scenario clean` for what a crashed
+//! `--keep` left behind.
+//!
+//! Under root each node is bind-mounted at /run/netns/scenario.<pid>.<scenario>.<node>,
+//! so that `ip netns exec` works; rootless, `nsenter` enters the runner's
+//! user namespace and the node's namespaces through /proc.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::lab::Lab;
+use crate::sandbox::Mode;
+use crate::stop;
+
+const NETNS_DIR: &str = "/run/netns";
+const PREFIX: &str = "scenario.";
+
+/// One kept lab at a time talks to the terminal.
+static TERMINAL: Mutex<()> = Mutex::new(());
+
+/// Prints the failure and how to enter each node of `lab`, waits for Enter
+/// or a stop, and undoes what it set up.
+pub fn hold(lab: &Lab, scenario: &Path, mode: Mode, report: &str) {
+    let _terminal = TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
+    let stem = scenario.file_stem().unwrap_or_default().to_string_lossy();
+    let made_dir = !Path::new(NETNS_DIR).exists();
+    let mut mounted: Vec<PathBuf> = Vec::new();
+    println!("FAIL  {}\n{report}\n", scenario.display());
+    println!(
+        "kept the lab of {}; enter its nodes with:",
+        scenario.display()
+    );
+    for node in lab.nodes() {
+        let (net, uts) = node.ns().raw_fds();
+        let uts_arg = uts
+            .map(|u| format!(" --uts=/proc/{pid}/fd/{u}"))
+            .unwrap_or_default();
+        let command = match mode {
+            Mode::Privileged => {
+                let name = format!("{PREFIX}{pid}.{stem}.{}", node.name);
+                match bind(net, &name) {
+                    Ok(path) => {
+                        mounted.push(path);
+                        match uts {
+                            None => format!("ip netns exec {name} bash"),
+                            Some(_) => format!("nsenter --net={NETNS_DIR}/{name}{uts_arg} bash"),
+                        }
+                    }
+                    Err(e) => format!("nsenter --net=/proc/{pid}/fd/{net}{uts_arg} bash   (no /run/netns entry: {e})"),
+                }
+            }
+            Mode::Rootless => format!(
+                "nsenter --user=/proc/{pid}/ns/user --preserve-credentials --net=/proc/{pid}/fd/{net}{uts_arg} bash"
+            ),
+        };
+        println!("  {:<12} {command}", node.name);
+    }
+    println!("press Enter (or Ctrl-C) to tear the lab down");
+    wait_for_enter();
+    for path in mounted {
+        unbind(&path);
+    }
+    if made_dir {
+        let _ = std::fs::remove_dir(NETNS_DIR);
+    }
+}
+
+fn bind(net: i32, name: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(NETNS_DIR).map_err(|e| e.to_string())?;
+    let path = Path::new(NETNS_DIR).join(name);
+    std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let source = format!("/proc/self/fd/{net}");
+    mount(
+        Some(source.as_str()),
+        &path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        let _ = std::fs::remove_file(&path);
+        e.to_string()
+    })?;
+    Ok(path)
+}
+
+fn unbind(path: &Path) {
+    let _ = umount2(path, MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(path);
+}
+
+/// Returns on a line (or the end) of standard input, or on a stop request.
+fn wait_for_enter() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let _ = tx.send(());
+    });
+    while !stop::requested() {
+        if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+            return;
+        }
+    }
+}
+
+/// The pid in `scenario.<pid>.…`.
+fn owner(name: &str) -> Option<i32> {
+    name.strip_prefix(PREFIX)?.split('.').next()?.parse().ok()
+}
+
+fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes the /run/netns entries that a `--keep` of a runner that is no
+/// longer running left behind, and nothing else. Returns what it removed.
+pub fn clean() -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(NETNS_DIR) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{NETNS_DIR}: {e}")),
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if owner(&name).is_some_and(|pid| !alive(pid)) {
+            let path = entry.path();
+            unbind(&path);
+            if path.exists() {
+                return Err(format!("cannot remove {}: are you root?", path.display()));
+            }
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_entries_have_an_owner() {
+        assert_eq!(owner("scenario.4242.02-reach-internet.host"), Some(4242));
+        assert_eq!(owner("scenario.x.host"), None);
+        assert_eq!(owner("host-1234"), None);
+        assert_eq!(owner("myscenario.12.a"), None);
+    }
+}

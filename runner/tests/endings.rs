@@ -1,0 +1,277 @@
+//! Nothing outlives a run, however it ends: passed, failed, a script error,
+//! a panic in the runner, SIGINT, SIGTERM, SIGKILL, and `--keep`. After
+//! each: no process the scenario started is running, no network namespace
+//! of the run is held, no mount is left, and the machine's own network
+//! state is as it was.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{
+    held_network_namespaces, machine_state, mounts, processes_with, scenario, scenario_cmd, text,
+    wait_until_gone,
+};
+
+/// The checks compare machine-wide state: one test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Before {
+    namespaces: BTreeSet<String>,
+    state: String,
+    mounts: String,
+}
+
+fn before() -> Before {
+    Before {
+        namespaces: held_network_namespaces(),
+        state: machine_state(),
+        mounts: mounts(),
+    }
+}
+
+impl Before {
+    fn assert_clean(&self, marker: &str) {
+        assert_eq!(
+            wait_until_gone(marker),
+            Vec::<String>::new(),
+            "processes the scenario started are still running"
+        );
+        let mut leaked = Vec::new();
+        for _ in 0..200 {
+            leaked = held_network_namespaces()
+                .difference(&self.namespaces)
+                .cloned()
+                .collect::<Vec<_>>();
+            if leaked.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            leaked,
+            Vec::<String>::new(),
+            "network namespaces of the run are still held"
+        );
+        assert_eq!(mounts(), self.mounts, "a mount was left");
+        assert_eq!(
+            machine_state(),
+            self.state,
+            "the machine's own network state changed"
+        );
+    }
+}
+
+fn ends(fixture: &str, marker: &str, code: i32, expect: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let o = scenario_cmd(&["run", &format!("runner/tests/endings/{fixture}")])
+        .env("SCENARIO_TEST_PANIC", "1")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(code), "{out}{err}");
+    assert!(out.contains(expect), "{out}{err}");
+    before.assert_clean(marker);
+}
+
+#[test]
+fn a_passing_run_leaves_nothing() {
+    ends("passes.rhai", "3129.1", 0, "1 passed, 0 failed");
+}
+
+#[test]
+fn a_failed_assertion_leaves_nothing() {
+    ends(
+        "fails.rhai",
+        "3129.2",
+        1,
+        "assert_ping(host, \"10.255.0.1\") failed",
+    );
+}
+
+#[test]
+fn a_script_error_leaves_nothing() {
+    ends("leaky.rhai", "3127.", 1, "failing on purpose");
+}
+
+#[test]
+fn a_panic_in_the_runner_leaves_nothing() {
+    ends("panics.rhai", "3129.3", 1, "internal error in the runner");
+}
+
+/// Starts the long scenario and returns once its lab has processes.
+fn start_long() -> Child {
+    let child = scenario_cmd(&["run", "runner/tests/endings/long.rhai"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while processes_with("3128.1").is_empty() || processes_with("sleep 40").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the long scenario did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// Waits for the runner to exit, killing it if it hangs.
+fn finish(mut child: Child) -> (Option<i32>, String) {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the runner did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    (o.status.code(), format!("{out}{err}"))
+}
+
+fn stopped_by(signal: i32, name: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let child = start_long();
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::try_from(signal).unwrap(),
+    )
+    .unwrap();
+    let (code, out) = finish(child);
+    eprintln!(
+        "{name}: the runner exited {:.3} s after the signal",
+        sent.elapsed().as_secs_f64()
+    );
+    assert_eq!(code, Some(128 + signal), "{out}");
+    assert!(out.contains(&format!("stopped by {name}")), "{out}");
+    assert!(
+        out.contains("FAIL  runner/tests/endings/long.rhai"),
+        "the interrupted scenario is reported: {out}"
+    );
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+    before.assert_clean("3128.1");
+    assert!(processes_with("sleep 40").is_empty());
+}
+
+#[test]
+fn sigint_stops_the_run_and_leaves_nothing() {
+    stopped_by(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigterm_stops_the_run_and_leaves_nothing() {
+    stopped_by(libc::SIGTERM, "SIGTERM");
+}
+
+#[test]
+fn sigkill_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let mut child = start_long();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The watchdog ends what the runner can no longer end itself.
+    before.assert_clean("3128.1");
+    assert_eq!(wait_until_gone("sleep 40"), Vec::<String>::new());
+}
+
+/// Starts `run --keep` on the failing fixture and reads its output up to
+/// the prompt; returns the runner and the `ip netns exec` commands.
+fn start_kept() -> (Child, Vec<String>) {
+    let mut child = scenario_cmd(&["run", "--keep", "runner/tests/endings/keep.rhai"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut names = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("ip netns exec ").nth(1) {
+            names.push(rest.split_whitespace().next().unwrap().to_string());
+        }
+        if line.starts_with("press Enter") {
+            break;
+        }
+    }
+    // Keep reading so the runner never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, names)
+}
+
+#[test]
+fn keep_holds_the_failed_lab_until_enter() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let (mut child, names) = start_kept();
+    assert_eq!(
+        names.len(),
+        1,
+        "node a is entered with ip netns exec: {names:?}"
+    );
+    let entered = std::process::Command::new("ip")
+        .args(["netns", "exec", &names[0], "ip", "-o", "addr", "show", "x0"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&entered.stdout).contains("10.9.0.1/24"),
+        "{entered:?}"
+    );
+    assert!(
+        !processes_with("3129.4").is_empty(),
+        "the lab is still alive"
+    );
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert!(!std::path::Path::new("/run/netns").join(&names[0]).exists());
+    before.assert_clean("3129.4");
+}
+
+#[test]
+fn clean_removes_what_a_crashed_keep_left_and_only_that() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let (mut child, names) = start_kept();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = std::path::Path::new("/run/netns").join(&names[0]);
+    assert!(left.exists(), "a crashed --keep leaves its entry");
+    // Entries that are not a dead runner's: another tool's, a live runner's.
+    let others = [
+        format!("other.{}.x", std::process::id()),
+        format!("scenario.{}.live", std::process::id()),
+    ];
+    for o in &others {
+        std::fs::write(std::path::Path::new("/run/netns").join(o), "").unwrap();
+    }
+    let o = scenario(&["clean"]);
+    let (out, err) = text(&o);
+    let kept: Vec<bool> = others
+        .iter()
+        .map(|o| std::path::Path::new("/run/netns").join(o).exists())
+        .collect();
+    for o in &others {
+        let _ = std::fs::remove_file(std::path::Path::new("/run/netns").join(o));
+    }
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("removed {}", left.display())),
+        "{out}"
+    );
+    assert_eq!(kept, vec![true, true], "clean removed what was not its own");
+    assert!(!left.exists());
+    assert!(text(&scenario(&["clean"])).0.contains("nothing to clean"));
+    let _ = std::fs::remove_dir("/run/netns");
+    before.assert_clean("3129.4");
+}
