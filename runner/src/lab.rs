@@ -142,6 +142,31 @@ impl Lab {
         self.nodes.borrow().clone()
     }
 
+    pub fn node(&self, name: &str) -> Option<Rc<Node>> {
+        self.nodes.borrow().iter().find(|n| n.name == name).cloned()
+    }
+
+    /// (index, name) of every interface of a node.
+    pub fn interfaces(&self, node: &Node) -> Result<Vec<(u32, String)>> {
+        let links = self.block_on(node.nl.links())?;
+        Ok(links.into_iter().map(|(i, n, _)| (i, n)).collect())
+    }
+
+    /// The node that has `ip` on one of its interfaces.
+    pub fn owner_of(&self, ip: IpAddr) -> Option<Rc<Node>> {
+        self.nodes().into_iter().find(|n| {
+            self.block_on(n.nl.all_addrs())
+                .is_ok_and(|addrs| addrs.iter().any(|a| a.ip() == ip))
+        })
+    }
+
+    pub fn read_sysctl(&self, node: &Node, key: &str) -> Result<String> {
+        node.ns
+            .run(|| netns::read_sysctl(key))
+            .and_then(|r| r)
+            .map_err(|e| format!("cannot read sysctl {key} in node '{}': {e}", node.name))
+    }
+
     fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         self.rt.block_on(f)
     }

@@ -2,6 +2,7 @@
 //! namespaces and assert what reaches what.
 
 pub mod exec;
+pub mod explain;
 pub mod keep;
 pub mod lab;
 pub mod netns;

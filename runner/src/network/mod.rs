@@ -178,15 +178,20 @@ impl Netlink {
             .map_err(|e| nl_err(&format!("cannot add address {net}"), e))
     }
 
+    /// Addresses of every interface.
+    pub async fn all_addrs(&self) -> Result<Vec<IpNetwork>> {
+        self.collect_addrs(self.handle.address().get()).await
+    }
+
     /// Addresses of one interface, in the order the kernel lists them.
     pub async fn addrs(&self, index: u32) -> Result<Vec<IpNetwork>> {
+        self.collect_addrs(self.handle.address().get().set_link_index_filter(index))
+            .await
+    }
+
+    async fn collect_addrs(&self, request: rtnetlink::AddressGetRequest) -> Result<Vec<IpNetwork>> {
         let mut out = Vec::new();
-        let mut addrs = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
+        let mut addrs = request.execute();
         while let Some(a) = addrs
             .try_next()
             .await

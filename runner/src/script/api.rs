@@ -11,6 +11,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, FLO
 
 use super::report;
 use crate::exec::{self, Output};
+use crate::explain::{self, path::Probe};
 use crate::lab::{Lab, Node};
 use crate::probe::{Outcome, Watch};
 use crate::{snapshot, state};
@@ -138,20 +139,31 @@ impl Expect {
         }
     }
 
+    /// How a failed probe is replayed under capture: long enough to see the
+    /// path, and a positive one no longer than a second.
+    fn replay(self, lab: &Lab) -> Watch {
+        let mut watch = self.watch(lab);
+        watch.stop_when_refused = false;
+        if self == Expect::Reach {
+            watch.window = watch.window.min(Duration::from_secs(1));
+        }
+        watch
+    }
+
     /// Turns what the probe saw into the assertion's verdict.
-    fn judge(self, call: String, what: &str, o: Outcome, window: Duration) -> Res<()> {
+    fn judge(self, call: String, what: &str, o: Outcome, window: Duration) -> Result<(), String> {
         match (self, o.delivered) {
             (Expect::Reach, true) | (Expect::NoReach, false) => Ok(()),
-            (Expect::Reach, false) => Err(fail(format!(
+            (Expect::Reach, false) => Err(format!(
                 "{call} failed\n  expected: {what} arrives within {}\n  happened: nothing arrived ({})",
                 fmt_secs(window),
                 o.describe()
-            ))),
-            (Expect::NoReach, true) => Err(fail(format!(
+            )),
+            (Expect::NoReach, true) => Err(format!(
                 "{call} failed\n  expected: {what} never arrives within {}\n  happened: it arrived after {:.3} s",
                 fmt_secs(window),
                 o.elapsed.as_secs_f64()
-            ))),
+            )),
         }
     }
 }
@@ -164,12 +176,19 @@ fn assert_ping(expect: Expect, n: &NodeRef, target: &str) -> Res<()> {
     } else {
         "assert_no_ping"
     };
-    expect.judge(
+    let verdict = expect.judge(
         format!("{name}({}, \"{target}\")", n.node.name),
         &format!("an echo reply from {target}"),
         o,
         watch.window,
-    )
+    );
+    verdict.map_err(|report| {
+        let dst = target.parse().expect("ping already parsed the address");
+        let why = explain::explain(&n.lab, Probe::Ping, &n.node, dst, None, || {
+            let _ = n.lab.ping(&n.node, target, expect.replay(&n.lab));
+        });
+        fail(format!("{report}\n{why}"))
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -198,13 +217,14 @@ fn assert_stream(
         Expect::Reach => format!("assert_{label}"),
         Expect::NoReach => format!("assert_no_{label}"),
     };
+    let addr = crate::network::names::parse_socket_addr(target).map_err(fail)?;
     let what = format!(
         "the token sent by '{}' to {target} ({}) at the listener in '{}' on port {p}",
         client.node.name,
         label.to_uppercase(),
         server.node.name
     );
-    expect.judge(
+    let verdict = expect.judge(
         format!(
             "{name}({}, \"{target}\", {}, {p})",
             client.node.name, server.node.name
@@ -212,7 +232,28 @@ fn assert_stream(
         &what,
         o,
         watch.window,
-    )
+    );
+    verdict.map_err(|report| {
+        let probe = match proto {
+            Proto::Tcp => Probe::Tcp(addr.port(), p),
+            Proto::Udp => Probe::Udp(addr.port(), p),
+        };
+        let why = explain::explain(
+            lab,
+            probe,
+            &client.node,
+            addr.ip(),
+            Some(&server.node),
+            || {
+                let watch = expect.replay(lab);
+                let _ = match proto {
+                    Proto::Tcp => lab.tcp(&client.node, target, &server.node, p, watch),
+                    Proto::Udp => lab.udp(&client.node, target, &server.node, p, watch),
+                };
+            },
+        );
+        fail(format!("{report}\n{why}"))
+    })
 }
 
 /// Snapshot mismatches of one run, reported when the script ends.

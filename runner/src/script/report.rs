@@ -26,9 +26,19 @@ pub fn describe(err: &EvalAltResult, file: &str) -> String {
         }
         _ => {
             let pos = err.position();
-            let mut out = format!("{}: {}", location(file, pos), message(err));
+            // The line of code goes right below the first line of the
+            // message, before any details that follow it.
+            let message = message(err);
+            let (first, rest) = message
+                .split_once('\n')
+                .map_or((message.as_str(), None), |(f, r)| (f, Some(r)));
+            let mut out = format!("{}: {first}", location(file, pos));
             if let Some(line) = source_line(file, pos) {
                 out.push_str(&format!("\n   | {line}"));
+            }
+            if let Some(rest) = rest {
+                out.push('\n');
+                out.push_str(rest);
             }
             out
         }

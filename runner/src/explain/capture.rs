@@ -1,0 +1,135 @@
+//! Watching every interface of a lab while a probe runs: one AF_PACKET
+//! socket opened inside each node, read by one thread, packets parsed and
+//! kept in the order they were seen.
+
+use std::collections::HashMap;
+use std::io;
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags,
+    SockFlag, SockProtocol, SockType,
+};
+use nix::sys::time::TimeSpec;
+
+use super::packet::Packet;
+use super::path::Seen;
+use crate::lab::Lab;
+
+pub struct Capture {
+    stop: Arc<AtomicBool>,
+    reader: JoinHandle<Vec<Seen>>,
+}
+
+struct Tap {
+    node: String,
+    socket: OwnedFd,
+    names: HashMap<usize, String>,
+}
+
+impl Capture {
+    pub fn start(lab: &Lab) -> io::Result<Capture> {
+        let mut taps = Vec::new();
+        for node in lab.nodes() {
+            // Datagram sockets hand over packets from their IP header on.
+            let socket = node.ns().run(|| {
+                socket(
+                    AddressFamily::Packet,
+                    SockType::Datagram,
+                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                    SockProtocol::EthAll,
+                )
+            })??;
+            setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
+            let names = lab
+                .interfaces(&node)
+                .map_err(io::Error::other)?
+                .into_iter()
+                .map(|(i, n)| (i as usize, n))
+                .collect();
+            taps.push(Tap {
+                node: node.name.clone(),
+                socket,
+                names,
+            });
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let reader = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || read(taps, &flag))?;
+        Ok(Capture { stop, reader })
+    }
+
+    /// Stops watching and returns what was seen.
+    pub fn finish(self) -> Vec<Seen> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.reader.join().unwrap_or_default()
+    }
+}
+
+fn read(taps: Vec<Tap>, stop: &AtomicBool) -> Vec<Seen> {
+    // Each packet carries the kernel's timestamp, so that packets read from
+    // different nodes' sockets line up in the order they were seen.
+    let mut seen: Vec<(TimeSpec, Seen)> = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut cmsg = nix::cmsg_space!(TimeSpec);
+    loop {
+        // One last pass after the stop, for what is already queued.
+        let last = stop.load(Ordering::SeqCst);
+        let mut fds: Vec<PollFd> = taps
+            .iter()
+            .map(|t| PollFd::new(t.socket.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let _ = poll(&mut fds, PollTimeout::from(if last { 0u8 } else { 20u8 }));
+        for tap in &taps {
+            loop {
+                let mut iov = [IoSliceMut::new(&mut buf)];
+                let Ok(msg) = recvmsg::<LinkAddr>(
+                    tap.socket.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg),
+                    MsgFlags::MSG_DONTWAIT,
+                ) else {
+                    break;
+                };
+                let (n, from) = (msg.bytes, msg.address);
+                let when = msg
+                    .cmsgs()
+                    .ok()
+                    .and_then(|mut c| {
+                        c.find_map(|m| match m {
+                            ControlMessageOwned::ScmTimestampns(t) => Some(t),
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or(TimeSpec::new(0, 0));
+                let Some(from) = from else { continue };
+                if let Some(packet) = Packet::parse(&buf[..n]) {
+                    let iface = tap
+                        .names
+                        .get(&from.ifindex())
+                        .cloned()
+                        .unwrap_or_else(|| format!("if{}", from.ifindex()));
+                    seen.push((
+                        when,
+                        Seen {
+                            node: tap.node.clone(),
+                            iface,
+                            packet,
+                        },
+                    ));
+                }
+            }
+        }
+        if last {
+            seen.sort_by_key(|(t, _)| (t.tv_sec(), t.tv_nsec()));
+            return seen.into_iter().map(|(_, s)| s).collect();
+        }
+    }
+}

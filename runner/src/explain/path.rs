@@ -1,0 +1,239 @@
+//! From the packets seen on every interface of a lab to the path a probe
+//! took: the hops of the request, the hops of the reply, with the NAT
+//! each hop applied. Pure, so that the reasoning is tested on its own.
+
+use std::net::IpAddr;
+
+use super::packet::{Packet, Transport};
+
+/// One packet seen on one interface of one node, in the order seen.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub node: String,
+    pub iface: String,
+    pub packet: Packet,
+}
+
+/// What the probe sends: ICMP echo, or TCP/UDP to one of these ports (the
+/// port dialled and the port listened on differ under DNAT).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Probe {
+    Ping,
+    Tcp(u16, u16),
+    Udp(u16, u16),
+}
+
+#[derive(Debug, PartialEq)]
+enum Role {
+    Request,
+    Reply,
+    Error,
+}
+
+fn port_of(probe: Probe) -> Option<(u16, u16)> {
+    match probe {
+        Probe::Ping => None,
+        Probe::Tcp(a, b) | Probe::Udp(a, b) => Some((a, b)),
+    }
+}
+
+fn role(p: &Packet, probe: Probe) -> Option<Role> {
+    match (&p.transport, probe) {
+        (Transport::Echo { reply: false, .. }, Probe::Ping) => Some(Role::Request),
+        (Transport::Echo { reply: true, .. }, Probe::Ping) => Some(Role::Reply),
+        (Transport::Error { quoted, .. }, _) => role(quoted, probe)
+            .filter(|r| *r == Role::Request)
+            .map(|_| Role::Error),
+        (Transport::Tcp { .. }, Probe::Tcp(..)) | (Transport::Udp { .. }, Probe::Udp(..)) => {
+            let (a, b) = port_of(probe)?;
+            let (sport, dport) = p.ports()?;
+            if dport == a || dport == b {
+                Some(Role::Request)
+            } else if sport == a || sport == b {
+                Some(Role::Reply)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hop {
+    pub node: String,
+    pub iface: String,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ports: Option<(u16, u16)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub request: Vec<Hop>,
+    pub reply: Vec<Hop>,
+    /// (node where seen, what) for ICMP errors about the request.
+    pub errors: Vec<(String, String)>,
+}
+
+impl Trace {
+    /// The node where the request was seen last.
+    pub fn last_request_node(&self) -> Option<&str> {
+        self.request.last().map(|h| h.node.as_str())
+    }
+}
+
+pub fn trace(seen: &[Seen], probe: Probe) -> Trace {
+    let mut t = Trace::default();
+    for s in seen {
+        let hop = |p: &Packet| Hop {
+            node: s.node.clone(),
+            iface: s.iface.clone(),
+            src: p.src,
+            dst: p.dst,
+            ports: p.ports(),
+        };
+        let push = |hops: &mut Vec<Hop>, h: Hop| {
+            if !hops.iter().any(|x| x.node == h.node && x.iface == h.iface) {
+                hops.push(h);
+            }
+        };
+        match role(&s.packet, probe) {
+            Some(Role::Request) => push(&mut t.request, hop(&s.packet)),
+            Some(Role::Reply) => push(&mut t.reply, hop(&s.packet)),
+            Some(Role::Error) => {
+                let e = (s.node.clone(), s.packet.summary());
+                if !t.errors.contains(&e) {
+                    t.errors.push(e);
+                }
+            }
+            None => {}
+        }
+    }
+    t
+}
+
+fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
+    match (ip, port) {
+        (ip, None) => ip.to_string(),
+        (IpAddr::V4(a), Some(p)) => format!("{a}:{p}"),
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+    }
+}
+
+/// `bird eth0 → host v-bird → host eth0 (SNAT 198.51.100.5) → isp eth0`.
+/// On the way back, NAT is being undone: a changed source undoes a DNAT, a
+/// changed destination an SNAT.
+pub fn render(hops: &[Hop], reply: bool) -> String {
+    let (src_nat, dst_nat) = if reply {
+        ("un-DNAT", "un-SNAT")
+    } else {
+        ("SNAT", "DNAT")
+    };
+    let mut out = String::new();
+    for (i, h) in hops.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" → ");
+        }
+        out.push_str(&format!("{} {}", h.node, h.iface));
+        if let Some(prev) = i.checked_sub(1).map(|j| &hops[j]) {
+            let (ps, pd) = (prev.ports.map(|p| p.0), prev.ports.map(|p| p.1));
+            let (hs, hd) = (h.ports.map(|p| p.0), h.ports.map(|p| p.1));
+            let mut nat = Vec::new();
+            if (h.src, hs) != (prev.src, ps) {
+                nat.push(format!(
+                    "{src_nat} {}",
+                    endpoint(h.src, hs.filter(|p| Some(*p) != ps))
+                ));
+            }
+            if (h.dst, hd) != (prev.dst, pd) {
+                nat.push(format!(
+                    "{dst_nat} {}",
+                    endpoint(h.dst, hd.filter(|p| Some(*p) != pd))
+                ));
+            }
+            if !nat.is_empty() {
+                out.push_str(&format!(" ({})", nat.join(", ")));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::packet::tests::{echo, ipv4, tcp};
+    use super::*;
+
+    fn seen(node: &str, iface: &str, bytes: Vec<u8>) -> Seen {
+        Seen {
+            node: node.into(),
+            iface: iface.into(),
+            packet: Packet::parse(&bytes).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_masqueraded_ping_with_no_reply() {
+        let req = |src: [u8; 4]| ipv4(1, src, [203, 0, 113, 114], &echo(false, 7));
+        let packets = vec![
+            seen("bird", "eth0", req([172, 29, 0, 2])),
+            seen("host", "v-bird", req([172, 29, 0, 2])),
+            seen("host", "testbridge", req([172, 29, 0, 2])),
+            seen("host", "eth0", req([198, 51, 100, 5])),
+            seen("isp", "eth0", req([198, 51, 100, 5])),
+            // Retries take the same path: no new hops.
+            seen("bird", "eth0", req([172, 29, 0, 2])),
+        ];
+        let t = trace(&packets, Probe::Ping);
+        assert_eq!(
+            render(&t.request, false),
+            "bird eth0 → host v-bird → host testbridge → host eth0 (SNAT 198.51.100.5) → isp eth0"
+        );
+        assert!(t.reply.is_empty());
+        assert_eq!(t.last_request_node(), Some("isp"));
+    }
+
+    #[test]
+    fn dnat_and_the_reply_path() {
+        let syn = |dst: [u8; 4], dport| ipv4(6, [198, 51, 100, 7], dst, &tcp(40000, dport, 0x02));
+        let rst = |src: [u8; 4], sport| ipv4(6, src, [198, 51, 100, 7], &tcp(sport, 40000, 0x14));
+        let packets = vec![
+            seen("laptop", "eth0", syn([198, 51, 100, 5], 8080)),
+            seen("host", "eth0", syn([198, 51, 100, 5], 8080)),
+            seen("host", "v-fish", syn([172, 29, 0, 3], 95)),
+            seen("fish", "eth0", syn([172, 29, 0, 3], 95)),
+            seen("fish", "eth0", rst([172, 29, 0, 3], 95)),
+            seen("host", "eth0", rst([198, 51, 100, 5], 8080)),
+            seen("laptop", "eth0", rst([198, 51, 100, 5], 8080)),
+        ];
+        let t = trace(&packets, Probe::Tcp(8080, 95));
+        assert_eq!(
+            render(&t.request, false),
+            "laptop eth0 → host eth0 → host v-fish (DNAT 172.29.0.3:95) → fish eth0"
+        );
+        assert_eq!(
+            render(&t.reply, true),
+            "fish eth0 → host eth0 (un-DNAT 198.51.100.5:8080) → laptop eth0"
+        );
+    }
+
+    #[test]
+    fn errors_about_the_request_are_kept_others_ignored() {
+        let quoted = ipv4(1, [10, 0, 0, 1], [10, 9, 9, 9], &echo(false, 7));
+        let mut icmp = vec![3, 1, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&quoted);
+        let packets = vec![
+            seen("a", "x0", ipv4(1, [10, 0, 0, 2], [10, 0, 0, 1], &icmp)),
+            seen(
+                "a",
+                "x0",
+                ipv4(6, [10, 0, 0, 2], [10, 0, 0, 1], &tcp(22, 5000, 0x10)),
+            ),
+        ];
+        let t = trace(&packets, Probe::Ping);
+        assert_eq!(t.errors.len(), 1);
+        assert!(t.errors[0].1.contains("host unreachable"), "{:?}", t.errors);
+        assert!(t.request.is_empty() && t.reply.is_empty());
+    }
+}
