@@ -9,4 +9,4 @@ if [ "$(id -u)" = 0 ]; then
   exit 2
 fi
 cargo build --release
-./target/release/scenario run scenarios/
+./target/release/scenario run "$@" scenarios/

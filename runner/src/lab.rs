@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
@@ -67,12 +67,39 @@ pub struct Lab {
     /// runner; commands open it through /proc.
     _xtables_lock: std::os::fd::OwnedFd,
     env: Vec<(String, String)>,
+    /// `--verbose`: each step is printed as it ends, with its timing.
+    trace: Option<Trace>,
+}
+
+struct Trace {
+    label: String,
+    start: Instant,
+}
+
+/// Prints one step of a traced lab when dropped, with how long it took.
+pub struct Step<'a> {
+    trace: &'a Trace,
+    began: Instant,
+    what: String,
+}
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        eprintln!(
+            "[{}] {:>7.3} s  {}  ({:.1} ms)",
+            self.trace.label,
+            self.began.duration_since(self.trace.start).as_secs_f64(),
+            self.what,
+            self.began.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }
 
 pub type Result<T> = std::result::Result<T, String>;
 
 impl Lab {
-    pub fn new() -> io::Result<Lab> {
+    /// `trace` names the lab in `--verbose` output; `None` is quiet.
+    pub fn new(trace: Option<String>) -> io::Result<Lab> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -89,6 +116,10 @@ impl Lab {
             limits: Cell::default(),
             _xtables_lock: xtables_lock,
             env: vec![("XTABLES_LOCKFILE".into(), lock_path)],
+            trace: trace.map(|label| Trace {
+                label,
+                start: Instant::now(),
+            }),
         })
     }
 
@@ -96,6 +127,12 @@ impl Lab {
     /// name as hostname, for a container), reachability sysctls at the
     /// kernel's defaults, loopback up.
     pub fn add_node(&self, name: &str, container: bool) -> Result<Rc<Node>> {
+        let _step = self.step(|| {
+            format!(
+                "{}(\"{name}\")",
+                if container { "container" } else { "node" }
+            )
+        });
         if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c == '/')
         {
             return Err(format!(
@@ -138,6 +175,15 @@ impl Lab {
         Ok(node)
     }
 
+    /// Times a step for `--verbose`; it prints when the returned guard drops.
+    pub fn step(&self, what: impl FnOnce() -> String) -> Option<Step<'_>> {
+        self.trace.as_ref().map(|trace| Step {
+            trace,
+            began: Instant::now(),
+            what: what(),
+        })
+    }
+
     pub fn nodes(&self) -> Vec<Rc<Node>> {
         self.nodes.borrow().clone()
     }
@@ -150,6 +196,19 @@ impl Lab {
     pub fn interfaces(&self, node: &Node) -> Result<Vec<(u32, String)>> {
         let links = self.block_on(node.nl.links())?;
         Ok(links.into_iter().map(|(i, n, _)| (i, n)).collect())
+    }
+
+    pub fn link_details(&self, node: &Node) -> Result<Vec<crate::network::LinkDetail>> {
+        self.block_on(node.nl.link_details())
+    }
+
+    pub fn link_addrs(&self, node: &Node, index: u32) -> Result<Vec<ipnetwork::IpNetwork>> {
+        self.block_on(node.nl.addrs(index))
+    }
+
+    /// The nsid by which `node` knows the namespace of `other`.
+    pub fn nsid(&self, node: &Node, other: &Node) -> Result<Option<i32>> {
+        self.block_on(node.nl.nsid_of(other.ns.net_fd()))
     }
 
     /// The node that has `ip` on one of its interfaces.
@@ -173,6 +232,7 @@ impl Lab {
 
     /// A veth pair between two nodes, both ends up.
     pub fn link(&self, a: &Node, a_if: &str, b: &Node, b_if: &str) -> Result<()> {
+        let _step = self.step(|| format!("link({}, {a_if}, {}, {b_if})", a.name, b.name));
         check_ifname(a_if)?;
         check_ifname(b_if)?;
         self.block_on(async {
@@ -193,6 +253,7 @@ impl Lab {
 
     /// A bridge, up, with an address when `cidr` is given.
     pub fn bridge(&self, node: &Node, name: &str, cidr: Option<&str>) -> Result<()> {
+        let _step = self.step(|| format!("{}.bridge({name} {})", node.name, cidr.unwrap_or("")));
         check_ifname(name)?;
         let net = cidr.map(names::parse_cidr).transpose()?;
         self.block_on(async {
@@ -222,6 +283,14 @@ impl Lab {
         bridge: &str,
         cidr: Option<&str>,
     ) -> Result<String> {
+        let _step = self.step(|| {
+            format!(
+                "{}.attach({}, {bridge} {})",
+                container.name,
+                host.name,
+                cidr.unwrap_or("")
+            )
+        });
         let net = cidr.map(names::parse_cidr).transpose()?;
         self.block_on(async {
             let host_links = host.nl.links().await?;
@@ -268,6 +337,7 @@ impl Lab {
     }
 
     pub fn addr(&self, node: &Node, ifname: &str, cidr: &str) -> Result<()> {
+        let _step = self.step(|| format!("{}.addr({ifname}, {cidr})", node.name));
         check_ifname(ifname)?;
         let net = names::parse_cidr(cidr)?;
         self.block_on(async {
@@ -277,6 +347,7 @@ impl Lab {
     }
 
     pub fn route(&self, node: &Node, dest: &str, via: &str) -> Result<()> {
+        let _step = self.step(|| format!("{}.route({dest} via {via})", node.name));
         let dest_net = names::parse_destination(dest)?;
         let via = names::parse_via(via)?;
         let v6 = match (&dest_net, &via) {
@@ -299,6 +370,7 @@ impl Lab {
     /// Sets a sysctl of the node's network namespace; only `net.*` keys, as
     /// every other sysctl belongs to the whole machine.
     pub fn sysctl(&self, node: &Node, key: &str, value: &str) -> Result<()> {
+        let _step = self.step(|| format!("{}.sysctl({key}={value})", node.name));
         if !(key.starts_with("net.") || key.starts_with("net/")) {
             return Err(format!(
                 "sysctl '{key}' is not a network-namespace setting; only net.* keys can be set, \
@@ -320,6 +392,7 @@ impl Lab {
     }
 
     pub fn exec(&self, node: &Node, argv: &[String]) -> Result<Output> {
+        let _step = self.step(|| format!("{}: {}", node.name, argv.join(" ")));
         exec::run(
             &self.rt,
             &node.ns,

@@ -3,6 +3,9 @@
 
 pub mod exec;
 pub mod explain;
+pub mod facts;
+pub mod graph;
+pub mod junit;
 pub mod keep;
 pub mod lab;
 pub mod netns;
@@ -10,6 +13,7 @@ pub mod network;
 pub mod probe;
 pub mod sandbox;
 pub mod script;
+pub mod select;
 pub mod snapshot;
 pub mod state;
 pub mod stop;

@@ -95,14 +95,20 @@ pub fn run_one(path: &Path, opts: &Options) -> Outcome {
     }
 }
 
-/// Runs every file with at most `jobs` at once; `report` sees each outcome
-/// as it ends. Returns the outcomes in the order of `files`, without the
-/// scenarios a stop kept from starting.
+/// What `run_all` tells its caller as the run goes.
+pub enum Event<'a> {
+    Started(&'a Path),
+    Finished(&'a Outcome),
+}
+
+/// Runs every file with at most `jobs` at once; `report` sees each start
+/// and end as they happen. Returns the outcomes in the order of `files`,
+/// without the scenarios a stop kept from starting.
 pub fn run_all(
     files: &[PathBuf],
     jobs: usize,
     opts: &Options,
-    mut report: impl FnMut(&Outcome),
+    mut report: impl FnMut(Event),
 ) -> Vec<Outcome> {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
@@ -115,18 +121,23 @@ pub fn run_all(
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(file) = files.get(i) else { break };
                 // A stopped run starts nothing new.
-                if crate::stop::requested() {
+                if crate::stop::requested() || tx.send((i, None)).is_err() {
                     break;
                 }
-                if tx.send((i, run_one(file, opts))).is_err() {
+                if tx.send((i, Some(run_one(file, opts)))).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
         for (i, outcome) in rx {
-            report(&outcome);
-            outcomes[i] = Some(outcome);
+            match outcome {
+                None => report(Event::Started(&files[i])),
+                Some(o) => {
+                    report(Event::Finished(&o));
+                    outcomes[i] = Some(o);
+                }
+            }
         }
     });
     outcomes.into_iter().flatten().collect()

@@ -22,6 +22,16 @@ pub struct Netlink {
     handle: Handle,
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct LinkDetail {
+    pub index: u32,
+    pub name: String,
+    pub kind: Option<String>,
+    pub master: Option<u32>,
+    pub peer: Option<u32>,
+    pub peer_nsid: Option<i32>,
+}
+
 /// Where a route goes: through a gateway, or straight out of an interface.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Via {
@@ -101,6 +111,73 @@ impl Netlink {
             out.push((l.header.index, name, kind));
         }
         Ok(out)
+    }
+
+    /// Every interface with what a picture of the lab needs: kind, the
+    /// bridge it is enslaved to, and for a veth its peer's index and the
+    /// nsid of the peer's namespace (none when the peer is local).
+    pub async fn link_details(&self) -> Result<Vec<LinkDetail>> {
+        let mut out = Vec::new();
+        let mut links = self.handle.link().get().execute();
+        while let Some(l) = links
+            .try_next()
+            .await
+            .map_err(|e| nl_err("cannot list interfaces", e))?
+        {
+            let mut d = LinkDetail {
+                index: l.header.index,
+                ..LinkDetail::default()
+            };
+            for a in &l.attributes {
+                match a {
+                    LinkAttribute::IfName(n) => d.name = n.clone(),
+                    LinkAttribute::Controller(m) => d.master = Some(*m),
+                    LinkAttribute::Link(p) => d.peer = Some(*p),
+                    LinkAttribute::LinkNetNsId(n) => d.peer_nsid = Some(*n),
+                    LinkAttribute::LinkInfo(infos) => {
+                        for i in infos {
+                            if let LinkInfo::Kind(k) = i {
+                                d.kind = Some(k.to_string());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    /// The nsid this namespace gives to the namespace behind `fd`, if any.
+    pub async fn nsid_of(&self, fd: RawFd) -> Result<Option<i32>> {
+        use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_REQUEST};
+        use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
+        use rtnetlink::packet_route::RouteNetlinkMessage;
+        let mut msg = NsidMessage::default();
+        msg.attributes = vec![NsidAttribute::Fd(fd as u32)];
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetNsId(msg));
+        req.header.flags = NLM_F_REQUEST;
+        let mut handle = self.handle.clone();
+        let mut responses = handle
+            .request(req)
+            .map_err(|e| nl_err("cannot ask for an nsid", e))?;
+        while let Some(resp) = futures::StreamExt::next(&mut responses).await {
+            match resp.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) => {
+                    for a in m.attributes {
+                        if let NsidAttribute::Id(id) = a {
+                            return Ok((id >= 0).then_some(id));
+                        }
+                    }
+                }
+                NetlinkPayload::Error(e) => {
+                    return Err(format!("cannot ask for an nsid: {}", e.to_io()))
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 
     pub async fn set_up(&self, index: u32) -> Result<()> {

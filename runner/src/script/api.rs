@@ -7,7 +7,10 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, FLOAT, INT};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, FuncRegistration, Map, NativeCallContext, Position,
+    RhaiNativeFunc, Variant, FLOAT, INT,
+};
 
 use super::report;
 use crate::exec::{self, Output};
@@ -176,8 +179,10 @@ fn assert_ping(expect: Expect, n: &NodeRef, target: &str) -> Res<()> {
     } else {
         "assert_no_ping"
     };
+    let call = format!("{name}({}, \"{target}\")", n.node.name);
+    trace_probe(&n.lab, &call, &o);
     let verdict = expect.judge(
-        format!("{name}({}, \"{target}\")", n.node.name),
+        call,
         &format!("an echo reply from {target}"),
         o,
         watch.window,
@@ -189,6 +194,16 @@ fn assert_ping(expect: Expect, n: &NodeRef, target: &str) -> Res<()> {
         });
         fail(format!("{report}\n{why}"))
     })
+}
+
+/// `--verbose`: what a probe saw.
+fn trace_probe(lab: &Lab, call: &str, o: &Outcome) {
+    let seen = if o.delivered {
+        "arrived"
+    } else {
+        "nothing arrived"
+    };
+    let _step = lab.step(|| format!("{call}: {seen}, {}", o.describe()));
 }
 
 #[derive(Clone, Copy)]
@@ -224,15 +239,12 @@ fn assert_stream(
         label.to_uppercase(),
         server.node.name
     );
-    let verdict = expect.judge(
-        format!(
-            "{name}({}, \"{target}\", {}, {p})",
-            client.node.name, server.node.name
-        ),
-        &what,
-        o,
-        watch.window,
+    let call = format!(
+        "{name}({}, \"{target}\", {}, {p})",
+        client.node.name, server.node.name
     );
+    trace_probe(lab, &call, &o);
+    let verdict = expect.judge(call, &what, o, watch.window);
     verdict.map_err(|report| {
         let probe = match proto {
             Proto::Tcp => Probe::Tcp(addr.port(), p),
@@ -259,7 +271,31 @@ fn assert_stream(
 /// Snapshot mismatches of one run, reported when the script ends.
 pub type Mismatches = Rc<RefCell<Vec<String>>>;
 
-pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, mismatches: Mismatches) {
+/// Registers `f` as `name`, with its parameters named and typed and a doc
+/// comment, so that `scenario api` gives the language server a useful file.
+/// `signature` ends with the return type.
+fn def<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: bool>(
+    engine: &mut Engine,
+    name: &str,
+    doc: &str,
+    signature: &[&str],
+    f: impl RhaiNativeFunc<A, N, X, R, F> + 'static,
+) {
+    FuncRegistration::new(name)
+        .with_params_info(signature)
+        .with_comments([format!("/// {doc}")])
+        .register_into_engine(engine, f);
+}
+
+/// `assertions: false` makes the assertions and `snapshot` do nothing, for
+/// `scenario graph`, which only builds the lab.
+pub fn register(
+    engine: &mut Engine,
+    lab: Rc<Lab>,
+    scenario: &Path,
+    mismatches: Mismatches,
+    assertions: bool,
+) {
     engine
         .register_type_with_name::<NodeRef>("Node")
         .register_get("name", |n: &mut NodeRef| n.node.name.clone())
@@ -268,140 +304,298 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, mismatches: 
             format!("Node({})", n.node.name)
         });
 
-    for (name, container) in [("node", false), ("container", true)] {
+    for (name, container, doc) in [
+        ("node", false, "A fresh network namespace, loopback up."),
+        (
+            "container",
+            true,
+            "A fresh network and UTS namespace, hostname = name, loopback up.",
+        ),
+    ] {
         let lab = lab.clone();
-        engine.register_fn(name, move |n: &str| -> Res<NodeRef> {
-            let node = lab.add_node(n, container).map_err(fail)?;
-            Ok(NodeRef {
-                lab: lab.clone(),
-                node,
-            })
-        });
+        def(
+            engine,
+            name,
+            doc,
+            &["name: &str", "Node"],
+            move |n: &str| -> Res<NodeRef> {
+                let node = lab.add_node(n, container).map_err(fail)?;
+                Ok(NodeRef {
+                    lab: lab.clone(),
+                    node,
+                })
+            },
+        );
     }
 
-    engine.register_fn(
+    def(
+        engine,
         "link",
+        "A veth pair between two nodes, both ends up.",
+        &["a: Node", "a_if: &str", "b: Node", "b_if: &str", "()"],
         |a: NodeRef, ai: &str, b: NodeRef, bi: &str| -> Res<()> {
             a.lab.link(&a.node, ai, &b.node, bi).map_err(fail)
         },
     );
-    engine
-        .register_fn(
-            "addr",
-            |n: &mut NodeRef, ifname: &str, cidr: &str| -> Res<()> {
-                n.lab.addr(&n.node, ifname, cidr).map_err(fail)
-            },
-        )
-        .register_fn(
-            "route",
-            |n: &mut NodeRef, dest: &str, via: &str| -> Res<()> {
-                n.lab.route(&n.node, dest, via).map_err(fail)
-            },
-        )
-        .register_fn(
-            "sysctl",
-            |n: &mut NodeRef, key: &str, value: &str| -> Res<()> {
-                n.lab.sysctl(&n.node, key, value).map_err(fail)
-            },
-        )
-        .register_fn(
-            "sysctl",
-            |n: &mut NodeRef, key: &str, value: INT| -> Res<()> {
-                n.lab.sysctl(&n.node, key, &value.to_string()).map_err(fail)
-            },
-        )
-        .register_fn("bridge", |n: &mut NodeRef, name: &str| -> Res<()> {
+    def(
+        engine,
+        "addr",
+        "Adds an IPv4 or IPv6 address (CIDR) to an interface.",
+        &["node: &mut Node", "ifname: &str", "cidr: &str", "()"],
+        |n: &mut NodeRef, ifname: &str, cidr: &str| -> Res<()> {
+            n.lab.addr(&n.node, ifname, cidr).map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "route",
+        "A route to \"default\" or a CIDR, via a gateway address or an interface name.",
+        &["node: &mut Node", "dest: &str", "via: &str", "()"],
+        |n: &mut NodeRef, dest: &str, via: &str| -> Res<()> {
+            n.lab.route(&n.node, dest, via).map_err(fail)
+        },
+    );
+    let sysctl_doc = "Sets a net.* sysctl of the node's network namespace.";
+    def(
+        engine,
+        "sysctl",
+        sysctl_doc,
+        &["node: &mut Node", "key: &str", "value: &str", "()"],
+        |n: &mut NodeRef, key: &str, value: &str| -> Res<()> {
+            n.lab.sysctl(&n.node, key, value).map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "sysctl",
+        sysctl_doc,
+        &["node: &mut Node", "key: &str", "value: int", "()"],
+        |n: &mut NodeRef, key: &str, value: INT| -> Res<()> {
+            n.lab.sysctl(&n.node, key, &value.to_string()).map_err(fail)
+        },
+    );
+    let bridge_doc = "A bridge, up, with an address if one is given.";
+    def(
+        engine,
+        "bridge",
+        bridge_doc,
+        &["node: &mut Node", "name: &str", "()"],
+        |n: &mut NodeRef, name: &str| -> Res<()> {
             n.lab.bridge(&n.node, name, None).map_err(fail)
-        })
-        .register_fn(
-            "bridge",
-            |n: &mut NodeRef, name: &str, cidr: &str| -> Res<()> {
-                n.lab.bridge(&n.node, name, Some(cidr)).map_err(fail)
-            },
-        )
-        .register_fn(
-            "attach",
-            |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: &str| -> Res<String> {
-                c.lab
-                    .attach(&c.node, &h.node, bridge, Some(cidr))
-                    .map_err(fail)
-            },
-        )
-        .register_fn(
-            "attach",
-            |c: &mut NodeRef, h: NodeRef, bridge: &str| -> Res<String> {
-                c.lab.attach(&c.node, &h.node, bridge, None).map_err(fail)
-            },
-        )
-        .register_fn("exec", NodeRef::exec)
-        .register_fn("try_exec", NodeRef::try_exec)
-        .register_fn("sh", NodeRef::sh)
-        .register_fn("try_sh", NodeRef::try_sh)
-        .register_fn("ping", |n: &mut NodeRef, target: &str| -> Res<bool> {
+        },
+    );
+    def(
+        engine,
+        "bridge",
+        bridge_doc,
+        &["node: &mut Node", "name: &str", "cidr: &str", "()"],
+        |n: &mut NodeRef, name: &str, cidr: &str| -> Res<()> {
+            n.lab.bridge(&n.node, name, Some(cidr)).map_err(fail)
+        },
+    );
+    let attach_doc = "A veth from this node into a bridge of host: eth0, eth1… here, the peer enslaved to the bridge; \
+                      with a CIDR, a default route via the bridge's address when there is none. Returns the interface name.";
+    def(
+        engine,
+        "attach",
+        attach_doc,
+        &[
+            "container: &mut Node",
+            "host: Node",
+            "bridge: &str",
+            "cidr: &str",
+            "String",
+        ],
+        |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: &str| -> Res<String> {
+            c.lab
+                .attach(&c.node, &h.node, bridge, Some(cidr))
+                .map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "attach",
+        attach_doc,
+        &[
+            "container: &mut Node",
+            "host: Node",
+            "bridge: &str",
+            "String",
+        ],
+        |c: &mut NodeRef, h: NodeRef, bridge: &str| -> Res<String> {
+            c.lab.attach(&c.node, &h.node, bridge, None).map_err(fail)
+        },
+    );
+    let run = ["node: &mut Node", "command: &str"];
+    def(engine, "exec", "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout.", &[run[0], run[1], "String"], NodeRef::exec);
+    def(
+        engine,
+        "try_exec",
+        "Runs a program in the node; never fails: #{ code, stdout, stderr }.",
+        &[run[0], run[1], "Map"],
+        NodeRef::try_exec,
+    );
+    def(
+        engine,
+        "sh",
+        "Runs a command line through /bin/sh -c in the node; fails like exec.",
+        &[run[0], run[1], "String"],
+        NodeRef::sh,
+    );
+    def(
+        engine,
+        "try_sh",
+        "Runs a command line through /bin/sh -c; never fails: #{ code, stdout, stderr }.",
+        &[run[0], run[1], "Map"],
+        NodeRef::try_sh,
+    );
+    def(
+        engine,
+        "ping",
+        "Whether an ICMP echo reply comes back within the probe timeout.",
+        &["node: &mut Node", "target: &str", "bool"],
+        |n: &mut NodeRef, target: &str| -> Res<bool> {
             let watch = Expect::Reach.watch(&n.lab);
             Ok(n.lab.ping(&n.node, target, watch).map_err(fail)?.delivered)
-        });
+        },
+    );
 
-    engine
-        .register_fn("assert_ping", |n: NodeRef, t: &str| {
-            assert_ping(Expect::Reach, &n, t)
-        })
-        .register_fn("assert_no_ping", |n: NodeRef, t: &str| {
-            assert_ping(Expect::NoReach, &n, t)
-        });
+    for (name, expect, doc) in [
+        (
+            "assert_ping",
+            Expect::Reach,
+            "Fails the scenario unless an echo reply comes back.",
+        ),
+        (
+            "assert_no_ping",
+            Expect::NoReach,
+            "Fails the scenario if an echo reply comes back.",
+        ),
+    ] {
+        def(
+            engine,
+            name,
+            doc,
+            &["node: Node", "target: &str", "()"],
+            move |n: NodeRef, t: &str| {
+                if assertions {
+                    assert_ping(expect, &n, t)
+                } else {
+                    Ok(())
+                }
+            },
+        );
+    }
     for (proto, reach, no_reach) in [
         (Proto::Tcp, "assert_tcp", "assert_no_tcp"),
         (Proto::Udp, "assert_udp", "assert_no_udp"),
     ] {
         for (name, expect) in [(reach, Expect::Reach), (no_reach, Expect::NoReach)] {
-            engine.register_fn(name, move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
-                assert_stream(proto, expect, &c, t, &s, p)
-            });
+            let doc = format!(
+                "A listener on server:port, the client sends a token to target (addr:port) over {}; \
+                 fails unless (assert_) / if (assert_no_) the token arrives there.",
+                if matches!(proto, Proto::Tcp) { "TCP" } else { "UDP" }
+            );
+            def(
+                engine,
+                name,
+                &doc,
+                &[
+                    "client: Node",
+                    "target: &str",
+                    "server: Node",
+                    "port: int",
+                    "()",
+                ],
+                move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
+                    if assertions {
+                        assert_stream(proto, expect, &c, t, &s, p)
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
         }
     }
 
-    engine
-        .register_fn("iptables_save", |n: &mut NodeRef| {
-            n.xtables_save("iptables-save", None)
-        })
-        .register_fn("iptables_save", |n: &mut NodeRef, t: &str| {
-            n.xtables_save("iptables-save", Some(t))
-        })
-        .register_fn("ip6tables_save", |n: &mut NodeRef| {
-            n.xtables_save("ip6tables-save", None)
-        })
-        .register_fn("ip6tables_save", |n: &mut NodeRef, t: &str| {
-            n.xtables_save("ip6tables-save", Some(t))
-        })
-        .register_fn("nft_ruleset", |n: &mut NodeRef| {
-            Ok::<_, Box<EvalAltResult>>(state::nft_ruleset(
-                &n.capture(&["nft", "list", "ruleset"])?,
-            ))
-        })
-        .register_fn("routes", |n: &mut NodeRef| -> Res<String> {
+    for (name, program) in [
+        ("iptables_save", "iptables-save"),
+        ("ip6tables_save", "ip6tables-save"),
+    ] {
+        let doc =
+            format!("The node's {program} output, normalized for snapshots; one table, or all.");
+        def(
+            engine,
+            name,
+            &doc,
+            &["node: &mut Node", "String"],
+            move |n: &mut NodeRef| n.xtables_save(program, None),
+        );
+        def(
+            engine,
+            name,
+            &doc,
+            &["node: &mut Node", "table: &str", "String"],
+            move |n: &mut NodeRef, t: &str| n.xtables_save(program, Some(t)),
+        );
+    }
+    def(
+        engine,
+        "nft_ruleset",
+        "The node's nft ruleset, normalized for snapshots.",
+        &["node: &mut Node", "String"],
+        |n: &mut NodeRef| -> Res<String> {
+            Ok(state::nft_ruleset(&n.capture(&["nft", "list", "ruleset"])?))
+        },
+    );
+    def(
+        engine,
+        "routes",
+        "The node's IPv4 and IPv6 routes, every table but local, normalized.",
+        &["node: &mut Node", "String"],
+        |n: &mut NodeRef| -> Res<String> {
             let v4 = n.capture(&["ip", "-4", "route", "show", "table", "all"])?;
             let v6 = n.capture(&["ip", "-6", "route", "show", "table", "all"])?;
             Ok(state::routes(&v4, &v6))
-        })
-        .register_fn("addrs", |n: &mut NodeRef| {
-            Ok::<_, Box<EvalAltResult>>(state::addrs(&n.capture(&["ip", "-o", "addr", "show"])?))
-        });
+        },
+    );
+    def(
+        engine,
+        "addrs",
+        "The node's addresses, normalized.",
+        &["node: &mut Node", "String"],
+        |n: &mut NodeRef| -> Res<String> {
+            Ok(state::addrs(&n.capture(&["ip", "-o", "addr", "show"])?))
+        },
+    );
 
     // A snapshot that does not match does not stop the scenario: the rest
     // of its snapshots are still compared (and left for review), and the
     // scenario fails at its end with every mismatch.
     let scenario = scenario.to_path_buf();
     let taken = RefCell::new(HashSet::new());
-    engine.register_fn("snapshot", move |ctx: NativeCallContext, name: &str, text: &str| -> Res<()> {
-        if !taken.borrow_mut().insert(name.to_string()) {
-            return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));
-        }
-        if let Err(report) = snapshot::assert(&scenario, name, text) {
-            let at = report::location(ctx.call_source().unwrap_or(&scenario.display().to_string()), ctx.call_position());
-            mismatches.borrow_mut().push(format!("{at}: {report}"));
-        }
-        Ok(())
-    });
+    def(
+        engine,
+        "snapshot",
+        "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta).",
+        &["name: &str", "text: &str", "()"],
+        move |ctx: NativeCallContext, name: &str, text: &str| -> Res<()> {
+            if !assertions {
+                return Ok(());
+            }
+            if !taken.borrow_mut().insert(name.to_string()) {
+                return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));
+            }
+            if let Err(report) = snapshot::assert(&scenario, name, text) {
+                let at = report::location(
+                    ctx.call_source().unwrap_or(&scenario.display().to_string()),
+                    ctx.call_position(),
+                );
+                mismatches.borrow_mut().push(format!("{at}: {report}"));
+            }
+            Ok(())
+        },
+    );
 
     // Lets the tests check that a panic inside the runner leaks nothing.
     if std::env::var_os("SCENARIO_TEST_PANIC").is_some() {
@@ -409,21 +603,40 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, mismatches: 
     }
 
     type Setter = fn(&mut crate::lab::Limits, Duration);
-    let setters: [(&str, Setter); 3] = [
-        ("exec_timeout", |l, d| l.exec_timeout = d),
-        ("probe_timeout", |l, d| l.probe_timeout = d),
-        ("negative_window", |l, d| l.negative_window = d),
+    let setters: [(&str, Setter, &str); 3] = [
+        (
+            "exec_timeout",
+            |l, d| l.exec_timeout = d,
+            "Time limit of each command, in seconds (default 30).",
+        ),
+        (
+            "probe_timeout",
+            |l, d| l.probe_timeout = d,
+            "How long positive assertions keep trying, in seconds (default 2).",
+        ),
+        (
+            "negative_window",
+            |l, d| l.negative_window = d,
+            "How long negative assertions watch, in seconds (default 0.3).",
+        ),
     ];
-    for (name, set) in setters {
-        let (lab_f, lab_i) = (lab.clone(), lab.clone());
+    for (name, set, doc) in setters {
         let apply = move |lab: &Lab, s: FLOAT| -> Res<()> {
             let mut limits = lab.limits.get();
             set(&mut limits, secs(s, name)?);
             lab.limits.set(limits);
             Ok(())
         };
-        engine
-            .register_fn(name, move |s: FLOAT| apply(&lab_f, s))
-            .register_fn(name, move |s: INT| apply(&lab_i, s as FLOAT));
+        let (lab_f, lab_i) = (lab.clone(), lab.clone());
+        def(
+            engine,
+            name,
+            doc,
+            &["seconds: float", "()"],
+            move |s: FLOAT| apply(&lab_f, s),
+        );
+        def(engine, name, doc, &["seconds: int", "()"], move |s: INT| {
+            apply(&lab_i, s as FLOAT)
+        });
     }
 }

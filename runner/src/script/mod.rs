@@ -21,6 +21,10 @@ pub struct Options {
     /// Keep the lab of a failed scenario for inspection (`--keep`), entered
     /// the way this mode allows.
     pub keep: Option<crate::sandbox::Mode>,
+    /// Print each step and probe as it happens, with timings.
+    pub verbose: bool,
+    /// Whether assertions and snapshots run; `scenario graph` only builds.
+    pub assertions: bool,
 }
 
 impl Default for Options {
@@ -28,6 +32,8 @@ impl Default for Options {
         Options {
             time_limit: Duration::from_secs(60),
             keep: None,
+            verbose: false,
+            assertions: true,
         }
     }
 }
@@ -38,14 +44,38 @@ pub type Log = Rc<RefCell<Vec<String>>>;
 /// Runs `path` in a lab of its own; the lab is gone when this returns.
 /// The error is the report: file, line, what was expected and what happened.
 pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
+    let (lab, result) = build(path, opts, log)?;
+    if let Err(report) = &result {
+        if let (Some(mode), false) = (opts.keep, crate::stop::requested()) {
+            crate::keep::hold(&lab, path, mode, report);
+        }
+    }
+    result
+}
+
+/// Runs `path` in a lab of its own and hands the lab back, still alive,
+/// with the script's result. The outer error: the script could not start.
+pub fn build(
+    path: &Path,
+    opts: &Options,
+    log: &Log,
+) -> Result<(Rc<Lab>, Result<(), String>), String> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    let lab =
-        Rc::new(Lab::new().map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?);
+    let lab = Rc::new(
+        Lab::new(opts.verbose.then(|| file.clone()))
+            .map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?,
+    );
     let mut engine = Engine::new();
     engine.set_module_resolver(modules::RelativeResolver);
     let mismatches = api::Mismatches::default();
-    api::register(&mut engine, lab.clone(), path, mismatches.clone());
+    api::register(
+        &mut engine,
+        lab.clone(),
+        path,
+        mismatches.clone(),
+        opts.assertions,
+    );
     let out = log.clone();
     engine.on_print(move |s| out.borrow_mut().push(s.to_string()));
     let out = log.clone();
@@ -83,16 +113,30 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
         .into_iter()
         .collect();
     reports.extend(mismatches.take());
-    if !reports.is_empty() && !crate::stop::requested() {
-        if let Some(mode) = opts.keep {
-            crate::keep::hold(&lab, path, mode, &reports.join("\n"));
-        }
-    }
-    if reports.is_empty() {
+    let result = if reports.is_empty() {
         Ok(())
     } else {
         Err(reports.join("\n"))
-    }
+    };
+    Ok((lab, result))
+}
+
+/// The script API as Rhai definition files, for the Rhai language server.
+pub fn definitions() -> Result<String, String> {
+    let lab = Rc::new(Lab::new(None).map_err(|e| format!("cannot set up: {e}"))?);
+    let mut engine = Engine::new();
+    api::register(
+        &mut engine,
+        lab,
+        Path::new("scenario.rhai"),
+        api::Mismatches::default(),
+        true,
+    );
+    Ok(engine
+        .definitions()
+        .with_headers(true)
+        .include_standard_packages(false)
+        .single_file())
 }
 
 /// Compiles `path` and every file it imports, running nothing.

@@ -1,0 +1,3 @@
+//! What only the command line needs.
+
+pub mod output;

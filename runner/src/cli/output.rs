@@ -1,0 +1,134 @@
+//! What `scenario run` prints: a line per scenario as it ends (the report
+//! below a failure), a progress line on a terminal, colour only on a
+//! terminal and never with NO_COLOR.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scenario::suite::Outcome;
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Detail {
+    /// Failures and the closing line only.
+    Quiet,
+    Normal,
+    /// Also each step as it happens, and what scenarios print.
+    Verbose,
+}
+
+pub struct Printer {
+    color: bool,
+    detail: Detail,
+    progress: Option<ProgressBar>,
+    running: Vec<PathBuf>,
+}
+
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+impl Printer {
+    pub fn new(detail: Detail, total: usize) -> Printer {
+        let color = !no_color() && std::io::stdout().is_terminal();
+        // Steps print to stderr as they happen in verbose mode: no bar then.
+        let progress = (detail != Detail::Verbose && std::io::stderr().is_terminal()).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let template = if no_color() {
+                "{pos}/{len} {elapsed} {wide_msg}"
+            } else {
+                "{spinner:.cyan} {pos}/{len} {elapsed} {wide_msg}"
+            };
+            bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Printer {
+            color,
+            detail,
+            progress,
+            running: Vec::new(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn refresh(&self) {
+        if let Some(bar) = &self.progress {
+            let names: Vec<String> = self
+                .running
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            bar.set_message(format!("running {}", names.join(", ")));
+        }
+    }
+
+    pub fn started(&mut self, path: &Path) {
+        self.running.push(path.to_path_buf());
+        self.refresh();
+    }
+
+    pub fn finished(&mut self, o: &Outcome) {
+        self.running.retain(|p| p != &o.path);
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+        }
+        self.refresh();
+        let mut text = String::new();
+        let failed = o.failure.is_some();
+        if failed || self.detail != Detail::Quiet {
+            let label = if failed {
+                self.paint("31;1", "FAIL")
+            } else {
+                self.paint("32", "PASS")
+            };
+            text.push_str(&format!(
+                "{label}  {}  ({:.2} s)\n",
+                o.path.display(),
+                o.duration.as_secs_f64()
+            ));
+        }
+        if (failed || self.detail == Detail::Verbose) && !o.log.is_empty() {
+            text.push_str(&indent(&format!("output:\n{}", o.log.join("\n"))));
+        }
+        if let Some(report) = &o.failure {
+            text.push_str(&indent(report));
+        }
+        self.print(&text);
+    }
+
+    /// Prints above the progress line.
+    pub fn print(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.progress {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    pub fn done(&self) {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}

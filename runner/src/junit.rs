@@ -1,0 +1,54 @@
+//! `--junit FILE`: one testcase per scenario, the failure report in the
+//! failure element, the machine's facts as properties.
+
+use std::path::Path;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::facts::Facts;
+use crate::suite::Outcome;
+
+pub fn write(
+    file: &Path,
+    outcomes: &[Outcome],
+    facts: &Facts,
+    total: Duration,
+) -> Result<(), String> {
+    let mut suite = TestSuite::new("scenario");
+    for (name, value) in facts.pairs() {
+        suite.add_property(Property::new(name, value));
+    }
+    for o in outcomes {
+        let status = match &o.failure {
+            None => TestCaseStatus::success(),
+            Some(report) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(report.lines().next().unwrap_or_default().to_string());
+                s.set_description(report.clone());
+                s
+            }
+        };
+        let path = o.path.display().to_string();
+        let mut case = TestCase::new(path.clone(), status);
+        case.set_classname(
+            o.path
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        );
+        case.set_time(o.duration);
+        if !o.log.is_empty() {
+            case.set_system_out(o.log.join("\n"));
+        }
+        suite.add_test_case(case);
+    }
+    suite.set_time(total);
+    let mut report = Report::new("scenario");
+    report.set_time(total);
+    report.add_test_suite(suite);
+    let text = report
+        .to_string()
+        .map_err(|e| format!("cannot write JUnit XML: {e}"))?;
+    std::fs::write(file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
+}

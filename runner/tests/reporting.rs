@@ -1,0 +1,180 @@
+//! What the runner tells people and machines: JUnit XML, pictures of the
+//! topology, shards and filters, quiet and verbose output, the API file.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{scenario, text};
+
+#[test]
+fn junit_has_one_testcase_per_scenario_with_the_report_and_the_facts() {
+    let file = std::env::temp_dir().join(format!("scenario-junit-{}.xml", std::process::id()));
+    let o = scenario(&[
+        "run",
+        "--junit",
+        file.to_str().unwrap(),
+        "scenarios/article/01-reach-host.rhai",
+        "runner/tests/fixtures/failing-command.rhai",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let xml = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2, "{xml}");
+    let names: BTreeSet<_> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert!(
+        names.contains("scenarios/article/01-reach-host.rhai"),
+        "{names:?}"
+    );
+    assert!(cases.iter().all(|c| c.attribute("time").is_some()));
+    let failures: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{xml}");
+    let report = failures[0].text().unwrap_or_default();
+    assert!(report.contains("failing-command.rhai:5"), "{report}");
+    let props: BTreeSet<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("property"))
+        .map(|p| p.attribute("name").unwrap())
+        .collect();
+    for p in ["kernel", "iptables", "br_netfilter", "privileges"] {
+        assert!(props.contains(p), "property {p} in {xml}");
+    }
+}
+
+#[test]
+fn graph_draws_every_node_bridge_and_address() {
+    for format in ["dot", "mermaid"] {
+        let o = scenario(&[
+            "graph",
+            "--format",
+            format,
+            "scenarios/article/04-publish-with-dnat.rhai",
+        ]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}{err}");
+        for needle in [
+            "lan (node)",
+            "host (node)",
+            "isp (node)",
+            "laptop (node)",
+            "bird (container)",
+            "fish (container)",
+            "sw0",
+            "testbridge",
+            "198.51.100.5/24",
+            "198.51.100.7/24",
+            "203.0.113.114/32",
+            "172.29.0.1/24",
+            "172.29.0.2/24",
+            "172.29.0.3/24",
+        ] {
+            assert!(out.contains(needle), "{format}: {needle} missing in\n{out}");
+        }
+    }
+    let dot = text(&scenario(&[
+        "graph",
+        "scenarios/article/01-reach-host.rhai",
+    ]))
+    .0;
+    assert!(
+        dot.contains("\"host/v-bird\" -- \"bird/eth0\""),
+        "the veth pair is drawn: {dot}"
+    );
+    assert!(
+        dot.contains("\"host/v-bird\" -- \"host/testbridge\" [style=dashed]"),
+        "{dot}"
+    );
+}
+
+fn listed(args: &[&str]) -> Vec<String> {
+    let mut all = vec!["run", "--list"];
+    all.extend_from_slice(args);
+    all.push("scenarios");
+    all.push("runner/tests/fixtures");
+    let o = scenario(&all);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    text(&o).0.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn shards_partition_the_suite_and_filters_select_by_path() {
+    let everything = listed(&[]);
+    assert!(everything.len() > 20);
+    let mut seen = Vec::new();
+    for k in 1..=3 {
+        let part = listed(&["--shard", &format!("{k}/3")]);
+        assert!(!part.is_empty(), "shard {k}/3 is empty");
+        seen.extend(part);
+    }
+    let unique: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "shards overlap");
+    assert_eq!(
+        unique,
+        everything.iter().cloned().collect(),
+        "shards miss scenarios"
+    );
+    assert_eq!(
+        listed(&["--filter", "article/04"]),
+        vec!["scenarios/article/04-publish-with-dnat.rhai"]
+    );
+    assert_eq!(
+        scenario(&["run", "--shard", "4/3", "scenarios"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn quiet_prints_failures_only_and_verbose_prints_steps() {
+    let o = scenario(&[
+        "run",
+        "--quiet",
+        "scenarios/article/01-reach-host.rhai",
+        "runner/tests/fixtures/failing-command.rhai",
+    ]);
+    let (out, err) = text(&o);
+    assert!(!out.contains("PASS"), "{out}");
+    assert!(
+        out.contains("FAIL  runner/tests/fixtures/failing-command.rhai"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+    assert!(
+        !out.contains('\x1b') && !err.contains('\x1b'),
+        "no colour off a terminal"
+    );
+
+    let o = scenario(&["run", "--verbose", "scenarios/article/01-reach-host.rhai"]);
+    let (_, err) = text(&o);
+    for needle in [
+        "container(\"bird\")",
+        "host.bridge(testbridge 172.29.0.1/24)",
+        "assert_ping(bird, \"172.29.0.1\"): arrived",
+        " ms)",
+    ] {
+        assert!(err.contains(needle), "{needle} in {err}");
+    }
+}
+
+#[test]
+fn api_prints_definitions_for_the_language_server() {
+    let o = scenario(&["api"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    for needle in [
+        "fn assert_ping(node: Node, target: string) -> ();",
+        "fn attach(container: Node, host: Node, bridge: string, cidr: string) -> String;",
+        "fn snapshot(name: string, text: string) -> ();",
+    ] {
+        assert!(out.contains(needle), "{needle} in {out}");
+    }
+}
