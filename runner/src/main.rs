@@ -65,7 +65,7 @@ enum Format {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Scenario files or folders (searched for *.rhai, skipping helper
-    /// modules in lib/ folders and files starting with '_').
+    /// modules in lib/ folders, files starting with '_', and *.d.rhai).
     #[arg(default_value = "scenarios")]
     paths: Vec<PathBuf>,
     /// How many scenarios run at once [default: number of CPUs].

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use crate::script::{self, Options};
 
 /// Helper modules live in `lib/` folders or in files whose name starts with
-/// `_`; they are imported by scenarios, never run on their own.
+/// `_`; they are imported by scenarios, never run on their own. Rhai
+/// definition files (`*.d.rhai`, from `scenario api`) are not scripts.
 pub fn is_module(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('_'))
+        .is_some_and(|n| n.starts_with('_') || n.ends_with(".d.rhai"))
         || path
             .parent()
             .is_some_and(|p| p.components().any(|c| c.as_os_str() == "lib"))
@@ -151,6 +152,7 @@ mod tests {
     fn modules_are_not_scenarios() {
         assert!(is_module(Path::new("lib/net.rhai")));
         assert!(is_module(Path::new("article/_helpers.rhai")));
+        assert!(is_module(Path::new("scenario.d.rhai")));
         assert!(!is_module(Path::new("article/01-reach-host.rhai")));
         assert!(!is_module(Path::new("library/x.rhai")));
     }
