@@ -36,7 +36,7 @@ impl Topology {
         let mut names: HashMap<(usize, u32), String> = HashMap::new();
         let mut veths = Vec::new();
         for (ni, node) in nodes.iter().enumerate() {
-            let links = lab.link_details(node)?;
+            let links = lab.links(node)?;
             let by_index: HashMap<u32, String> =
                 links.iter().map(|l| (l.index, l.name.clone())).collect();
             let mut ifaces = Vec::new();
@@ -52,7 +52,9 @@ impl Topology {
                 let addrs: Vec<String> = lab
                     .link_addrs(node, l.index)?
                     .into_iter()
-                    .filter(|a| !a.ip().is_loopback() && !is_link_local(a.ip()))
+                    .filter(|a| {
+                        !a.ip().is_loopback() && !crate::network::names::is_link_local(a.ip())
+                    })
                     .map(|a| a.to_string())
                     .collect();
                 if l.name == "lo" && addrs.is_empty() {
@@ -201,13 +203,6 @@ fn safe(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
-}
-
-fn is_link_local(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(a) => a.is_link_local(),
-        std::net::IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
-    }
 }
 
 #[cfg(test)]

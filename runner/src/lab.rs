@@ -14,8 +14,8 @@ use tokio::runtime::Runtime;
 use crate::exec::{self, Output};
 use crate::netns::{self, Namespaces};
 use crate::network::names::{self, check_ifname};
-use crate::network::{Netlink, Via};
-use crate::probe::{self, Outcome, Watch};
+use crate::network::{LinkDetail, Netlink, Via};
+use crate::probe::{self, Outcome, Proto, Watch};
 use crate::watchdog;
 
 /// Limits a script can change.
@@ -192,14 +192,8 @@ impl Lab {
         self.nodes.borrow().iter().find(|n| n.name == name).cloned()
     }
 
-    /// (index, name) of every interface of a node.
-    pub fn interfaces(&self, node: &Node) -> Result<Vec<(u32, String)>> {
-        let links = self.block_on(node.nl.links())?;
-        Ok(links.into_iter().map(|(i, n, _)| (i, n)).collect())
-    }
-
-    pub fn link_details(&self, node: &Node) -> Result<Vec<crate::network::LinkDetail>> {
-        self.block_on(node.nl.link_details())
+    pub fn links(&self, node: &Node) -> Result<Vec<LinkDetail>> {
+        self.block_on(node.nl.links())
     }
 
     pub fn link_addrs(&self, node: &Node, index: u32) -> Result<Vec<ipnetwork::IpNetwork>> {
@@ -294,13 +288,13 @@ impl Lab {
         let net = cidr.map(names::parse_cidr).transpose()?;
         self.block_on(async {
             let host_links = host.nl.links().await?;
-            let bridge_index = match host_links.iter().find(|(_, n, _)| n == bridge) {
-                Some((i, _, Some(kind))) if kind == "bridge" => *i,
-                Some((_, _, kind)) => {
+            let bridge_index = match host_links.iter().find(|l| l.name == bridge) {
+                Some(l) if l.kind.as_deref() == Some("bridge") => l.index,
+                Some(l) => {
                     return Err(format!(
                         "'{bridge}' in node '{}' is a {} interface, not a bridge",
                         host.name,
-                        kind.as_deref().unwrap_or("plain")
+                        l.kind.as_deref().unwrap_or("plain")
                     ))
                 }
                 None => {
@@ -312,10 +306,10 @@ impl Lab {
             };
             let container_links = container.nl.links().await?;
             let eth = (0..)
-                .find(|n| !container_links.iter().any(|(_, name, _)| *name == format!("eth{n}")))
+                .find(|n| !container_links.iter().any(|l| l.name == format!("eth{n}")))
                 .expect("some ethN is free");
             let eth_name = format!("eth{eth}");
-            let port = names::bridge_port_name(&container.name, eth, &|n| host_links.iter().any(|(_, name, _)| name == n));
+            let port = names::bridge_port_name(&container.name, eth, &|n| host_links.iter().any(|l| l.name == n));
             host.nl.add_veth(&port, &eth_name, &container.nl, container.ns.net_fd(), Some(bridge_index)).await?;
             if let Some(net) = net {
                 let index = container.nl.require(&container.name, &eth_name).await?;
@@ -326,7 +320,7 @@ impl Lab {
                         .addrs(bridge_index)
                         .await?
                         .into_iter()
-                        .find(|a| a.is_ipv6() == net.is_ipv6() && !is_link_local(a.ip()));
+                        .find(|a| a.is_ipv6() == net.is_ipv6() && !names::is_link_local(a.ip()));
                     if let Some(gw) = gateway {
                         container.nl.add_route(None, &Via::Gateway(gw.ip()), None, net.is_ipv6()).await?;
                     }
@@ -408,8 +402,11 @@ impl Lab {
             .map_err(|e| format!("ping from '{}' failed to run: {e}", node.name))
     }
 
-    pub fn tcp(
+    /// A TCP or UDP probe: a listener in `server` on `port`, a token from
+    /// `client` to `target`.
+    pub fn stream(
         &self,
+        proto: Proto,
         client: &Node,
         target: &str,
         server: &Node,
@@ -417,19 +414,11 @@ impl Lab {
         watch: Watch,
     ) -> Result<Outcome> {
         let addr: SocketAddr = names::parse_socket_addr(target)?;
-        probe::tcp::probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
-    }
-
-    pub fn udp(
-        &self,
-        client: &Node,
-        target: &str,
-        server: &Node,
-        port: u16,
-        watch: Watch,
-    ) -> Result<Outcome> {
-        let addr: SocketAddr = names::parse_socket_addr(target)?;
-        probe::udp::probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
+        let probe = match proto {
+            Proto::Tcp => probe::tcp::probe,
+            Proto::Udp => probe::udp::probe,
+        };
+        probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
     }
 }
 
@@ -445,12 +434,5 @@ impl Drop for Lab {
             .filter_map(|n| n.ns.net_inode().ok())
             .collect();
         watchdog::end_processes_in(&inodes);
-    }
-}
-
-fn is_link_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => a.is_link_local(),
-        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
     }
 }

@@ -2,8 +2,12 @@
 //! changed line, a missing snapshot fails and is left for review (but not
 //! under CI), `--accept` writes, and the iptables backend does not matter.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::legacy_bin_dir;
 
 const SCENARIO: &str = r#"
 let h = node("host");
@@ -162,39 +166,6 @@ fn drift_fails_with_a_diff_naming_the_changed_line() {
     assert_eq!(p.run(&[], true).status.code(), Some(0));
 }
 
-/// A folder whose iptables commands are iptables-legacy, first in PATH.
-fn legacy_path() -> String {
-    let dir = std::env::temp_dir().join(format!("scenario-legacy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let multi =
-        which::which("xtables-legacy-multi").expect("xtables-legacy-multi (package iptables)");
-    for tool in [
-        "iptables",
-        "iptables-save",
-        "iptables-restore",
-        "ip6tables",
-        "ip6tables-save",
-        "ip6tables-restore",
-    ] {
-        let link = dir.join(tool);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&multi, &link).unwrap();
-    }
-    let version = Command::new(dir.join("iptables"))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&version.stdout).contains("legacy"),
-        "{version:?}"
-    );
-    format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
 #[test]
 fn iptables_legacy_gives_the_snapshots_written_under_nft() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -214,7 +185,14 @@ fn iptables_legacy_gives_the_snapshots_written_under_nft() {
             "scenarios/article/04-publish-with-dnat.rhai",
         ])
         .current_dir(root)
-        .env("PATH", legacy_path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                legacy_bin_dir("snapshots").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .env("CI", "true")
         .env("NO_COLOR", "1")
         .output()

@@ -47,10 +47,10 @@ impl Capture {
             })??;
             setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
             let names = lab
-                .interfaces(&node)
+                .links(&node)
                 .map_err(io::Error::other)?
                 .into_iter()
-                .map(|(i, n)| (i as usize, n))
+                .map(|l| (l.index as usize, l.name))
                 .collect();
             taps.push(Tap {
                 node: node.name.clone(),

@@ -84,39 +84,10 @@ impl Netlink {
             .ok_or_else(|| format!("node '{node}' has no interface '{name}'"))
     }
 
-    /// Names of all interfaces, with their kind ("bridge", "veth", …).
-    pub async fn links(&self) -> Result<Vec<(u32, String, Option<String>)>> {
-        let mut out = Vec::new();
-        let mut links = self.handle.link().get().execute();
-        while let Some(l) = links
-            .try_next()
-            .await
-            .map_err(|e| nl_err("cannot list interfaces", e))?
-        {
-            let mut name = String::new();
-            let mut kind = None;
-            for a in &l.attributes {
-                match a {
-                    LinkAttribute::IfName(n) => name = n.clone(),
-                    LinkAttribute::LinkInfo(infos) => {
-                        for i in infos {
-                            if let LinkInfo::Kind(k) = i {
-                                kind = Some(k.to_string());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            out.push((l.header.index, name, kind));
-        }
-        Ok(out)
-    }
-
-    /// Every interface with what a picture of the lab needs: kind, the
-    /// bridge it is enslaved to, and for a veth its peer's index and the
-    /// nsid of the peer's namespace (none when the peer is local).
-    pub async fn link_details(&self) -> Result<Vec<LinkDetail>> {
+    /// Every interface: its name and kind ("bridge", "veth", …), the bridge
+    /// it is enslaved to, and for a veth its peer's index and the nsid of
+    /// the peer's namespace (none when the peer is local).
+    pub async fn links(&self) -> Result<Vec<LinkDetail>> {
         let mut out = Vec::new();
         let mut links = self.handle.link().get().execute();
         while let Some(l) = links

@@ -34,6 +34,15 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// IPv4 169.254/16 or IPv6 fe80::/10: derived from random MACs, never part
+/// of what a scenario sets up.
+pub fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
 /// An address with its prefix, as `ip addr add` takes it.
 pub fn parse_cidr(text: &str) -> Result<IpNetwork, String> {
     if !text.contains('/') {

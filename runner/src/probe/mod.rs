@@ -11,12 +11,53 @@ pub mod tcp;
 pub mod udp;
 
 use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::net::Ipv6Addr;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::netns::Namespaces;
+
+/// The two stream-ish probes, which share their shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        }
+    }
+}
+
+/// Binds a listening socket on `port` inside the server's namespaces (all
+/// addresses, IPv4 and IPv6), before any client starts.
+pub fn bind_in<S: Send>(
+    server: &Namespaces,
+    proto: Proto,
+    port: u16,
+    bind: impl FnOnce((Ipv6Addr, u16)) -> io::Result<S> + Send,
+) -> io::Result<S> {
+    server
+        .run(|| bind((Ipv6Addr::UNSPECIFIED, port)))?
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen on {} port {port} in the server node: {e}",
+                    proto.name()
+                ),
+            )
+        })
+}
 
 /// What a probe saw.
 #[derive(Debug, Clone, Default)]

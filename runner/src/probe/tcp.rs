@@ -3,12 +3,12 @@
 //! when that listener reads that token.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use super::{is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Watch};
+use super::{bind_in, is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Proto, Watch};
 use crate::netns::Namespaces;
 
 pub fn probe(
@@ -18,14 +18,7 @@ pub fn probe(
     port: u16,
     watch: Watch,
 ) -> io::Result<Outcome> {
-    let listener = server
-        .run(|| TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)))?
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot listen on port {port} in the server node: {e}"),
-            )
-        })?;
+    let listener = bind_in(server, Proto::Tcp, port, TcpListener::bind)?;
     listener.set_nonblocking(true)?;
     let token = token();
     let delivered = Arrived::default();

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
-use super::{is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Watch};
+use super::{bind_in, is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Proto, Watch};
 use crate::netns::Namespaces;
 
 pub fn probe(
@@ -16,14 +16,7 @@ pub fn probe(
     port: u16,
     watch: Watch,
 ) -> io::Result<Outcome> {
-    let socket = server
-        .run(|| UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)))?
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot bind UDP port {port} in the server node: {e}"),
-            )
-        })?;
+    let socket = bind_in(server, Proto::Udp, port, UdpSocket::bind)?;
     socket.set_nonblocking(true)?;
     let token = token();
     let delivered = Arrived::default();

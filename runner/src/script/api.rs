@@ -16,7 +16,7 @@ use super::report;
 use crate::exec::{self, Output};
 use crate::explain::{self, path::Probe};
 use crate::lab::{Lab, Node};
-use crate::probe::{Outcome, Watch};
+use crate::probe::{Outcome, Proto, Watch};
 use crate::{snapshot, state};
 
 /// A node as scripts hold it.
@@ -206,12 +206,6 @@ fn trace_probe(lab: &Lab, call: &str, o: &Outcome) {
     let _step = lab.step(|| format!("{call}: {seen}, {}", o.describe()));
 }
 
-#[derive(Clone, Copy)]
-enum Proto {
-    Tcp,
-    Udp,
-}
-
 fn assert_stream(
     proto: Proto,
     expect: Expect,
@@ -221,22 +215,20 @@ fn assert_stream(
     p: INT,
 ) -> Res<()> {
     let p = port(p)?;
-    let watch = expect.watch(&client.lab);
+    let addr = crate::network::names::parse_socket_addr(target).map_err(fail)?;
     let lab = &client.lab;
-    let (o, label) = match proto {
-        Proto::Tcp => (lab.tcp(&client.node, target, &server.node, p, watch), "tcp"),
-        Proto::Udp => (lab.udp(&client.node, target, &server.node, p, watch), "udp"),
-    };
-    let o = o.map_err(fail)?;
+    let run = |watch| lab.stream(proto, &client.node, target, &server.node, p, watch);
+    let watch = expect.watch(lab);
+    let o = run(watch).map_err(fail)?;
+    let label = proto.name().to_lowercase();
     let name = match expect {
         Expect::Reach => format!("assert_{label}"),
         Expect::NoReach => format!("assert_no_{label}"),
     };
-    let addr = crate::network::names::parse_socket_addr(target).map_err(fail)?;
     let what = format!(
         "the token sent by '{}' to {target} ({}) at the listener in '{}' on port {p}",
         client.node.name,
-        label.to_uppercase(),
+        proto.name(),
         server.node.name
     );
     let call = format!(
@@ -244,28 +236,25 @@ fn assert_stream(
         client.node.name, server.node.name
     );
     trace_probe(lab, &call, &o);
-    let verdict = expect.judge(call, &what, o, watch.window);
-    verdict.map_err(|report| {
-        let probe = match proto {
-            Proto::Tcp => Probe::Tcp(addr.port(), p),
-            Proto::Udp => Probe::Udp(addr.port(), p),
-        };
-        let why = explain::explain(
-            lab,
-            probe,
-            &client.node,
-            addr.ip(),
-            Some(&server.node),
-            || {
-                let watch = expect.replay(lab);
-                let _ = match proto {
-                    Proto::Tcp => lab.tcp(&client.node, target, &server.node, p, watch),
-                    Proto::Udp => lab.udp(&client.node, target, &server.node, p, watch),
-                };
-            },
-        );
-        fail(format!("{report}\n{why}"))
-    })
+    expect
+        .judge(call, &what, o, watch.window)
+        .map_err(|report| {
+            let probe = match proto {
+                Proto::Tcp => Probe::Tcp(addr.port(), p),
+                Proto::Udp => Probe::Udp(addr.port(), p),
+            };
+            let why = explain::explain(
+                lab,
+                probe,
+                &client.node,
+                addr.ip(),
+                Some(&server.node),
+                || {
+                    let _ = run(expect.replay(lab));
+                },
+            );
+            fail(format!("{report}\n{why}"))
+        })
 }
 
 /// Snapshot mismatches of one run, reported when the script ends.
