@@ -144,6 +144,30 @@ pub fn run(
     }
 }
 
+/// Starts `sleep infinity` inside `ns` and leaves it running: a process
+/// that lives in the node's namespaces, for tools that name a namespace by
+/// PID (`ip link set DEV netns PID`). The lab ends it.
+pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
+    use std::os::unix::process::CommandExt;
+    let sleep = locate("sleep")?;
+    let (net, uts) = ns.raw_fds();
+    let mut cmd = std::process::Command::new(sleep);
+    cmd.arg("infinity")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            enter_raw(net, uts)
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| format!("cannot start a process in the node: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

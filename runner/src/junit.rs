@@ -20,9 +20,14 @@ pub fn write(
         suite.add_property(Property::new(name, value));
     }
     for o in outcomes {
-        let status = match &o.failure {
-            None => TestCaseStatus::success(),
-            Some(report) => {
+        let status = match (&o.failure, &o.skipped) {
+            (_, Some(why)) => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(why.clone());
+                s
+            }
+            (None, None) => TestCaseStatus::success(),
+            (Some(report), None) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(report.lines().next().unwrap_or_default().to_string());
                 s.set_description(report.clone());

@@ -43,6 +43,8 @@ pub struct Node {
     pub container: bool,
     ns: Namespaces,
     nl: Netlink,
+    /// A process that lives in the node, started on first `pid()`.
+    holder: RefCell<Option<std::process::Child>>,
 }
 
 impl Node {
@@ -166,6 +168,7 @@ impl Lab {
             container,
             ns,
             nl,
+            holder: RefCell::new(None),
         });
         self.block_on(async {
             let lo = node.nl.require(name, "lo").await?;
@@ -190,6 +193,22 @@ impl Lab {
 
     pub fn node(&self, name: &str) -> Option<Rc<Node>> {
         self.nodes.borrow().iter().find(|n| n.name == name).cloned()
+    }
+
+    /// A path that another process can open to enter the node's network
+    /// namespace (CNI_NETNS, `nsenter --net=`), valid while the lab lives.
+    pub fn netns_path(&self, node: &Node) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), node.ns.net_fd())
+    }
+
+    /// The PID of a process living in the node's namespaces, valid while
+    /// the lab lives (`ip link set DEV netns PID`).
+    pub fn pid(&self, node: &Node) -> Result<u32> {
+        let mut holder = node.holder.borrow_mut();
+        if holder.is_none() {
+            *holder = Some(exec::spawn_holder(&node.ns)?);
+        }
+        Ok(holder.as_ref().expect("just set").id())
     }
 
     pub fn links(&self, node: &Node) -> Result<Vec<LinkDetail>> {
@@ -427,6 +446,12 @@ impl Drop for Lab {
     /// (setsid, a daemon) still lives in the lab's namespaces and would keep
     /// them alive, so it is ended here.
     fn drop(&mut self) {
+        for node in self.nodes.borrow().iter() {
+            if let Some(mut holder) = node.holder.borrow_mut().take() {
+                let _ = holder.kill();
+                let _ = holder.wait();
+            }
+        }
         let inodes: Vec<u64> = self
             .nodes
             .borrow()

@@ -174,10 +174,16 @@ fn run(args: RunArgs) -> ExitCode {
     });
     printer.done();
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
     if detail != Detail::Quiet {
         println!();
     }
-    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    let passed = outcomes.len() - failed - skipped;
+    if skipped == 0 {
+        println!("{passed} passed, {failed} failed");
+    } else {
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    }
     if detail != Detail::Quiet {
         eprintln!("finished in {:.2} s", start.elapsed().as_secs_f64());
     }

@@ -60,14 +60,47 @@ pub struct Outcome {
     pub duration: Duration,
     /// The failure report, or `None` when the scenario passed.
     pub failure: Option<String>,
+    /// Why the scenario did not run: something it requires is missing.
+    pub skipped: Option<String>,
     /// What the script printed.
     pub log: Vec<String>,
+}
+
+/// The first thing a scenario requires that this machine lacks. A scenario
+/// declares what it needs in header lines such as
+/// `// requires: /usr/lib/cni/bridge (containernetworking-plugins)`: an
+/// absolute path must exist, another name must be a program in PATH.
+pub fn missing_requirement(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("// requires:"))
+        .find_map(|req| {
+            let req = req.trim();
+            let (what, why) = req
+                .split_once(' ')
+                .map_or((req, ""), |(w, r)| (w, r.trim()));
+            let present = if what.starts_with('/') {
+                Path::new(what).exists()
+            } else {
+                which::which(what).is_ok()
+            };
+            (!present).then(|| format!("requires {what} {why}").trim_end().to_string())
+        })
 }
 
 /// Runs one scenario on the calling thread. A panic inside the runner is a
 /// failure of that scenario, not of the whole run.
 pub fn run_one(path: &Path, opts: &Options) -> Outcome {
     let start = Instant::now();
+    if let Some(reason) = missing_requirement(path) {
+        return Outcome {
+            path: path.to_path_buf(),
+            duration: start.elapsed(),
+            failure: None,
+            skipped: Some(reason),
+            log: Vec::new(),
+        };
+    }
     let log = script::Log::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         script::run_file(path, opts, &log)
@@ -92,6 +125,7 @@ pub fn run_one(path: &Path, opts: &Options) -> Outcome {
         path: path.to_path_buf(),
         duration: start.elapsed(),
         failure,
+        skipped: None,
         log,
     }
 }
@@ -147,6 +181,25 @@ pub fn run_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_name_what_is_missing() {
+        let dir = std::env::temp_dir().join(format!("scenario-requires-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s.rhai");
+        std::fs::write(
+            &f,
+            "// requires: sh\n// requires: /no/such/plugin (some-package)\nlet x = 1;\n",
+        )
+        .unwrap();
+        assert_eq!(
+            missing_requirement(&f).as_deref(),
+            Some("requires /no/such/plugin (some-package)")
+        );
+        std::fs::write(&f, "// requires: sh\n// requires: /\n").unwrap();
+        assert_eq!(missing_requirement(&f), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn modules_are_not_scenarios() {

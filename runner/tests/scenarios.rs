@@ -95,6 +95,12 @@ fn main() {
                 .display()
                 .to_string();
             let trial = match unable.clone() {
+                // Neither passed nor failed: ignored, with the reason.
+                None if suite::missing_requirement(&path).is_some() => {
+                    let why = suite::missing_requirement(&path).unwrap_or_default();
+                    eprintln!("note: {name} is ignored: {why}");
+                    Trial::test(name, || Ok(())).with_ignored_flag(true)
+                }
                 None => Trial::test(name, move || check(&path)),
                 Some(reason) => {
                     let ignored = !snapshot::is_ci();

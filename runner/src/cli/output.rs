@@ -85,7 +85,12 @@ impl Printer {
         self.refresh();
         let mut text = String::new();
         let failed = o.failure.is_some();
-        if failed || self.detail != Detail::Quiet {
+        if let Some(why) = &o.skipped {
+            if self.detail != Detail::Quiet {
+                let label = self.paint("33", "SKIP");
+                text.push_str(&format!("{label}  {}  ({why})\n", o.path.display()));
+            }
+        } else if failed || self.detail != Detail::Quiet {
             let label = if failed {
                 self.paint("31;1", "FAIL")
             } else {

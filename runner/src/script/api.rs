@@ -1,7 +1,7 @@
 //! The script API: the design's minimum contract, with its names and
 //! argument orders, registered on a Rhai engine bound to one lab.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::path::Path;
 use std::rc::Rc;
@@ -171,7 +171,9 @@ impl Expect {
     }
 }
 
-fn assert_ping(expect: Expect, n: &NodeRef, target: &str) -> Res<()> {
+/// `explain`: replay a failure under capture and say why (not for fault
+/// scenarios, whose failures are expected).
+fn assert_ping(expect: Expect, n: &NodeRef, target: &str, explain: bool) -> Res<()> {
     let watch = expect.watch(&n.lab);
     let o = n.lab.ping(&n.node, target, watch).map_err(fail)?;
     let name = if expect == Expect::Reach {
@@ -188,6 +190,9 @@ fn assert_ping(expect: Expect, n: &NodeRef, target: &str) -> Res<()> {
         watch.window,
     );
     verdict.map_err(|report| {
+        if !explain {
+            return fail(report);
+        }
         let dst = target.parse().expect("ping already parsed the address");
         let why = explain::explain(&n.lab, Probe::Ping, &n.node, dst, None, || {
             let _ = n.lab.ping(&n.node, target, expect.replay(&n.lab));
@@ -213,6 +218,7 @@ fn assert_stream(
     target: &str,
     server: &NodeRef,
     p: INT,
+    explain: bool,
 ) -> Res<()> {
     let p = port(p)?;
     let addr = crate::network::names::parse_socket_addr(target).map_err(fail)?;
@@ -239,6 +245,9 @@ fn assert_stream(
     expect
         .judge(call, &what, o, watch.window)
         .map_err(|report| {
+            if !explain {
+                return fail(report);
+            }
             let probe = match proto {
                 Proto::Tcp => Probe::Tcp(addr.port(), p),
                 Proto::Udp => Probe::Udp(addr.port(), p),
@@ -257,8 +266,39 @@ fn assert_stream(
         })
 }
 
-/// Snapshot mismatches of one run, reported when the script ends.
-pub type Mismatches = Rc<RefCell<Vec<String>>>;
+/// What one run of a script records besides its result.
+#[derive(Default)]
+pub struct RunState {
+    /// Whether assertions and snapshots run; `scenario graph` only builds.
+    pub assertions: bool,
+    /// Snapshot mismatches, reported when the script ends.
+    pub mismatches: RefCell<Vec<String>>,
+    /// `expect_failure(why)`: the scenario passes only if an assertion fails.
+    pub expected_failure: RefCell<Option<String>>,
+    pub assertion_failed: Cell<bool>,
+}
+
+impl RunState {
+    pub fn new(assertions: bool) -> Rc<RunState> {
+        Rc::new(RunState {
+            assertions,
+            ..RunState::default()
+        })
+    }
+
+    /// Runs an assertion, or not at all when assertions are off, and notes
+    /// whether it failed.
+    fn assertion(&self, check: impl FnOnce(bool) -> Res<()>) -> Res<()> {
+        if !self.assertions {
+            return Ok(());
+        }
+        let verdict = check(self.expected_failure.borrow().is_none());
+        if verdict.is_err() {
+            self.assertion_failed.set(true);
+        }
+        verdict
+    }
+}
 
 /// Registers `f` as `name`, with its parameters named and typed and a doc
 /// comment, so that `scenario api` gives the language server a useful file.
@@ -276,15 +316,7 @@ fn def<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: b
         .register_into_engine(engine, f);
 }
 
-/// `assertions: false` makes the assertions and `snapshot` do nothing, for
-/// `scenario graph`, which only builds the lab.
-pub fn register(
-    engine: &mut Engine,
-    lab: Rc<Lab>,
-    scenario: &Path,
-    mismatches: Mismatches,
-    assertions: bool,
-) {
+pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, state: Rc<RunState>) {
     engine
         .register_type_with_name::<NodeRef>("Node")
         .register_get("name", |n: &mut NodeRef| n.node.name.clone())
@@ -415,6 +447,20 @@ pub fn register(
             c.lab.attach(&c.node, &h.node, bridge, None).map_err(fail)
         },
     );
+    def(
+        engine,
+        "netns_path",
+        "A path another process can open to enter the node's network namespace (CNI_NETNS, nsenter --net=).",
+        &["node: &mut Node", "String"],
+        |n: &mut NodeRef| n.lab.netns_path(&n.node),
+    );
+    def(
+        engine,
+        "pid",
+        "The PID of a process living in the node's namespaces (ip link set DEV netns PID).",
+        &["node: &mut Node", "int"],
+        |n: &mut NodeRef| -> Res<INT> { Ok(INT::from(n.lab.pid(&n.node).map_err(fail)?)) },
+    );
     let run = ["node: &mut Node", "command: &str"];
     def(engine, "exec", "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout.", &[run[0], run[1], "String"], NodeRef::exec);
     def(
@@ -461,19 +507,12 @@ pub fn register(
             "Fails the scenario if an echo reply comes back.",
         ),
     ] {
-        def(
-            engine,
-            name,
-            doc,
-            &["node: Node", "target: &str", "()"],
+        def(engine, name, doc, &["node: Node", "target: &str", "()"], {
+            let state = state.clone();
             move |n: NodeRef, t: &str| {
-                if assertions {
-                    assert_ping(expect, &n, t)
-                } else {
-                    Ok(())
-                }
-            },
-        );
+                state.assertion(|explain| assert_ping(expect, &n, t, explain))
+            }
+        });
     }
     for (proto, reach, no_reach) in [
         (Proto::Tcp, "assert_tcp", "assert_no_tcp"),
@@ -496,11 +535,12 @@ pub fn register(
                     "port: int",
                     "()",
                 ],
-                move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
-                    if assertions {
-                        assert_stream(proto, expect, &c, t, &s, p)
-                    } else {
-                        Ok(())
+                {
+                    let state = state.clone();
+                    move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
+                        state.assertion(|explain| {
+                            assert_stream(proto, expect, &c, t, &s, p, explain)
+                        })
                     }
                 },
             );
@@ -558,6 +598,17 @@ pub fn register(
         },
     );
 
+    {
+        let state = state.clone();
+        def(
+            engine,
+            "expect_failure",
+            "Declares that an assertion of this scenario must fail (a fault scenario): it passes only if one does.",
+            &["why: &str", "()"],
+            move |why: &str| *state.expected_failure.borrow_mut() = Some(why.to_string()),
+        );
+    }
+
     // A snapshot that does not match does not stop the scenario: the rest
     // of its snapshots are still compared (and left for review), and the
     // scenario fails at its end with every mismatch.
@@ -568,21 +619,27 @@ pub fn register(
         "snapshot",
         "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta).",
         &["name: &str", "text: &str", "()"],
-        move |ctx: NativeCallContext, name: &str, text: &str| -> Res<()> {
-            if !assertions {
-                return Ok(());
+        {
+            let state = state.clone();
+            move |ctx: NativeCallContext, name: &str, text: &str| -> Res<()> {
+                if !state.assertions {
+                    return Ok(());
+                }
+                if !taken.borrow_mut().insert(name.to_string()) {
+                    return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));
+                }
+                if let Err(report) = snapshot::assert(&scenario, name, text) {
+                    let at = report::location(
+                        ctx.call_source().unwrap_or(&scenario.display().to_string()),
+                        ctx.call_position(),
+                    );
+                    state
+                        .mismatches
+                        .borrow_mut()
+                        .push(format!("{at}: {report}"));
+                }
+                Ok(())
             }
-            if !taken.borrow_mut().insert(name.to_string()) {
-                return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));
-            }
-            if let Err(report) = snapshot::assert(&scenario, name, text) {
-                let at = report::location(
-                    ctx.call_source().unwrap_or(&scenario.display().to_string()),
-                    ctx.call_position(),
-                );
-                mismatches.borrow_mut().push(format!("{at}: {report}"));
-            }
-            Ok(())
         },
     );
 

@@ -68,14 +68,8 @@ pub fn build(
     );
     let mut engine = Engine::new();
     engine.set_module_resolver(modules::RelativeResolver);
-    let mismatches = api::Mismatches::default();
-    api::register(
-        &mut engine,
-        lab.clone(),
-        path,
-        mismatches.clone(),
-        opts.assertions,
-    );
+    let state = api::RunState::new(opts.assertions);
+    api::register(&mut engine, lab.clone(), path, state.clone());
     let out = log.clone();
     engine.on_print(move |s| out.borrow_mut().push(s.to_string()));
     let out = log.clone();
@@ -112,13 +106,28 @@ pub fn build(
         .map(|e| report::describe(&e, &file))
         .into_iter()
         .collect();
-    reports.extend(mismatches.take());
+    reports.extend(state.mismatches.take());
     let result = if reports.is_empty() {
         Ok(())
     } else {
         Err(reports.join("\n"))
     };
-    Ok((lab, result))
+    Ok((lab, expected(result, &state, &file)))
+}
+
+/// A fault scenario (`expect_failure`) passes when one of its assertions
+/// failed, and fails when all passed; any other error still fails it.
+fn expected(result: Result<(), String>, state: &api::RunState, file: &str) -> Result<(), String> {
+    let Some(why) = state.expected_failure.borrow().clone() else {
+        return result;
+    };
+    match result {
+        Err(_) if state.assertion_failed.get() => Ok(()),
+        Err(report) => Err(report),
+        Ok(()) => Err(format!(
+            "{file}: expected an assertion to fail ({why}), but every assertion passed: the fault went unnoticed"
+        )),
+    }
 }
 
 /// The script API as Rhai definition files, for the Rhai language server.
@@ -129,8 +138,7 @@ pub fn definitions() -> Result<String, String> {
         &mut engine,
         lab,
         Path::new("scenario.rhai"),
-        api::Mismatches::default(),
-        true,
+        api::RunState::new(true),
     );
     Ok(engine
         .definitions()
