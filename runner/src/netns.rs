@@ -154,7 +154,8 @@ pub fn sysctl_path(key: &str) -> String {
 /// The settings that decide reachability and that a new network namespace
 /// may inherit from the machine's (`devconf_inherit_init_net`): every node
 /// starts from the kernel's defaults instead, so one scenario gives one
-/// result on every machine.
+/// result on every machine. (And one that only decides timing: no IPv6
+/// duplicate address detection.)
 pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.ip_forward", "0"),
     ("net.ipv4.conf.all.forwarding", "0"),
@@ -177,6 +178,12 @@ pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv6.conf.default.forwarding", "0"),
     ("net.ipv6.conf.all.disable_ipv6", "0"),
     ("net.ipv6.conf.default.disable_ipv6", "0"),
+    // Not a kernel default: duplicate address detection holds every new
+    // IPv6 address, link-local ones included, for about a second, which
+    // would make IPv6 probes depend on timing. Lab addresses are unique by
+    // construction.
+    ("net.ipv6.conf.all.accept_dad", "0"),
+    ("net.ipv6.conf.default.accept_dad", "0"),
 ];
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ fn check_output(node: &Node, command: &str, o: Output) -> Res<String> {
     let stderr = o.stderr.trim_end();
     if !stderr.is_empty() {
         msg.push_str(&format!("\nstderr:\n{stderr}"));
+    } else if !o.stdout.trim().is_empty() {
+        // Some tools (CNI plugins) report errors on stdout.
+        msg.push_str(&format!("\nstdout:\n{}", o.stdout.trim_end()));
     }
     Err(fail(msg))
 }
@@ -460,6 +463,13 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, state: Rc<Ru
         "The PID of a process living in the node's namespaces (ip link set DEV netns PID).",
         &["node: &mut Node", "int"],
         |n: &mut NodeRef| -> Res<INT> { Ok(INT::from(n.lab.pid(&n.node).map_err(fail)?)) },
+    );
+    def(
+        engine,
+        "parse_json",
+        "Parses JSON text into an object map (JSON null becomes ()); maps turn back with to_json().",
+        &["text: &str", "Map"],
+        |ctx: NativeCallContext, text: &str| -> Res<Map> { ctx.engine().parse_json(text, true) },
     );
     let run = ["node: &mut Node", "command: &str"];
     def(engine, "exec", "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout.", &[run[0], run[1], "String"], NodeRef::exec);

@@ -38,6 +38,14 @@ impl Default for Options {
     }
 }
 
+/// An engine with room for scenario code: Rhai's default nesting limits
+/// are tight for a helper function with a loop in a loop.
+fn new_engine() -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_expr_depths(256, 128);
+    engine
+}
+
 /// What a scenario printed, for the report.
 pub type Log = Rc<RefCell<Vec<String>>>;
 
@@ -66,7 +74,7 @@ pub fn build(
         Lab::new(opts.verbose.then(|| file.clone()))
             .map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?,
     );
-    let mut engine = Engine::new();
+    let mut engine = new_engine();
     engine.set_module_resolver(modules::RelativeResolver);
     let state = api::RunState::new(opts.assertions);
     api::register(&mut engine, lab.clone(), path, state.clone());
@@ -133,7 +141,7 @@ fn expected(result: Result<(), String>, state: &api::RunState, file: &str) -> Re
 /// The script API as Rhai definition files, for the Rhai language server.
 pub fn definitions() -> Result<String, String> {
     let lab = Rc::new(Lab::new(None).map_err(|e| format!("cannot set up: {e}"))?);
-    let mut engine = Engine::new();
+    let mut engine = new_engine();
     api::register(
         &mut engine,
         lab,
@@ -166,7 +174,7 @@ fn check_inner(
         .unwrap_or_default();
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}{via}"))?;
-    let engine = Engine::new();
+    let engine = new_engine();
     engine
         .compile(&text)
         .map_err(|e| format!("{}{via}", report::describe(&e.into(), &file)))?;
