@@ -135,47 +135,53 @@ impl Lab {
                 if container { "container" } else { "node" }
             )
         });
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c == '/')
-        {
-            return Err(format!(
-                "'{name}' is not a usable node name: 1 to 64 characters, no spaces or '/'"
-            ));
-        }
-        if self.nodes.borrow().iter().any(|n| n.name == name) {
-            return Err(format!(
-                "a node named '{name}' already exists in this scenario; node names must be unique"
-            ));
+        let mut nodes = self.add_nodes(&[name.to_string()], container)?;
+        Ok(nodes.remove(0))
+    }
+
+    /// Many fresh nodes at once: their namespaces are made in parallel (the
+    /// kernel's work, on every core), their loopbacks brought up together.
+    pub fn add_nodes(&self, names: &[String], container: bool) -> Result<Vec<Rc<Node>>> {
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty()
+                || name.len() > 64
+                || name.chars().any(|c| c.is_whitespace() || c == '/')
+            {
+                return Err(format!(
+                    "'{name}' is not a usable node name: 1 to 64 characters, no spaces or '/'"
+                ));
+            }
+            if self.nodes.borrow().iter().any(|n| &n.name == name) || names[..i].contains(name) {
+                return Err(format!(
+                    "a node named '{name}' already exists in this scenario; node names must be unique"
+                ));
+            }
         }
         let rt = self.rt.handle().clone();
-        let (ns, (nl, conn)) = Namespaces::create(container.then_some(name), move || {
-            for (key, value) in netns::BASELINE_SYSCTLS {
-                match netns::write_sysctl(key, value) {
-                    // IPv6 may be disabled on this kernel; nothing to reset then.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    other => other.map_err(|e| io::Error::new(e.kind(), format!("{key}: {e}")))?,
-                }
+        let made = parallel(names, |name| make_namespaces(&rt, name, container));
+        let mut nodes = Vec::new();
+        for (name, made) in names.iter().zip(made) {
+            let (ns, (nl, conn)) = made.map_err(|e| format!("cannot create node '{name}': {e}"))?;
+            self.rt.spawn(conn);
+            if let Ok(inode) = ns.net_inode() {
+                watchdog::watch(inode);
             }
-            let _entered = rt.enter();
-            Netlink::open()
-        })
-        .map_err(|e| format!("cannot create node '{name}': {e}"))?;
-        self.rt.spawn(conn);
-        if let Ok(inode) = ns.net_inode() {
-            watchdog::watch(inode);
+            nodes.push(Rc::new(Node {
+                name: name.clone(),
+                container,
+                ns,
+                nl,
+                holder: RefCell::new(None),
+            }));
         }
-        let node = Rc::new(Node {
-            name: name.to_string(),
-            container,
-            ns,
-            nl,
-            holder: RefCell::new(None),
-        });
-        self.block_on(async {
-            let lo = node.nl.require(name, "lo").await?;
-            node.nl.set_up(lo).await
-        })?;
-        self.nodes.borrow_mut().push(node.clone());
-        Ok(node)
+        self.block_on(futures::future::try_join_all(nodes.iter().map(
+            |node| async move {
+                let lo = node.nl.require(&node.name, "lo").await?;
+                node.nl.set_up(lo).await
+            },
+        )))?;
+        self.nodes.borrow_mut().extend(nodes.iter().cloned());
+        Ok(nodes)
     }
 
     /// Times a step for `--verbose`; it prints when the returned guard drops.
@@ -306,8 +312,9 @@ impl Lab {
         });
         let net = cidr.map(names::parse_cidr).transpose()?;
         self.block_on(async {
-            let host_links = host.nl.links().await?;
-            let bridge_index = match host_links.iter().find(|l| l.name == bridge) {
+            // Lookups by name: listing every link of a host with hundreds
+            // of bridge ports for each attach would be quadratic.
+            let bridge_index = match host.nl.link(bridge).await? {
                 Some(l) if l.kind.as_deref() == Some("bridge") => l.index,
                 Some(l) => {
                     return Err(format!(
@@ -323,12 +330,18 @@ impl Lab {
                     ))
                 }
             };
-            let container_links = container.nl.links().await?;
-            let eth = (0..)
-                .find(|n| !container_links.iter().any(|l| l.name == format!("eth{n}")))
-                .expect("some ethN is free");
+            let mut eth = 0;
+            while container.nl.index(&format!("eth{eth}")).await?.is_some() {
+                eth += 1;
+            }
             let eth_name = format!("eth{eth}");
-            let port = names::bridge_port_name(&container.name, eth, &|n| host_links.iter().any(|l| l.name == n));
+            let mut port = String::new();
+            for candidate in names::bridge_port_names(&container.name, eth) {
+                if host.nl.index(&candidate).await?.is_none() {
+                    port = candidate;
+                    break;
+                }
+            }
             host.nl.add_veth(&port, &eth_name, &container.nl, container.ns.net_fd(), Some(bridge_index)).await?;
             if let Some(net) = net {
                 let index = container.nl.require(&container.name, &eth_name).await?;
@@ -346,6 +359,31 @@ impl Lab {
                 }
             }
             Ok(eth_name)
+        })
+    }
+
+    /// A permanent neighbour entry on `node`'s `ifname`: `ip` is at the
+    /// hardware address of `peer`'s `peer_if` (static ARP / NDP).
+    pub fn neigh(
+        &self,
+        node: &Node,
+        ifname: &str,
+        ip: &str,
+        peer: &Node,
+        peer_if: &str,
+    ) -> Result<()> {
+        let _step = self.step(|| {
+            format!(
+                "{}.neigh({ifname}, {ip} at {}/{peer_if})",
+                node.name, peer.name
+            )
+        });
+        let ip = names::parse_ip(ip)?;
+        self.block_on(async {
+            let index = node.nl.require(&node.name, ifname).await?;
+            let peer_index = peer.nl.require(&peer.name, peer_if).await?;
+            let mac = peer.nl.mac(peer_index).await?;
+            node.nl.add_neighbour(index, ip, &mac).await
         })
     }
 
@@ -415,6 +453,17 @@ impl Lab {
         )
     }
 
+    /// Pings `target` from every node at once.
+    pub fn ping_all(&self, nodes: &[Rc<Node>], target: &str, watch: Watch) -> Result<Vec<Outcome>> {
+        let ip: IpAddr = names::parse_ip(target)?;
+        let namespaces: Vec<&Namespaces> = nodes.iter().map(|n| &n.ns).collect();
+        parallel(&namespaces, |ns| probe::icmp::ping(ns, ip, watch))
+            .into_iter()
+            .zip(nodes)
+            .map(|(o, n)| o.map_err(|e| format!("ping from '{}' failed to run: {e}", n.name)))
+            .collect()
+    }
+
     pub fn ping(&self, node: &Node, target: &str, watch: Watch) -> Result<Outcome> {
         let ip: IpAddr = names::parse_ip(target)?;
         probe::icmp::ping(&node.ns, ip, watch)
@@ -439,6 +488,69 @@ impl Lab {
         };
         probe(&client.ns, addr, &server.ns, port, watch).map_err(|e| e.to_string())
     }
+}
+
+/// A node's namespaces, with the reachability sysctls reset and a
+/// netlink socket opened inside.
+fn make_namespaces(
+    rt: &tokio::runtime::Handle,
+    name: &str,
+    container: bool,
+) -> io::Result<(
+    Namespaces,
+    (
+        Netlink,
+        impl std::future::Future<Output = ()> + Send + use<>,
+    ),
+)> {
+    let rt = rt.clone();
+    Namespaces::create(container.then_some(name), move || {
+        for (key, value) in netns::BASELINE_SYSCTLS {
+            // Most already hold the default; some writes (forwarding) are
+            // expensive for the kernel, so only differences are written.
+            if netns::read_sysctl(key).is_ok_and(|v| v == *value) {
+                continue;
+            }
+            match netns::write_sysctl(key, value) {
+                // IPv6 may be disabled on this kernel; nothing to reset then.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other.map_err(|e| io::Error::new(e.kind(), format!("{key}: {e}")))?,
+            }
+        }
+        let _entered = rt.enter();
+        Netlink::open()
+    })
+}
+
+/// `f` over `items` on a few threads at once, results in order: for work
+/// the kernel does per namespace, which the cores can share.
+const WORKERS: usize = 8;
+pub fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
+        .min(items.len())
+        .min(WORKERS);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    let done = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                done.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
 }
 
 impl Drop for Lab {

@@ -178,3 +178,36 @@ fn api_prints_definitions_for_the_language_server() {
         assert!(out.contains(needle), "{needle} in {out}");
     }
 }
+
+#[test]
+fn a_scenario_whose_requirement_is_missing_is_skipped_never_passed() {
+    let file = std::env::temp_dir().join(format!("scenario-skip-{}", std::process::id()));
+    std::fs::create_dir_all(&file).unwrap();
+    let scenario_file = file.join("needs-plugin.rhai");
+    std::fs::write(
+        &scenario_file,
+        "// requires: /usr/lib/cni/no-such-plugin (install containernetworking-plugins)\nlet h = node(\"h\");\n",
+    )
+    .unwrap();
+    let junit = file.join("junit.xml");
+    let o = scenario(&[
+        "run",
+        "--junit",
+        junit.to_str().unwrap(),
+        scenario_file.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+    std::fs::remove_dir_all(&file).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("SKIP")
+            && out.contains(
+                "requires /usr/lib/cni/no-such-plugin (install containernetworking-plugins)"
+            ),
+        "{out}"
+    );
+    assert!(!out.contains("PASS"), "{out}");
+    assert!(out.contains("0 passed, 0 failed, 1 skipped"), "{out}");
+    assert!(xml.contains("<skipped"), "{xml}");
+}

@@ -19,7 +19,9 @@ use nix::sys::time::TimeSpec;
 
 use super::packet::Packet;
 use super::path::Seen;
-use crate::lab::Lab;
+use std::rc::Rc;
+
+use crate::lab::{Lab, Node};
 
 pub struct Capture {
     stop: Arc<AtomicBool>,
@@ -33,9 +35,10 @@ struct Tap {
 }
 
 impl Capture {
-    pub fn start(lab: &Lab) -> io::Result<Capture> {
+    /// Watches every interface of `nodes`.
+    pub fn start(lab: &Lab, nodes: &[Rc<Node>]) -> io::Result<Capture> {
         let mut taps = Vec::new();
-        for node in lab.nodes() {
+        for node in nodes {
             // Datagram sockets hand over packets from their IP header on.
             let socket = node.ns().run(|| {
                 socket(
@@ -47,7 +50,7 @@ impl Capture {
             })??;
             setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
             let names = lab
-                .links(&node)
+                .links(node)
                 .map_err(io::Error::other)?
                 .into_iter()
                 .map(|l| (l.index as usize, l.name))

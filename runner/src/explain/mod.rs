@@ -15,6 +15,9 @@ use self::capture::Capture;
 use self::path::{Probe, Trace};
 use crate::lab::{Lab, Node};
 
+/// In a lab with more nodes than this, only some are watched.
+const WATCH_AT_MOST: usize = 32;
+
 /// Replays a failed probe under capture and explains it. `client` sent to
 /// `dst`; `server` is where the token should have arrived (for ping, the
 /// node that owns `dst`, if any).
@@ -27,7 +30,19 @@ pub fn explain(
     replay: impl FnOnce(),
 ) -> String {
     let mut out = String::new();
-    let trace = match Capture::start(lab) {
+    // Every node of the lab, unless it is large: then the nodes the probe
+    // starts from and aims at, and the first ones made (the hosts, bridges
+    // and routers a scenario builds before its crowd of containers).
+    let mut watched: Vec<Rc<Node>> = lab.nodes().into_iter().take(WATCH_AT_MOST).collect();
+    watched.push(client.clone());
+    watched.extend(server.cloned().or_else(|| lab.owner_of(dst)));
+    let mut seen_names = Vec::new();
+    watched.retain(|n| {
+        let new = !seen_names.contains(&n.name);
+        seen_names.push(n.name.clone());
+        new
+    });
+    let trace = match Capture::start(lab, &watched) {
         Ok(capture) => {
             replay();
             Some(path::trace(&capture.finish(), probe))

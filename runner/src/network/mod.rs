@@ -32,6 +32,40 @@ pub struct LinkDetail {
     pub peer_nsid: Option<i32>,
 }
 
+/// A random, locally administered unicast MAC. A bridge given one keeps
+/// it; otherwise it takes the lowest of its ports' and changes as ports come
+/// and go, and each change flushes its neighbour entries, static ones too.
+fn stable_mac() -> Vec<u8> {
+    let t = crate::probe::token();
+    vec![0x02, t[0], t[1], t[2], t[3], t[4]]
+}
+
+impl From<&rtnetlink::packet_route::link::LinkMessage> for LinkDetail {
+    fn from(l: &rtnetlink::packet_route::link::LinkMessage) -> LinkDetail {
+        let mut d = LinkDetail {
+            index: l.header.index,
+            ..LinkDetail::default()
+        };
+        for a in &l.attributes {
+            match a {
+                LinkAttribute::IfName(n) => d.name = n.clone(),
+                LinkAttribute::Controller(m) => d.master = Some(*m),
+                LinkAttribute::Link(p) => d.peer = Some(*p),
+                LinkAttribute::LinkNetNsId(n) => d.peer_nsid = Some(*n),
+                LinkAttribute::LinkInfo(infos) => {
+                    for i in infos {
+                        if let LinkInfo::Kind(k) = i {
+                            d.kind = Some(k.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        d
+    }
+}
+
 /// Where a route goes: through a gateway, or straight out of an interface.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Via {
@@ -67,9 +101,14 @@ impl Netlink {
     }
 
     pub async fn index(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self.link(name).await?.map(|l| l.index))
+    }
+
+    /// One interface by name, without listing them all.
+    pub async fn link(&self, name: &str) -> Result<Option<LinkDetail>> {
         let mut links = self.handle.link().get().match_name(name).execute();
         match links.try_next().await {
-            Ok(link) => Ok(link.map(|l| l.header.index)),
+            Ok(link) => Ok(link.as_ref().map(LinkDetail::from)),
             Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => {
                 Ok(None)
             }
@@ -95,29 +134,39 @@ impl Netlink {
             .await
             .map_err(|e| nl_err("cannot list interfaces", e))?
         {
-            let mut d = LinkDetail {
-                index: l.header.index,
-                ..LinkDetail::default()
-            };
-            for a in &l.attributes {
-                match a {
-                    LinkAttribute::IfName(n) => d.name = n.clone(),
-                    LinkAttribute::Controller(m) => d.master = Some(*m),
-                    LinkAttribute::Link(p) => d.peer = Some(*p),
-                    LinkAttribute::LinkNetNsId(n) => d.peer_nsid = Some(*n),
-                    LinkAttribute::LinkInfo(infos) => {
-                        for i in infos {
-                            if let LinkInfo::Kind(k) = i {
-                                d.kind = Some(k.to_string());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            out.push(d);
+            out.push(LinkDetail::from(&l));
         }
         Ok(out)
+    }
+
+    /// The hardware address of an interface.
+    pub async fn mac(&self, index: u32) -> Result<Vec<u8>> {
+        let mut links = self.handle.link().get().match_index(index).execute();
+        let link = links
+            .try_next()
+            .await
+            .map_err(|e| nl_err("cannot look up interface", e))?
+            .ok_or("the interface vanished")?;
+        link.attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(mac) => Some(mac.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| "the interface has no hardware address".to_string())
+    }
+
+    /// A permanent neighbour entry: `ip` is at `mac` on interface `index`.
+    pub async fn add_neighbour(&self, index: u32, ip: IpAddr, mac: &[u8]) -> Result<()> {
+        use rtnetlink::packet_route::neighbour::NeighbourState;
+        self.handle
+            .neighbours()
+            .add(index, ip)
+            .link_layer_address(mac)
+            .state(NeighbourState::Permanent)
+            .execute()
+            .await
+            .map_err(|e| nl_err(&format!("cannot add neighbour {ip}"), e))
     }
 
     /// The nsid this namespace gives to the namespace behind `fd`, if any.
@@ -205,7 +254,7 @@ impl Netlink {
     pub async fn add_bridge(&self, name: &str) -> Result<u32> {
         self.handle
             .link()
-            .add(LinkBridge::new(name).up().build())
+            .add(LinkBridge::new(name).address(stable_mac()).up().build())
             .execute()
             .await
             .map_err(|e| nl_err(&format!("cannot create bridge {name}"), e))?;

@@ -90,33 +90,27 @@ pub fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
     })
 }
 
-/// The name of the bridge side of `attach`: readable (`v-<container>`, with
-/// the container's interface number when it is not eth0) and unique in the
-/// node that holds the bridge.
-pub fn bridge_port_name(container: &str, eth: u32, taken: &dyn Fn(&str) -> bool) -> String {
+/// Names for the bridge side of `attach`, best first: readable
+/// (`v-<container>`, with the container's interface number when it is not
+/// eth0), then numbered variants for when that one is taken; all fit.
+pub fn bridge_port_names(container: &str, eth: u32) -> impl Iterator<Item = String> {
     let suffix = if eth == 0 {
         String::new()
     } else {
         format!("-{eth}")
     };
     let room = MAX_IFNAME - 2 - suffix.len();
-    let short: String = container
+    let mut short: String = container
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
-    let short = &short[..short.len().min(room)];
-    let name = format!("v-{short}{suffix}");
-    if !taken(&name) {
-        return name;
-    }
-    (1..)
-        .map(|n| {
-            let mut alt = format!("v{n}-{short}{suffix}");
-            alt.truncate(MAX_IFNAME);
-            alt
-        })
-        .find(|n| !taken(n))
-        .expect("some name is free")
+    short.truncate(room);
+    let first = format!("v-{short}{suffix}");
+    std::iter::once(first).chain((1..).map(move |n| {
+        let mut alt = format!("v{n}-{short}{suffix}");
+        alt.truncate(MAX_IFNAME);
+        alt
+    }))
 }
 
 #[cfg(test)]
@@ -180,15 +174,16 @@ mod tests {
     }
 
     #[test]
-    fn port_names_fit_and_do_not_collide() {
-        let none = |_: &str| false;
-        assert_eq!(bridge_port_name("bird", 0, &none), "v-bird");
-        assert_eq!(bridge_port_name("bird", 1, &none), "v-bird-1");
-        let long = bridge_port_name("a-very-long-container-name", 12, &none);
-        assert!(long.len() <= MAX_IFNAME, "{long}");
-        let taken = |n: &str| n == "v-bird";
-        let other = bridge_port_name("bird", 0, &taken);
-        assert_ne!(other, "v-bird");
-        assert!(other.len() <= MAX_IFNAME);
+    fn port_names_fit_and_have_alternatives() {
+        let first = |c: &str, eth| bridge_port_names(c, eth).next().unwrap();
+        assert_eq!(first("bird", 0), "v-bird");
+        assert_eq!(first("bird", 1), "v-bird-1");
+        assert!(first("a-very-long-container-name", 12).len() <= MAX_IFNAME);
+        let some: Vec<String> = bridge_port_names("a-very-long-container-name", 3)
+            .take(20)
+            .collect();
+        assert!(some.iter().all(|n| n.len() <= MAX_IFNAME), "{some:?}");
+        let unique: std::collections::HashSet<_> = some.iter().collect();
+        assert_eq!(unique.len(), some.len(), "{some:?}");
     }
 }

@@ -44,19 +44,32 @@ pub fn bind_in<S: Send>(
     server: &Namespaces,
     proto: Proto,
     port: u16,
-    bind: impl FnOnce((Ipv6Addr, u16)) -> io::Result<S> + Send,
+    bind: impl Fn((Ipv6Addr, u16)) -> io::Result<S> + Send + Sync,
 ) -> io::Result<S> {
-    server
-        .run(|| bind((Ipv6Addr::UNSPECIFIED, port)))?
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot listen on {} port {port} in the server node: {e}",
-                    proto.name()
-                ),
-            )
-        })
+    // The previous probe's socket on this port may live on for a moment in
+    // a child that another scenario forked before it was closed, until that
+    // child reaches exec (close-on-exec): wait that out, briefly.
+    let started = Instant::now();
+    let bound = server.run(|| loop {
+        match bind((Ipv6Addr::UNSPECIFIED, port)) {
+            Err(e)
+                if e.kind() == io::ErrorKind::AddrInUse
+                    && started.elapsed() < Duration::from_millis(500) =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => break other,
+        }
+    })?;
+    bound.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {} port {port} in the server node: {e}",
+                proto.name()
+            ),
+        )
+    })
 }
 
 /// What a probe saw.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use rhai::{
-    Dynamic, Engine, EvalAltResult, FuncRegistration, Map, NativeCallContext, Position,
+    Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, NativeCallContext, Position,
     RhaiNativeFunc, Variant, FLOAT, INT,
 };
 
@@ -204,6 +204,58 @@ fn assert_ping(expect: Expect, n: &NodeRef, target: &str, explain: bool) -> Res<
     })
 }
 
+fn assert_ping_all(lab: &Rc<Lab>, nodes: Array, target: &str, explain: bool) -> Res<()> {
+    let nodes: Vec<Rc<Node>> = nodes
+        .into_iter()
+        .map(|d| {
+            d.try_cast::<NodeRef>()
+                .map(|n| n.node)
+                .ok_or_else(|| fail("assert_ping_all takes an array of nodes"))
+        })
+        .collect::<Res<_>>()?;
+    let watch = Expect::Reach.watch(lab);
+    let outcomes = lab.ping_all(&nodes, target, watch).map_err(fail)?;
+    let _step = lab.step(|| format!("assert_ping_all({} nodes, \"{target}\")", nodes.len()));
+    let failed: Vec<&Rc<Node>> = nodes
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| !o.delivered)
+        .map(|(n, _)| n)
+        .collect();
+    let Some(first) = failed.first() else {
+        return Ok(());
+    };
+    let names: Vec<&str> = failed.iter().take(10).map(|n| n.name.as_str()).collect();
+    let more = if failed.len() > 10 {
+        format!(" and {} more", failed.len() - 10)
+    } else {
+        String::new()
+    };
+    let mut report = format!(
+        "assert_ping_all({} nodes, \"{target}\") failed\n  expected: an echo reply from {target} to every node within {}\n  happened: {} of {} got none: {}{more}",
+        nodes.len(),
+        fmt_secs(watch.window),
+        failed.len(),
+        nodes.len(),
+        names.join(", ")
+    );
+    if explain {
+        let dst = target.parse().expect("ping_all already parsed the address");
+        report.push_str(&format!("\nthe first of them, {}:\n", first.name));
+        report.push_str(&explain::explain(
+            lab,
+            Probe::Ping,
+            first,
+            dst,
+            None,
+            || {
+                let _ = lab.ping(first, target, Expect::Reach.replay(lab));
+            },
+        ));
+    }
+    Err(fail(report))
+}
+
 /// `--verbose`: what a probe saw.
 fn trace_probe(lab: &Lab, call: &str, o: &Outcome) {
     let seen = if o.delivered {
@@ -352,6 +404,58 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, state: Rc<Ru
         );
     }
 
+    for (name, container, doc) in [
+        (
+            "nodes",
+            false,
+            "n fresh nodes named prefix1…prefixN, made in parallel; an array.",
+        ),
+        (
+            "containers",
+            true,
+            "n fresh containers named prefix1…prefixN, made in parallel; an array.",
+        ),
+    ] {
+        let lab = lab.clone();
+        def(
+            engine,
+            name,
+            doc,
+            &["prefix: &str", "n: int", "Array"],
+            move |prefix: &str, n: INT| -> Res<Array> {
+                if !(1..=10_000).contains(&n) {
+                    return Err(fail(format!(
+                        "{name}(\"{prefix}\", {n}): n must be between 1 and 10000"
+                    )));
+                }
+                let _step = lab.step(|| format!("{name}(\"{prefix}\", {n})"));
+                let names: Vec<String> = (1..=n).map(|i| format!("{prefix}{i}")).collect();
+                let made = lab.add_nodes(&names, container).map_err(fail)?;
+                Ok(made
+                    .into_iter()
+                    .map(|node| {
+                        Dynamic::from(NodeRef {
+                            lab: lab.clone(),
+                            node,
+                        })
+                    })
+                    .collect())
+            },
+        );
+    }
+    {
+        let state = state.clone();
+        let lab = lab.clone();
+        def(
+            engine,
+            "assert_ping_all",
+            "Pings target from every node of the array at once; fails unless each gets a reply.",
+            &["nodes: Array", "target: &str", "()"],
+            move |nodes: Array, target: &str| -> Res<()> {
+                state.assertion(|explain| assert_ping_all(&lab, nodes, target, explain))
+            },
+        );
+    }
     def(
         engine,
         "link",
@@ -463,6 +567,15 @@ pub fn register(engine: &mut Engine, lab: Rc<Lab>, scenario: &Path, state: Rc<Ru
         "The PID of a process living in the node's namespaces (ip link set DEV netns PID).",
         &["node: &mut Node", "int"],
         |n: &mut NodeRef| -> Res<INT> { Ok(INT::from(n.lab.pid(&n.node).map_err(fail)?)) },
+    );
+    def(
+        engine,
+        "neigh",
+        "A permanent neighbour entry (static ARP/NDP) on ifname: ip is at the hardware address of peer's peer_if.",
+        &["node: &mut Node", "ifname: &str", "ip: &str", "peer: Node", "peer_if: &str", "()"],
+        |n: &mut NodeRef, ifname: &str, ip: &str, peer: NodeRef, peer_if: &str| -> Res<()> {
+            n.lab.neigh(&n.node, ifname, ip, &peer.node, peer_if).map_err(fail)
+        },
     );
     def(
         engine,

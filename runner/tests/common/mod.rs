@@ -30,6 +30,18 @@ pub fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// The closing line of a run or check of every shipped scenario that passed.
+pub fn all_passed() -> String {
+    let count = std::process::Command::new(env!("CARGO_BIN_EXE_scenario"))
+        .args(["run", "--list", "scenarios"])
+        .current_dir(root())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0);
+    assert!(count > 20, "the shipped scenarios are listed");
+    format!("{count} passed, 0 failed")
+}
+
 /// Command lines of running processes that contain `marker`.
 pub fn processes_with(marker: &str) -> Vec<String> {
     std::fs::read_dir("/proc")
