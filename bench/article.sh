@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Wall time of `scenario run scenarios/` beside the shell baseline that does
+# Wall time of `scenario run scenarios/article/` beside the shell baseline that does
 # the article's checks with ip, iptables, ping and nc, on the same machine;
 # and of bench/article-checklist.rhai, the baseline's own checks as a
 # scenario. Alternating runs, median of N (default 5) each, and the ratios.
@@ -18,7 +18,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 suite=(); same=(); shell=()
 for i in $(seq "$n"); do
-  t0=$(now); "$bin" run scenarios/ >/dev/null 2>&1 || { echo "scenario run scenarios/ failed" >&2; exit 1; }
+  t0=$(now); "$bin" run scenarios/article/ >/dev/null 2>&1 || { echo "scenario run scenarios/article/ failed" >&2; exit 1; }
   t1=$(now); "$bin" run bench/article-checklist.rhai >/dev/null 2>&1 || { echo "bench/article-checklist.rhai failed" >&2; exit 1; }
   t2=$(now); bash "$baseline" >/dev/null 2>&1 || { echo "baseline failed" >&2; exit 1; }
   t3=$(now)
@@ -27,7 +27,7 @@ done
 ms=$(printf '%s\n' "${suite[@]}" | median)
 mc=$(printf '%s\n' "${same[@]}" | median)
 mb=$(printf '%s\n' "${shell[@]}" | median)
-printf '%-36s median %.3f s\n' "scenario run scenarios/" "$ms"
+printf '%-36s median %.3f s\n' "scenario run scenarios/article/" "$ms"
 printf '%-36s median %.3f s\n' "scenario run bench/article-checklist" "$mc"
 printf '%-36s median %.3f s\n' "$(basename "$baseline")" "$mb"
 printf 'ratio suite / shell            %.2f\n' "$(echo "$ms / $mb" | bc -l)"
