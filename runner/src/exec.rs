@@ -73,7 +73,6 @@ pub fn run(
         return Err("the run is being interrupted".into());
     }
     let program = locate(&argv[0])?;
-    let (net, uts) = ns.raw_fds();
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&argv[1..])
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -83,11 +82,7 @@ pub fn run(
         .kill_on_drop(true);
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-            enter_raw(net, uts)
-        });
+        cmd.pre_exec(in_node(ns));
     }
     let _guard = rt.enter();
     let child = cmd
@@ -144,13 +139,24 @@ pub fn run(
     }
 }
 
+/// What a child does between fork and exec: die with the runner, lead a
+/// process group of its own (so that what it leaves running can be ended
+/// with it), and enter the node's namespaces.
+fn in_node(ns: &Namespaces) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
+    let (net, uts) = ns.raw_fds();
+    move || {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+        nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+        enter_raw(net, uts)
+    }
+}
+
 /// Starts `sleep infinity` inside `ns` and leaves it running: a process
 /// that lives in the node's namespaces, for tools that name a namespace by
 /// PID (`ip link set DEV netns PID`). The lab ends it.
 pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
     use std::os::unix::process::CommandExt;
     let sleep = locate("sleep")?;
-    let (net, uts) = ns.raw_fds();
     let mut cmd = std::process::Command::new(sleep);
     cmd.arg("infinity")
         .stdin(Stdio::null())
@@ -158,11 +164,7 @@ pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-            enter_raw(net, uts)
-        });
+        cmd.pre_exec(in_node(ns));
     }
     cmd.spawn()
         .map_err(|e| format!("cannot start a process in the node: {e}"))
