@@ -19,6 +19,28 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl Output {
+    /// Stdout of a command that succeeded; otherwise an error that names
+    /// the command, the node, the exit code and what the command said.
+    pub fn into_stdout(self, node: &str, command: &str) -> Result<String, String> {
+        if self.code == 0 {
+            return Ok(self.stdout);
+        }
+        let mut msg = format!(
+            "`{command}` in node '{node}' exited with code {}",
+            self.code
+        );
+        let stderr = self.stderr.trim_end();
+        if !stderr.is_empty() {
+            msg.push_str(&format!("\nstderr:\n{stderr}"));
+        } else if !self.stdout.trim().is_empty() {
+            // Some tools (CNI plugins) report errors on stdout.
+            msg.push_str(&format!("\nstdout:\n{}", self.stdout.trim_end()));
+        }
+        Err(msg)
+    }
+}
+
 /// Splits a command line like a shell would, without running one.
 pub fn split(command: &str) -> Result<Vec<String>, String> {
     let argv = shell_words::split(command)

@@ -36,7 +36,7 @@ impl Topology {
         let mut names: HashMap<(usize, u32), String> = HashMap::new();
         let mut veths = Vec::new();
         for (ni, node) in nodes.iter().enumerate() {
-            let links = lab.links(node)?;
+            let links = node.links()?;
             let by_index: HashMap<u32, String> =
                 links.iter().map(|l| (l.index, l.name.clone())).collect();
             let mut ifaces = Vec::new();
@@ -49,12 +49,10 @@ impl Topology {
                         "device".into()
                     }
                 });
-                let addrs: Vec<String> = lab
-                    .link_addrs(node, l.index)?
+                let addrs: Vec<String> = node
+                    .link_addrs(l.index)?
                     .into_iter()
-                    .filter(|a| {
-                        !a.ip().is_loopback() && !crate::network::names::is_link_local(a.ip())
-                    })
+                    .filter(|a| !a.ip().is_loopback() && !crate::network::is_link_local(a.ip()))
                     .map(|a| a.to_string())
                     .collect();
                 if l.name == "lo" && addrs.is_empty() {
@@ -81,7 +79,7 @@ impl Topology {
         for (a, na) in nodes.iter().enumerate() {
             for (b, nb) in nodes.iter().enumerate() {
                 if a != b {
-                    if let Some(id) = lab.nsid(na, nb)? {
+                    if let Some(id) = na.nsid(nb)? {
                         nsids.insert((a, id), b);
                     }
                 }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::facts::Facts;
-use crate::suite::Outcome;
+use crate::suite::ScenarioResult;
 
 pub fn write(
     file: &Path,
-    outcomes: &[Outcome],
+    outcomes: &[ScenarioResult],
     facts: &Facts,
     total: Duration,
 ) -> Result<(), String> {

@@ -1,41 +1,49 @@
-//! `--keep`: a failed scenario's lab stays alive to look inside, until the
-//! user presses Enter or Ctrl-C; and `scenario clean` for what a crashed
-//! `--keep` left behind.
+//! `--keep`: a failed scenario's lab made enterable from outside while the
+//! command line holds it; and `scenario clean` for what a crashed `--keep`
+//! left behind.
 //!
 //! Under root each node is bind-mounted at /run/netns/scenario.<pid>.<scenario>.<node>,
 //! so that `ip netns exec` works; rootless, `nsenter` enters the runner's
 //! user namespace and the node's namespaces through /proc.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::lab::Lab;
 use crate::sandbox::Mode;
-use crate::stop;
 
 const NETNS_DIR: &str = "/run/netns";
 const PREFIX: &str = "scenario.";
 
-/// One kept lab at a time talks to the terminal.
-static TERMINAL: Mutex<()> = Mutex::new(());
+/// A failed lab made enterable from outside; dropping it undoes that.
+pub struct KeptLab {
+    /// (node, the command that enters it), in the order nodes were made.
+    pub entries: Vec<(String, String)>,
+    mounted: Vec<PathBuf>,
+    made_dir: bool,
+}
 
-/// Prints the failure and how to enter each node of `lab`, waits for Enter
-/// or a stop, and undoes what it set up.
-pub fn hold(lab: &Lab, scenario: &Path, mode: Mode, report: &str) {
-    let _terminal = TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
+impl Drop for KeptLab {
+    fn drop(&mut self) {
+        for path in &self.mounted {
+            unbind(path);
+        }
+        if self.made_dir {
+            let _ = std::fs::remove_dir(NETNS_DIR);
+        }
+    }
+}
+
+/// Makes every node of `lab` enterable the way `mode` allows.
+pub fn expose(lab: &Lab, scenario: &Path, mode: Mode) -> KeptLab {
     let pid = std::process::id();
     let stem = scenario.file_stem().unwrap_or_default().to_string_lossy();
-    let made_dir = !Path::new(NETNS_DIR).exists();
-    let mut mounted: Vec<PathBuf> = Vec::new();
-    println!("FAIL  {}\n{report}\n", scenario.display());
-    println!(
-        "kept the lab of {}; enter its nodes with:",
-        scenario.display()
-    );
+    let mut kept = KeptLab {
+        entries: Vec::new(),
+        mounted: Vec::new(),
+        made_dir: !Path::new(NETNS_DIR).exists(),
+    };
     for node in lab.nodes() {
         let (net, uts) = node.ns().raw_fds();
         let uts_arg = uts
@@ -46,7 +54,7 @@ pub fn hold(lab: &Lab, scenario: &Path, mode: Mode, report: &str) {
                 let name = format!("{PREFIX}{pid}.{stem}.{}", node.name);
                 match bind(net, &name) {
                     Ok(path) => {
-                        mounted.push(path);
+                        kept.mounted.push(path);
                         match uts {
                             None => format!("ip netns exec {name} bash"),
                             Some(_) => format!("nsenter --net={NETNS_DIR}/{name}{uts_arg} bash"),
@@ -59,16 +67,9 @@ pub fn hold(lab: &Lab, scenario: &Path, mode: Mode, report: &str) {
                 "nsenter --user=/proc/{pid}/ns/user --preserve-credentials --net=/proc/{pid}/fd/{net}{uts_arg} bash"
             ),
         };
-        println!("  {:<12} {command}", node.name);
+        kept.entries.push((node.name.clone(), command));
     }
-    println!("press Enter (or Ctrl-C) to tear the lab down");
-    wait_for_enter();
-    for path in mounted {
-        unbind(&path);
-    }
-    if made_dir {
-        let _ = std::fs::remove_dir(NETNS_DIR);
-    }
+    kept
 }
 
 fn bind(net: i32, name: &str) -> Result<PathBuf, String> {
@@ -93,21 +94,6 @@ fn bind(net: i32, name: &str) -> Result<PathBuf, String> {
 fn unbind(path: &Path) {
     let _ = umount2(path, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_file(path);
-}
-
-/// Returns on a line (or the end) of standard input, or on a stop request.
-fn wait_for_enter() {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        let _ = tx.send(());
-    });
-    while !stop::requested() {
-        if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-            return;
-        }
-    }
 }
 
 /// The pid in `scenario.<pid>.…`.

@@ -124,7 +124,7 @@ pub fn assert(scenario: &Path, name: &str, text: &str) -> Result<(), String> {
         None => Err(format!(
             "snapshot '{name}' is missing: {} does not exist; {next}\nnew snapshot:\n{}",
             shown.display(),
-            indent(&new)
+            new.lines().map(|l| format!("  {l}\n")).collect::<String>()
         )),
         Some(old) => Err(format!(
             "snapshot '{name}' differs from {}; {next}:\n{}",
@@ -146,10 +146,6 @@ pub fn diff(old: &str, new: &str) -> String {
         .context_radius(2)
         .header("stored", "now")
         .to_string()
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn relative(path: &Path) -> PathBuf {

@@ -55,7 +55,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct ScenarioResult {
     pub path: PathBuf,
     pub duration: Duration,
     /// The failure report, or `None` when the scenario passed.
@@ -90,10 +90,10 @@ pub fn missing_requirement(path: &Path) -> Option<String> {
 
 /// Runs one scenario on the calling thread. A panic inside the runner is a
 /// failure of that scenario, not of the whole run.
-pub fn run_one(path: &Path, opts: &Options) -> Outcome {
+pub fn run_one(path: &Path, opts: &Options) -> ScenarioResult {
     let start = Instant::now();
     if let Some(reason) = missing_requirement(path) {
-        return Outcome {
+        return ScenarioResult {
             path: path.to_path_buf(),
             duration: start.elapsed(),
             failure: None,
@@ -121,7 +121,7 @@ pub fn run_one(path: &Path, opts: &Options) -> Outcome {
         }
     };
     let log = log.borrow().clone();
-    Outcome {
+    ScenarioResult {
         path: path.to_path_buf(),
         duration: start.elapsed(),
         failure,
@@ -133,7 +133,7 @@ pub fn run_one(path: &Path, opts: &Options) -> Outcome {
 /// What `run_all` tells its caller as the run goes.
 pub enum Event<'a> {
     Started(&'a Path),
-    Finished(&'a Outcome),
+    Finished(&'a ScenarioResult),
 }
 
 /// Runs every file with at most `jobs` at once; `report` sees each start
@@ -144,10 +144,10 @@ pub fn run_all(
     jobs: usize,
     opts: &Options,
     mut report: impl FnMut(Event),
-) -> Vec<Outcome> {
+) -> Vec<ScenarioResult> {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; files.len()];
+    let mut outcomes: Vec<Option<ScenarioResult>> = vec![None; files.len()];
     thread::scope(|s| {
         for _ in 0..jobs.clamp(1, files.len().max(1)) {
             let tx = tx.clone();

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scenario::suite::Outcome;
+use scenario::suite::ScenarioResult;
+
+use super::keep::Shown;
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Detail {
@@ -23,6 +25,8 @@ pub struct Printer {
     detail: Detail,
     progress: Option<ProgressBar>,
     running: Vec<PathBuf>,
+    /// Failures whose report the `--keep` prompt already printed.
+    shown: Shown,
 }
 
 fn no_color() -> bool {
@@ -30,7 +34,7 @@ fn no_color() -> bool {
 }
 
 impl Printer {
-    pub fn new(detail: Detail, total: usize) -> Printer {
+    pub fn new(detail: Detail, total: usize, shown: Shown) -> Printer {
         let color = !no_color() && std::io::stdout().is_terminal();
         // Steps print to stderr as they happen in verbose mode: no bar then.
         let progress = (detail != Detail::Verbose && std::io::stderr().is_terminal()).then(|| {
@@ -50,6 +54,7 @@ impl Printer {
             detail,
             progress,
             running: Vec::new(),
+            shown,
         }
     }
 
@@ -77,7 +82,7 @@ impl Printer {
         self.refresh();
     }
 
-    pub fn finished(&mut self, o: &Outcome) {
+    pub fn finished(&mut self, o: &ScenarioResult) {
         self.running.retain(|p| p != &o.path);
         if let Some(bar) = &self.progress {
             bar.inc(1);
@@ -106,7 +111,12 @@ impl Printer {
             text.push_str(&indent(&format!("output:\n{}", o.log.join("\n"))));
         }
         if let Some(report) = &o.failure {
-            text.push_str(&indent(report));
+            let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+            if shown.contains(&o.path) {
+                text.push_str(&indent("(the report is above, where the lab was kept)"));
+            } else {
+                text.push_str(&indent(report));
+            }
         }
         self.print(&text);
     }

@@ -21,7 +21,7 @@ use super::packet::Packet;
 use super::path::Seen;
 use std::rc::Rc;
 
-use crate::lab::{Lab, Node};
+use crate::lab::Node;
 
 pub struct Capture {
     stop: Arc<AtomicBool>,
@@ -36,7 +36,7 @@ struct Tap {
 
 impl Capture {
     /// Watches every interface of `nodes`.
-    pub fn start(lab: &Lab, nodes: &[Rc<Node>]) -> io::Result<Capture> {
+    pub fn start(nodes: &[Rc<Node>]) -> io::Result<Capture> {
         let mut taps = Vec::new();
         for node in nodes {
             // Datagram sockets hand over packets from their IP header on.
@@ -49,8 +49,8 @@ impl Capture {
                 )
             })??;
             setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
-            let names = lab
-                .links(node)
+            let names = node
+                .links()
                 .map_err(io::Error::other)?
                 .into_iter()
                 .map(|l| (l.index as usize, l.name))

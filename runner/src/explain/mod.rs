@@ -12,8 +12,9 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use self::capture::Capture;
-use self::path::{Probe, Trace};
+use self::path::{PacketPath, Probe};
 use crate::lab::{Lab, Node};
+use crate::state::{self, Reading};
 
 /// In a lab with more nodes than this, only some are watched.
 const WATCH_AT_MOST: usize = 32;
@@ -30,19 +31,14 @@ pub fn explain(
     replay: impl FnOnce(),
 ) -> String {
     let mut out = String::new();
+    let target = server.cloned().or_else(|| lab.owner_of(dst));
     // Every node of the lab, unless it is large: then the nodes the probe
     // starts from and aims at, and the first ones made (the hosts, bridges
     // and routers a scenario builds before its crowd of containers).
     let mut watched: Vec<Rc<Node>> = lab.nodes().into_iter().take(WATCH_AT_MOST).collect();
     watched.push(client.clone());
-    watched.extend(server.cloned().or_else(|| lab.owner_of(dst)));
-    let mut seen_names = Vec::new();
-    watched.retain(|n| {
-        let new = !seen_names.contains(&n.name);
-        seen_names.push(n.name.clone());
-        new
-    });
-    let trace = match Capture::start(lab, &watched) {
+    watched.extend(target.clone());
+    let trace = match Capture::start(&unique(watched)) {
         Ok(capture) => {
             replay();
             Some(path::trace(&capture.finish(), probe))
@@ -53,48 +49,48 @@ pub fn explain(
         }
     };
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
-    involved.extend(server.cloned().or_else(|| lab.owner_of(dst)));
+    involved.extend(target);
     if let Some(t) = &trace {
         out.push_str("path (the probe replayed with every interface watched):\n");
-        let none = "none seen".to_string();
-        let request = if t.request.is_empty() {
-            none.clone()
-        } else {
-            path::render(&t.request, false)
+        let render = |hops: &[path::Hop], reply| match hops {
+            [] => "none seen".to_string(),
+            hops => path::render(hops, reply),
         };
-        out.push_str(&format!("  request: {request}\n"));
-        let reply = if t.reply.is_empty() {
-            none
-        } else {
-            path::render(&t.reply, true)
-        };
-        out.push_str(&format!("  reply:   {reply}\n"));
+        out.push_str(&format!("  request: {}\n", render(&t.request, false)));
+        out.push_str(&format!("  reply:   {}\n", render(&t.reply, true)));
         for (node, what) in &t.errors {
             out.push_str(&format!("  seen in {node}: {what}\n"));
         }
         out.push_str(&format!("  {}\n", diagnose(lab, t, client, dst, server)));
-        for hop in t.request.iter().chain(&t.reply) {
-            if let Some(n) = lab.node(&hop.node) {
-                involved.push(n);
-            }
-        }
+        involved.extend(
+            t.request
+                .iter()
+                .chain(&t.reply)
+                .filter_map(|hop| lab.node(&hop.node)),
+        );
     }
-    let mut names = Vec::new();
-    involved.retain(|n| {
-        let new = !names.contains(&n.name);
-        names.push(n.name.clone());
-        new
-    });
-    for node in involved {
-        out.push_str(&dump(lab, &node));
+    for node in unique(involved) {
+        out.push_str(&dump(&node));
     }
     out
 }
 
-/// Runs `argv` in `node`: stdout on success, the error text otherwise.
-fn run(lab: &Lab, node: &Node, argv: &[&str]) -> Result<String, String> {
+/// The nodes in their order, each once.
+fn unique(nodes: Vec<Rc<Node>>) -> Vec<Rc<Node>> {
+    let mut out: Vec<Rc<Node>> = Vec::new();
+    for n in nodes {
+        if !out.iter().any(|o| Rc::ptr_eq(o, &n)) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Runs a query (`ip route get …`) in `node`: stdout on success, what the
+/// tool said otherwise.
+fn query(node: &Node, argv: &[&str]) -> Result<String, String> {
     let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
-    match lab.exec(node, &argv) {
+    match node.exec(&argv) {
         Ok(o) if o.code == 0 => Ok(o.stdout),
         Ok(o) => Err(o.stderr.trim().to_string()),
         Err(e) => Err(e),
@@ -104,14 +100,14 @@ fn run(lab: &Lab, node: &Node, argv: &[&str]) -> Result<String, String> {
 /// Where the probe stopped, and why, in one line.
 fn diagnose(
     lab: &Lab,
-    t: &Trace,
+    t: &PacketPath,
     client: &Rc<Node>,
     dst: IpAddr,
     expected: Option<&Rc<Node>>,
 ) -> String {
     let dst_s = dst.to_string();
     let Some(last) = t.request.last() else {
-        return match run(lab, client, &["ip", "route", "get", &dst_s]) {
+        return match query(client, &["ip", "route", "get", &dst_s]) {
             Err(e) => format!(
                 "stopped: it never left {}: {} has no route to {dst} ({e})",
                 client.name, client.name
@@ -133,7 +129,7 @@ fn diagnose(
         } else {
             "net/ipv4/ip_forward"
         };
-        if lab.read_sysctl(&node, key).as_deref() == Ok("0") {
+        if node.read_sysctl(key).as_deref() == Ok("0") {
             return format!(
                 "stopped: last seen at {here}; {} does not forward ({} = 0)",
                 node.name,
@@ -141,8 +137,7 @@ fn diagnose(
             );
         }
         let (src, d) = (last.src.to_string(), last.dst.to_string());
-        return match run(
-            lab,
+        return match query(
             &node,
             &["ip", "route", "get", &d, "from", &src, "iif", &last.iface],
         ) {
@@ -177,7 +172,7 @@ fn diagnose(
         );
     }
     let src = last.src.to_string();
-    match run(lab, &node, &["ip", "route", "get", &src]) {
+    match query(&node, &["ip", "route", "get", &src]) {
         Err(e) => format!(
             "stopped: no reply left {}: {} has no route to {src} ({e})",
             node.name, node.name
@@ -199,26 +194,22 @@ fn endpoint(h: &path::Hop) -> String {
 
 /// Links, addresses, routes, neighbours, firewall with counters and
 /// connection tracking of one node.
-fn dump(lab: &Lab, node: &Node) -> String {
+fn dump(node: &Node) -> String {
     let mut out = format!("state of {}:\n", node.name);
-    let sections: [(&str, &[&str]); 6] = [
-        ("links", &["ip", "-o", "link", "show"]),
-        ("addresses", &["ip", "-br", "addr", "show"]),
-        ("routes", &["ip", "route", "show"]),
-        ("ipv6 routes", &["ip", "-6", "route", "show"]),
-        ("neighbours", &["ip", "neigh", "show"]),
-        ("iptables (packets:bytes)", &["iptables-save", "-c"]),
+    let sections = [
+        ("links", Reading::LinkSummary),
+        ("addresses", Reading::AddrBrief),
+        ("routes", Reading::RouteTable { v6: false }),
+        ("ipv6 routes", Reading::RouteTable { v6: true }),
+        ("neighbours", Reading::Neighbours),
+        ("iptables (packets:bytes)", Reading::XtablesCounters),
+        ("conntrack", Reading::Conntrack),
     ];
-    for (title, argv) in sections {
-        let text = match run(lab, node, argv) {
-            Ok(t) if title == "links" => t.lines().map(link_line).collect::<Vec<_>>().join("\n"),
-            Ok(t) => t
-                .lines()
-                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Err(e) => format!("({e})"),
-        };
+    for (title, what) in sections {
+        let text = state::read(node, what).unwrap_or_else(|e| {
+            // The tool's own last words say most in one line.
+            format!("({})", e.lines().last().unwrap_or_default())
+        });
         if !text.trim().is_empty() {
             out.push_str(&format!("  {title}:\n"));
             for l in text.lines() {
@@ -226,46 +217,5 @@ fn dump(lab: &Lab, node: &Node) -> String {
             }
         }
     }
-    if crate::exec::locate("conntrack").is_ok() {
-        if let Ok(t) = run(lab, node, &["conntrack", "-L"]) {
-            if !t.trim().is_empty() {
-                out.push_str("  conntrack:\n");
-                for l in t.lines() {
-                    out.push_str(&format!("    {l}\n"));
-                }
-            }
-        }
-    }
     out
-}
-
-/// `3: v-bird@if2: <BROADCAST,UP,LOWER_UP> mtu 1500 … master testbridge state UP …`
-/// → `v-bird <BROADCAST,UP,LOWER_UP> master testbridge state UP`
-fn link_line(line: &str) -> String {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let name = words
-        .get(1)
-        .map(|n| n.trim_end_matches(':'))
-        .unwrap_or_default();
-    let mut out = format!("{name} {}", words.get(2).unwrap_or(&""));
-    for key in ["master", "state"] {
-        if let Some(i) = words.iter().position(|w| *w == key) {
-            out.push_str(&format!(" {key} {}", words.get(i + 1).unwrap_or(&"")));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn link_lines_keep_state_and_master() {
-        let l = "3: v-bird@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master testbridge state UP mode DEFAULT group default qlen 1000\\    link/ether 5a:1c:aa:00:11:22 brd ff:ff:ff:ff:ff:ff link-netnsid 0";
-        assert_eq!(
-            link_line(l),
-            "v-bird@if2 <BROADCAST,MULTICAST,UP,LOWER_UP> master testbridge state UP"
-        );
-    }
 }

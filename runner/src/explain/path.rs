@@ -69,22 +69,15 @@ pub struct Hop {
 }
 
 #[derive(Debug, Default)]
-pub struct Trace {
+pub struct PacketPath {
     pub request: Vec<Hop>,
     pub reply: Vec<Hop>,
     /// (node where seen, what) for ICMP errors about the request.
     pub errors: Vec<(String, String)>,
 }
 
-impl Trace {
-    /// The node where the request was seen last.
-    pub fn last_request_node(&self) -> Option<&str> {
-        self.request.last().map(|h| h.node.as_str())
-    }
-}
-
-pub fn trace(seen: &[Seen], probe: Probe) -> Trace {
-    let mut t = Trace::default();
+pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
+    let mut t = PacketPath::default();
     for s in seen {
         let hop = |p: &Packet| Hop {
             node: s.node.clone(),
@@ -191,7 +184,7 @@ mod tests {
             "bird eth0 → host v-bird → host testbridge → host eth0 (SNAT 198.51.100.5) → isp eth0"
         );
         assert!(t.reply.is_empty());
-        assert_eq!(t.last_request_node(), Some("isp"));
+        assert_eq!(t.request.last().map(|h| h.node.as_str()), Some("isp"));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Links, addresses and routes, over netlink. Everything that speaks
 //! rtnetlink lives here; the rest of the runner asks for wiring in terms of
-//! names and CIDRs.
+//! names and parsed addresses.
 
-pub mod names;
+mod port_names;
+
+pub use port_names::bridge_port_names;
 
 use std::net::IpAddr;
 use std::os::fd::RawFd;
@@ -66,11 +68,32 @@ impl From<&rtnetlink::packet_route::link::LinkMessage> for LinkDetail {
     }
 }
 
+/// Linux's IFNAMSIZ less the terminating NUL.
+pub const MAX_IFNAME: usize = 15;
+
+/// IPv4 169.254/16 or IPv6 fe80::/10: derived from random MACs, never part
+/// of what a scenario sets up.
+pub fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
 /// Where a route goes: through a gateway, or straight out of an interface.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Via {
     Gateway(IpAddr),
     Device(String),
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Gateway(ip) => write!(f, "{ip}"),
+            Via::Device(dev) => f.write_str(dev),
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, String>;

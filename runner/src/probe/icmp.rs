@@ -11,7 +11,7 @@ use nix::sys::socket::{
     SockaddrIn6,
 };
 
-use super::{is_refusal, readable, token, Outcome, Pacer, Watch};
+use super::{is_refusal, readable, token, Pacer, ProbeOutcome, Watch};
 use crate::netns::Namespaces;
 
 const ECHO_REQUEST_V4: u8 = 8;
@@ -19,11 +19,11 @@ const ECHO_REPLY_V4: u8 = 0;
 const ECHO_REQUEST_V6: u8 = 128;
 const ECHO_REPLY_V6: u8 = 129;
 
-pub fn ping(ns: &Namespaces, target: IpAddr, watch: Watch) -> io::Result<Outcome> {
+pub fn ping(ns: &Namespaces, target: IpAddr, watch: Watch) -> io::Result<ProbeOutcome> {
     ns.run(|| ping_here(target, watch))?
 }
 
-fn ping_here(target: IpAddr, watch: Watch) -> io::Result<Outcome> {
+fn ping_here(target: IpAddr, watch: Watch) -> io::Result<ProbeOutcome> {
     let (family, proto) = match target {
         IpAddr::V4(_) => (AddressFamily::Inet, SockProtocol::Icmp),
         IpAddr::V6(_) => (AddressFamily::Inet6, SockProtocol::IcmpV6),
@@ -37,7 +37,7 @@ fn ping_here(target: IpAddr, watch: Watch) -> io::Result<Outcome> {
     let ident = u16::from_ne_bytes([token()[0], token()[1]]);
     let payload = token();
     let mut pacer = Pacer::new(watch);
-    let mut out = Outcome::default();
+    let mut out = ProbeOutcome::default();
     let mut buf = [0u8; 2048];
     loop {
         out.attempts += 1;

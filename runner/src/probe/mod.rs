@@ -74,7 +74,7 @@ pub fn bind_in<S: Send>(
 
 /// What a probe saw.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct ProbeOutcome {
     /// The token arrived where it should (or the echo reply came back).
     pub delivered: bool,
     pub attempts: u32,
@@ -85,7 +85,7 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-impl Outcome {
+impl ProbeOutcome {
     /// A short account for failure messages.
     pub fn describe(&self) -> String {
         let mut s = format!(

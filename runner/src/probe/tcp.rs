@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use super::{bind_in, is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Proto, Watch};
+use super::{
+    bind_in, is_refusal, readable, token, Arrived, Closing, Pacer, ProbeOutcome, Proto, Watch,
+};
 use crate::netns::Namespaces;
 
 pub fn probe(
@@ -17,7 +19,7 @@ pub fn probe(
     server: &Namespaces,
     port: u16,
     watch: Watch,
-) -> io::Result<Outcome> {
+) -> io::Result<ProbeOutcome> {
     let listener = bind_in(server, Proto::Tcp, port, TcpListener::bind)?;
     listener.set_nonblocking(true)?;
     let token = token();
@@ -32,7 +34,7 @@ pub fn probe(
         out.connected = connected.load(Ordering::SeqCst);
         Ok(out)
     })
-    .map(|mut out: Outcome| {
+    .map(|mut out: ProbeOutcome| {
         out.delivered = delivered.is_set();
         out
     })
@@ -71,9 +73,9 @@ fn connect_loop(
     token: &[u8],
     delivered: &Arrived,
     watch: Watch,
-) -> io::Result<Outcome> {
+) -> io::Result<ProbeOutcome> {
     let mut pacer = Pacer::new(watch);
-    let mut out = Outcome::default();
+    let mut out = ProbeOutcome::default();
     loop {
         out.attempts += 1;
         let wait = pacer.remaining().max(Duration::from_millis(1));

@@ -6,7 +6,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
-use super::{bind_in, is_refusal, readable, token, Arrived, Closing, Outcome, Pacer, Proto, Watch};
+use super::{
+    bind_in, is_refusal, readable, token, Arrived, Closing, Pacer, ProbeOutcome, Proto, Watch,
+};
 use crate::netns::Namespaces;
 
 pub fn probe(
@@ -15,7 +17,7 @@ pub fn probe(
     server: &Namespaces,
     port: u16,
     watch: Watch,
-) -> io::Result<Outcome> {
+) -> io::Result<ProbeOutcome> {
     let socket = bind_in(server, Proto::Udp, port, UdpSocket::bind)?;
     socket.set_nonblocking(true)?;
     let token = token();
@@ -54,7 +56,7 @@ fn send_loop(
     token: &[u8],
     delivered: &Arrived,
     watch: Watch,
-) -> io::Result<Outcome> {
+) -> io::Result<ProbeOutcome> {
     let local: SocketAddr = match target {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -64,7 +66,7 @@ fn send_loop(
     // as an error: the network's "no".
     let connected = socket.connect(target);
     let mut pacer = Pacer::new(watch);
-    let mut out = Outcome::default();
+    let mut out = ProbeOutcome::default();
     loop {
         out.attempts += 1;
         let sent = connected

@@ -1,26 +1,43 @@
 //! Runs one scenario script against a fresh lab, or only compiles it.
 
-pub mod api;
-pub mod modules;
-pub mod report;
+//! Runs one scenario script against a fresh lab. The script API is
+//! registered by the modules that implement it: `wiring` (nodes, links,
+//! addresses), `commands`, `assert` (probes and their verdicts),
+//! `observe` (state readers, snapshots) and `limits`; `args` holds what
+//! they share.
 
-use std::cell::RefCell;
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+mod args;
+mod assert;
+mod check;
+mod commands;
+mod limits;
+mod modules;
+mod observe;
+pub mod report;
+mod wiring;
+
+pub use check::check_file;
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rhai::{Engine, Scope};
 
 use crate::lab::Lab;
 
-#[derive(Debug, Clone)]
+/// Called with the live lab of a failed scenario, its file and the report,
+/// before the lab is torn down (`--keep`). The command line passes it in.
+pub type FailureHook = Arc<dyn Fn(&Lab, &Path, &str) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Options {
     /// The whole scenario must end within this, runaway loops included.
     pub time_limit: Duration,
-    /// Keep the lab of a failed scenario for inspection (`--keep`), entered
-    /// the way this mode allows.
-    pub keep: Option<crate::sandbox::Mode>,
+    /// Sees the lab of a failed scenario before it goes.
+    pub on_failure: Option<FailureHook>,
     /// Print each step and probe as it happens, with timings.
     pub verbose: bool,
     /// Whether assertions and snapshots run; `scenario graph` only builds.
@@ -31,7 +48,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             time_limit: Duration::from_secs(60),
-            keep: None,
+            on_failure: None,
             verbose: false,
             assertions: true,
         }
@@ -40,7 +57,7 @@ impl Default for Options {
 
 /// An engine with room for scenario code: Rhai's default nesting limits
 /// are tight for a helper function with a loop in a loop.
-fn new_engine() -> Engine {
+pub(crate) fn new_engine() -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 128);
     engine
@@ -49,13 +66,61 @@ fn new_engine() -> Engine {
 /// What a scenario printed, for the report.
 pub type Log = Rc<RefCell<Vec<String>>>;
 
+/// What one run of a script records besides its result.
+#[derive(Default)]
+pub struct RunState {
+    /// Whether assertions and snapshots run; `scenario graph` only builds.
+    pub assertions: bool,
+    /// Snapshot mismatches, reported when the script ends.
+    pub mismatches: RefCell<Vec<String>>,
+    /// `expect_failure(why)`: the scenario passes only if an assertion fails.
+    pub expected_failure: RefCell<Option<String>>,
+    pub assertion_failed: Cell<bool>,
+}
+
+impl RunState {
+    pub fn new(assertions: bool) -> Rc<RunState> {
+        Rc::new(RunState {
+            assertions,
+            ..RunState::default()
+        })
+    }
+
+    /// Runs an assertion, or not at all when assertions are off, and notes
+    /// whether it failed. `check` is told whether to explain a failure: not
+    /// in a fault scenario, whose failures are expected.
+    fn assertion(&self, check: impl FnOnce(bool) -> args::Res<()>) -> args::Res<()> {
+        if !self.assertions {
+            return Ok(());
+        }
+        let verdict = check(self.expected_failure.borrow().is_none());
+        if verdict.is_err() {
+            self.assertion_failed.set(true);
+        }
+        verdict
+    }
+}
+
+/// The whole script API on `engine`, bound to `lab`.
+fn register(engine: &mut Engine, lab: &Rc<Lab>, scenario: &Path, state: &Rc<RunState>) {
+    wiring::register(engine, lab);
+    commands::register(engine);
+    assert::register(engine, lab, state);
+    observe::register(engine, scenario, state);
+    limits::register(engine, lab);
+    // Lets the tests check that a panic inside the runner leaks nothing.
+    if std::env::var_os("SCENARIO_TEST_PANIC").is_some() {
+        engine.register_fn("panic_for_tests", |msg: &str| -> () { panic!("{msg}") });
+    }
+}
+
 /// Runs `path` in a lab of its own; the lab is gone when this returns.
 /// The error is the report: file, line, what was expected and what happened.
 pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
-    let (lab, result) = build(path, opts, log)?;
+    let (lab, result) = run_in_lab(path, opts, log)?;
     if let Err(report) = &result {
-        if let (Some(mode), false) = (opts.keep, crate::stop::requested()) {
-            crate::keep::hold(&lab, path, mode, report);
+        if let (Some(hook), false) = (&opts.on_failure, crate::stop::requested()) {
+            hook(&lab, path, report);
         }
     }
     result
@@ -63,7 +128,7 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
 
 /// Runs `path` in a lab of its own and hands the lab back, still alive,
 /// with the script's result. The outer error: the script could not start.
-pub fn build(
+pub fn run_in_lab(
     path: &Path,
     opts: &Options,
     log: &Log,
@@ -76,8 +141,8 @@ pub fn build(
     );
     let mut engine = new_engine();
     engine.set_module_resolver(modules::RelativeResolver);
-    let state = api::RunState::new(opts.assertions);
-    api::register(&mut engine, lab.clone(), path, state.clone());
+    let state = RunState::new(opts.assertions);
+    register(&mut engine, &lab, path, &state);
     let out = log.clone();
     engine.on_print(move |s| out.borrow_mut().push(s.to_string()));
     let out = log.clone();
@@ -125,7 +190,7 @@ pub fn build(
 
 /// A fault scenario (`expect_failure`) passes when one of its assertions
 /// failed, and fails when all passed; any other error still fails it.
-fn expected(result: Result<(), String>, state: &api::RunState, file: &str) -> Result<(), String> {
+fn expected(result: Result<(), String>, state: &RunState, file: &str) -> Result<(), String> {
     let Some(why) = state.expected_failure.borrow().clone() else {
         return result;
     };
@@ -142,73 +207,15 @@ fn expected(result: Result<(), String>, state: &api::RunState, file: &str) -> Re
 pub fn definitions() -> Result<String, String> {
     let lab = Rc::new(Lab::new(None).map_err(|e| format!("cannot set up: {e}"))?);
     let mut engine = new_engine();
-    api::register(
+    register(
         &mut engine,
-        lab,
+        &lab,
         Path::new("scenario.rhai"),
-        api::RunState::new(true),
+        &RunState::new(true),
     );
     Ok(engine
         .definitions()
         .with_headers(true)
         .include_standard_packages(false)
         .single_file())
-}
-
-/// Compiles `path` and every file it imports, running nothing.
-pub fn check_file(path: &Path) -> Result<(), String> {
-    check_inner(path, None, &mut HashSet::new())
-}
-
-fn check_inner(
-    path: &Path,
-    importer: Option<&str>,
-    seen: &mut HashSet<PathBuf>,
-) -> Result<(), String> {
-    if !seen.insert(path.to_path_buf()) {
-        return Ok(());
-    }
-    let file = path.display().to_string();
-    let via = importer
-        .map(|i| format!("\n  imported from {i}"))
-        .unwrap_or_default();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}{via}"))?;
-    let engine = new_engine();
-    engine
-        .compile(&text)
-        .map_err(|e| format!("{}{via}", report::describe(&e.into(), &file)))?;
-    for (line, target) in literal_imports(&text) {
-        let module = modules::resolve_path(Some(&file), &target);
-        check_inner(&module, Some(&format!("{file}:{line}")), seen)?;
-    }
-    Ok(())
-}
-
-/// `import "path"` statements with a literal path, with their line numbers.
-/// Imports of computed paths can only be checked by running the script.
-fn literal_imports(text: &str) -> Vec<(usize, String)> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            let rest = line.trim_start().strip_prefix("import")?;
-            let rest = rest.trim_start().strip_prefix('"')?;
-            let end = rest.find('"')?;
-            Some((i + 1, rest[..end].to_string()))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_literal_imports() {
-        let text = "// helpers\nimport \"../lib/net\" as net;\nlet x = 1;\n  import \"b\";\nlet important = 2;";
-        assert_eq!(
-            literal_imports(text),
-            vec![(2, "../lib/net".to_string()), (4, "b".to_string())]
-        );
-    }
 }

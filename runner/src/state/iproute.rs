@@ -8,8 +8,11 @@
 //!
 //! Lines are sorted: routes and addresses are sets.
 
-fn is_link_local(word: &str) -> bool {
-    word.to_ascii_lowercase().starts_with("fe80:")
+/// An IPv6 link-local address or prefix as `ip` prints it (`fe80::/64`).
+fn is_ipv6_link_local(word: &str) -> bool {
+    let addr = word.split('/').next().unwrap_or_default();
+    addr.parse::<std::net::Ipv6Addr>()
+        .is_ok_and(|a| crate::network::is_link_local(a.into()))
 }
 
 fn finish(mut lines: Vec<String>) -> String {
@@ -29,7 +32,7 @@ pub fn routes(v4: &str, v6: &str) -> String {
                     .filter(|w| *w != "linkdown")
                     .collect();
                 let local = words.windows(2).any(|w| w == ["table", "local"]);
-                let link_local = words.first().is_some_and(|w| is_link_local(w));
+                let link_local = words.first().is_some_and(|w| is_ipv6_link_local(w));
                 (!words.is_empty() && !local && !link_local).then(|| words.join(" "))
             })
             .collect()
@@ -53,7 +56,7 @@ pub fn addrs(text: &str) -> String {
                 .iter()
                 .position(|w| *w == "scope")
                 .and_then(|i| rest.get(i + 1));
-            if is_link_local(cidr) {
+            if is_ipv6_link_local(cidr) {
                 return None;
             }
             Some(match scope {

@@ -1,15 +1,69 @@
-//! Checks on what scripts pass in: interface names, CIDRs, gateways. Pure,
-//! so that a typo is caught with a clear message before the kernel answers
-//! with a bare errno.
+//! What every part of the script API shares: the node handle scripts
+//! hold, the error type, and the reading of arguments. Script input is
+//! parsed here, once, at the boundary: a typo gets a clear message before
+//! the kernel answers with a bare errno, and the lab takes typed values.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
 
 use ipnetwork::IpNetwork;
+use rhai::{
+    Engine, EvalAltResult, FuncRegistration, Position, RhaiNativeFunc, Variant, FLOAT, INT,
+};
 
-use super::Via;
+use crate::lab::{Lab, Node};
+use crate::network::{Via, MAX_IFNAME};
 
-/// Linux's IFNAMSIZ less the terminating NUL.
-pub const MAX_IFNAME: usize = 15;
+/// A node as scripts hold it.
+#[derive(Clone)]
+pub struct NodeRef {
+    pub lab: Rc<Lab>,
+    pub node: Rc<Node>,
+}
+
+pub type Res<T> = Result<T, Box<EvalAltResult>>;
+
+/// A script error; the runner adds the file and line.
+pub fn fail(msg: impl Into<String>) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
+}
+
+/// Registers `f` as `name`, with its parameters named and typed and a doc
+/// comment, so that `scenario api` gives the language server a useful file.
+/// `signature` ends with the return type.
+pub fn def<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: bool>(
+    engine: &mut Engine,
+    name: &str,
+    doc: &str,
+    signature: &[&str],
+    f: impl RhaiNativeFunc<A, N, X, R, F> + 'static,
+) {
+    FuncRegistration::new(name)
+        .with_params_info(signature)
+        .with_comments([format!("/// {doc}")])
+        .register_into_engine(engine, f);
+}
+
+pub fn port(p: INT) -> Res<u16> {
+    u16::try_from(p)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| fail(format!("port {p} is out of range 1-65535")))
+}
+
+pub fn secs(s: FLOAT, what: &str) -> Res<Duration> {
+    if !(s > 0.0 && s <= 3600.0) {
+        return Err(fail(format!(
+            "{what} must be between 0 and 3600 seconds, got {s}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+pub fn fmt_secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
 
 pub fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -32,15 +86,6 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// IPv4 169.254/16 or IPv6 fe80::/10: derived from random MACs, never part
-/// of what a scenario sets up.
-pub fn is_link_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => a.is_link_local(),
-        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
-    }
 }
 
 /// An address with its prefix, as `ip addr add` takes it.
@@ -84,33 +129,10 @@ pub fn parse_via(text: &str) -> Result<Via, String> {
 }
 
 /// `host:port` or `[v6]:port`, as the TCP and UDP probes take their target.
-pub fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| {
         format!("'{text}' is not an address with a port; write 198.51.100.5:95 or [2001:db8::5]:95")
     })
-}
-
-/// Names for the bridge side of `attach`, best first: readable
-/// (`v-<container>`, with the container's interface number when it is not
-/// eth0), then numbered variants for when that one is taken; all fit.
-pub fn bridge_port_names(container: &str, eth: u32) -> impl Iterator<Item = String> {
-    let suffix = if eth == 0 {
-        String::new()
-    } else {
-        format!("-{eth}")
-    };
-    let room = MAX_IFNAME - 2 - suffix.len();
-    let mut short: String = container
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    short.truncate(room);
-    let first = format!("v-{short}{suffix}");
-    std::iter::once(first).chain((1..).map(move |n| {
-        let mut alt = format!("v{n}-{short}{suffix}");
-        alt.truncate(MAX_IFNAME);
-        alt
-    }))
 }
 
 #[cfg(test)]
@@ -157,6 +179,14 @@ mod tests {
     }
 
     #[test]
+    fn ports_and_seconds() {
+        assert_eq!(port(95).unwrap(), 95);
+        assert!(port(0).is_err() && port(65536).is_err());
+        assert!(secs(0.0, "t").is_err() && secs(3601.0, "t").is_err());
+        assert_eq!(secs(0.5, "t").unwrap(), Duration::from_millis(500));
+    }
+
+    #[test]
     fn via_is_gateway_or_device() {
         assert_eq!(
             parse_via("172.29.0.1").unwrap(),
@@ -171,19 +201,5 @@ mod tests {
         assert_eq!(parse_socket_addr("198.51.100.5:95").unwrap().port(), 95);
         assert_eq!(parse_socket_addr("[2001:db8::5]:95").unwrap().port(), 95);
         assert!(parse_socket_addr("198.51.100.5").is_err());
-    }
-
-    #[test]
-    fn port_names_fit_and_have_alternatives() {
-        let first = |c: &str, eth| bridge_port_names(c, eth).next().unwrap();
-        assert_eq!(first("bird", 0), "v-bird");
-        assert_eq!(first("bird", 1), "v-bird-1");
-        assert!(first("a-very-long-container-name", 12).len() <= MAX_IFNAME);
-        let some: Vec<String> = bridge_port_names("a-very-long-container-name", 3)
-            .take(20)
-            .collect();
-        assert!(some.iter().all(|n| n.len() <= MAX_IFNAME), "{some:?}");
-        let unique: std::collections::HashSet<_> = some.iter().collect();
-        assert_eq!(unique.len(), some.len(), "{some:?}");
     }
 }

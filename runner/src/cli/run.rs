@@ -1,0 +1,157 @@
+//! `scenario run`: the suite in parallel, a line per scenario, the
+//! closing count, JUnit, and the exit status.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use super::keep;
+use super::output::{Detail, Printer};
+use super::usage_error;
+use scenario::facts::Facts;
+use scenario::select::{self, Shard};
+use scenario::suite::{self, Event};
+use scenario::{junit, sandbox, script, snapshot, stop};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Scenario files or folders (searched for *.rhai, skipping helper
+    /// modules in lib/ folders, files starting with '_', and *.d.rhai).
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// How many scenarios run at once [default: number of CPUs].
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Time limit of each scenario, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    timeout: f64,
+    /// Print each step and probe as it happens, with timings, and what
+    /// scenarios print even when they pass.
+    #[arg(short, long, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Print only failures and the closing line.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Write new and changed snapshots instead of failing on them
+    /// (refused when CI is set: CI never writes snapshots).
+    #[arg(long)]
+    accept: bool,
+    /// Keep the lab of a failed scenario alive, print how to enter each
+    /// node, and wait for Enter (or Ctrl-C) before tearing it down.
+    #[arg(long)]
+    keep: bool,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Run only the K-th of N parts of the suite (stable as scenarios are
+    /// added), for N CI machines sharing a suite.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Run only scenarios whose path contains TEXT (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    filter: Vec<String>,
+    /// List the scenarios that would run, and run nothing.
+    #[arg(long)]
+    list: bool,
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        return usage_error("--timeout must be a positive number of seconds");
+    }
+    if let Err(e) = snapshot::configure(args.accept) {
+        return usage_error(&e);
+    }
+    let found = match suite::discover(&args.paths) {
+        Ok(f) => f,
+        Err(e) => return usage_error(&e),
+    };
+    if found.is_empty() {
+        let list: Vec<_> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        return usage_error(&format!(
+            "no scenarios (*.rhai) found in {}",
+            list.join(", ")
+        ));
+    }
+    let files = select::select(found, &args.filter, args.shard);
+    if args.list {
+        for f in &files {
+            println!("{}", f.display());
+        }
+        return ExitCode::SUCCESS;
+    }
+    // Still one thread: the user namespace can be entered only now.
+    let mode = match sandbox::prepare() {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e),
+    };
+    if let Err(e) = stop::install_handler() {
+        return usage_error(&format!("cannot handle SIGINT and SIGTERM: {e}"));
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let facts = Facts::gather(mode);
+    let detail = match (args.quiet, args.verbose) {
+        (true, _) => Detail::Quiet,
+        (_, true) => Detail::Verbose,
+        _ => Detail::Normal,
+    };
+    if detail != Detail::Quiet {
+        eprintln!(
+            "running {} scenario{}, {} at a time; {}",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            jobs.min(files.len()).max(1),
+            facts.line()
+        );
+    }
+    let shown = keep::Shown::default();
+    let opts = script::Options {
+        time_limit: Duration::from_secs_f64(args.timeout),
+        on_failure: args.keep.then(|| keep::hook(mode, shown.clone())),
+        verbose: args.verbose,
+        ..script::Options::default()
+    };
+    let mut printer = Printer::new(detail, files.len(), shown);
+    let start = Instant::now();
+    let outcomes = suite::run_all(&files, jobs, &opts, |event| match event {
+        Event::Started(path) => printer.started(path),
+        Event::Finished(o) => printer.finished(o),
+    });
+    printer.done();
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
+    if detail != Detail::Quiet {
+        println!();
+    }
+    let passed = outcomes.len() - failed - skipped;
+    if skipped == 0 {
+        println!("{passed} passed, {failed} failed");
+    } else {
+        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    }
+    if detail != Detail::Quiet {
+        eprintln!("finished in {:.2} s", start.elapsed().as_secs_f64());
+    }
+    if let Some(file) = &args.junit {
+        if let Err(e) = junit::write(file, &outcomes, &facts, start.elapsed()) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(sig) = stop::signal() {
+        eprintln!(
+            "stopped by {}: {} of {} scenarios did not run",
+            stop::name(sig),
+            files.len() - outcomes.len(),
+            files.len()
+        );
+        return ExitCode::from((128 + sig) as u8);
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,309 @@
+//! A node of a lab and what can be done to it: wiring over netlink,
+//! sysctls, commands and probes run inside its namespaces. Values arrive
+//! parsed and checked (the script layer reads them); what is left to check
+//! here is what only the kernel's state can tell.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+
+use ipnetwork::IpNetwork;
+
+use super::{LabContext, Result};
+use crate::exec::{self, Output};
+use crate::netns::{self, Namespaces};
+use crate::network::{self, LinkDetail, Netlink, Via};
+use crate::probe::{self, ProbeOutcome, Proto, Watch};
+
+pub struct Node {
+    pub name: String,
+    pub container: bool,
+    pub(super) ns: Namespaces,
+    pub(super) nl: Netlink,
+    /// A process that lives in the node, started on first `pid()`.
+    pub(super) holder: RefCell<Option<std::process::Child>>,
+    pub(super) ctx: Rc<LabContext>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Node {
+    pub fn ns(&self) -> &Namespaces {
+        &self.ns
+    }
+
+    /// A path that another process can open to enter the node's network
+    /// namespace (CNI_NETNS, `nsenter --net=`), valid while the lab lives.
+    pub fn netns_path(&self) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), self.ns.net_fd())
+    }
+
+    /// The PID of a process living in the node's namespaces, valid while
+    /// the lab lives (`ip link set DEV netns PID`).
+    pub fn pid(&self) -> Result<u32> {
+        let mut holder = self.holder.borrow_mut();
+        if holder.is_none() {
+            *holder = Some(exec::spawn_holder(&self.ns)?);
+        }
+        Ok(holder.as_ref().expect("just set").id())
+    }
+
+    pub fn links(&self) -> Result<Vec<LinkDetail>> {
+        self.ctx.block_on(self.nl.links())
+    }
+
+    pub fn link_addrs(&self, index: u32) -> Result<Vec<IpNetwork>> {
+        self.ctx.block_on(self.nl.addrs(index))
+    }
+
+    pub fn has_addr(&self, ip: IpAddr) -> bool {
+        self.ctx
+            .block_on(self.nl.all_addrs())
+            .is_ok_and(|addrs| addrs.iter().any(|a| a.ip() == ip))
+    }
+
+    /// The nsid by which this node knows the namespace of `other`.
+    pub fn nsid(&self, other: &Node) -> Result<Option<i32>> {
+        self.ctx.block_on(self.nl.nsid_of(other.ns.net_fd()))
+    }
+
+    pub fn read_sysctl(&self, key: &str) -> Result<String> {
+        self.ns
+            .run(|| netns::read_sysctl(key))
+            .and_then(|r| r)
+            .map_err(|e| format!("cannot read sysctl {key} in node '{}': {e}", self.name))
+    }
+
+    /// Sets a sysctl of the node's network namespace; only `net.*` keys, as
+    /// every other sysctl belongs to the whole machine.
+    pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
+        let _step = self
+            .ctx
+            .step(|| format!("{}.sysctl({key}={value})", self.name));
+        if !(key.starts_with("net.") || key.starts_with("net/")) {
+            return Err(format!(
+                "sysctl '{key}' is not a network-namespace setting; only net.* keys can be set, \
+                 the others would change the whole machine"
+            ));
+        }
+        self.ns
+            .run(|| netns::write_sysctl(key, value))
+            .and_then(|r| r)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => {
+                    format!("sysctl '{key}' does not exist in a network namespace")
+                }
+                _ => format!(
+                    "cannot set sysctl {key}={value} in node '{}': {e}",
+                    self.name
+                ),
+            })
+    }
+
+    async fn refuse_taken(&self, ifname: &str) -> Result<()> {
+        match self.nl.index(ifname).await? {
+            Some(_) => Err(format!(
+                "node '{}' already has an interface '{ifname}'",
+                self.name
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A veth pair between this node and `peer`, both ends up.
+    pub fn link(&self, ifname: &str, peer: &Node, peer_if: &str) -> Result<()> {
+        let _step = self
+            .ctx
+            .step(|| format!("link({}, {ifname}, {}, {peer_if})", self.name, peer.name));
+        if std::ptr::eq(self, peer) && ifname == peer_if {
+            return Err(format!("both ends of a veth pair are named '{ifname}'"));
+        }
+        self.ctx.block_on(async {
+            self.refuse_taken(ifname).await?;
+            peer.refuse_taken(peer_if).await?;
+            self.nl
+                .add_veth(ifname, peer_if, &peer.nl, peer.ns.net_fd(), None)
+                .await
+        })
+    }
+
+    /// A bridge, up, with an address when `net` is given.
+    pub fn bridge(&self, name: &str, net: Option<IpNetwork>) -> Result<()> {
+        let _step = self.ctx.step(|| {
+            let cidr = net.map(|n| n.to_string()).unwrap_or_default();
+            format!("{}.bridge({name} {cidr})", self.name)
+        });
+        self.ctx.block_on(async {
+            self.refuse_taken(name).await?;
+            let index = self.nl.add_bridge(name).await?;
+            if let Some(net) = net {
+                self.nl.add_addr(index, net).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A veth from this node into the bridge `bridge` of `host`: eth0
+    /// (eth1, …) here, the peer enslaved to the bridge. Adds the address,
+    /// and a default route via the bridge's first address of that family
+    /// when this node has none. Returns this node's interface name.
+    pub fn attach(&self, host: &Node, bridge: &str, net: Option<IpNetwork>) -> Result<String> {
+        let _step = self.ctx.step(|| {
+            let cidr = net.map(|n| n.to_string()).unwrap_or_default();
+            format!("{}.attach({}, {bridge} {cidr})", self.name, host.name)
+        });
+        self.ctx.block_on(async {
+            let bridge_index = host.bridge_index(bridge).await?;
+            let mut eth = 0;
+            while self.nl.index(&format!("eth{eth}")).await?.is_some() {
+                eth += 1;
+            }
+            let eth_name = format!("eth{eth}");
+            let mut port = String::new();
+            for candidate in network::bridge_port_names(&self.name, eth) {
+                if host.nl.index(&candidate).await?.is_none() {
+                    port = candidate;
+                    break;
+                }
+            }
+            host.nl
+                .add_veth(
+                    &port,
+                    &eth_name,
+                    &self.nl,
+                    self.ns.net_fd(),
+                    Some(bridge_index),
+                )
+                .await?;
+            let Some(net) = net else {
+                return Ok(eth_name);
+            };
+            let index = self.nl.require(&self.name, &eth_name).await?;
+            self.nl.add_addr(index, net).await?;
+            if !self.nl.has_default_route(net.is_ipv6()).await? {
+                let gateway = host
+                    .nl
+                    .addrs(bridge_index)
+                    .await?
+                    .into_iter()
+                    .find(|a| a.is_ipv6() == net.is_ipv6() && !network::is_link_local(a.ip()));
+                if let Some(gw) = gateway {
+                    self.nl
+                        .add_route(None, &Via::Gateway(gw.ip()), None, net.is_ipv6())
+                        .await?;
+                }
+            }
+            Ok(eth_name)
+        })
+    }
+
+    /// The index of the bridge `name`, or an error that says how to make one.
+    async fn bridge_index(&self, name: &str) -> Result<u32> {
+        // A lookup by name: listing every link of a host with hundreds of
+        // bridge ports for each attach would be quadratic.
+        match self.nl.link(name).await? {
+            Some(l) if l.kind.as_deref() == Some("bridge") => Ok(l.index),
+            Some(l) => Err(format!(
+                "'{name}' in node '{}' is a {} interface, not a bridge",
+                self.name,
+                l.kind.as_deref().unwrap_or("plain")
+            )),
+            None => Err(format!(
+                "node '{}' has no bridge named '{name}'; create it first with {}.bridge(\"{name}\", \"<cidr>\")",
+                self.name, self.name
+            )),
+        }
+    }
+
+    /// A permanent neighbour entry on `ifname`: `ip` is at the hardware
+    /// address of `peer`'s `peer_if` (static ARP / NDP).
+    pub fn neigh(&self, ifname: &str, ip: IpAddr, peer: &Node, peer_if: &str) -> Result<()> {
+        let _step = self.ctx.step(|| {
+            format!(
+                "{}.neigh({ifname}, {ip} at {}/{peer_if})",
+                self.name, peer.name
+            )
+        });
+        self.ctx.block_on(async {
+            let index = self.nl.require(&self.name, ifname).await?;
+            let peer_index = peer.nl.require(&peer.name, peer_if).await?;
+            let mac = peer.nl.mac(peer_index).await?;
+            self.nl.add_neighbour(index, ip, &mac).await
+        })
+    }
+
+    pub fn addr(&self, ifname: &str, net: IpNetwork) -> Result<()> {
+        let _step = self
+            .ctx
+            .step(|| format!("{}.addr({ifname}, {net})", self.name));
+        self.ctx.block_on(async {
+            let index = self.nl.require(&self.name, ifname).await?;
+            self.nl.add_addr(index, net).await
+        })
+    }
+
+    /// A route to `dest` (`None`: the default route) via a gateway or out
+    /// of a device.
+    pub fn route(&self, dest: Option<IpNetwork>, via: &Via) -> Result<()> {
+        let dest_text = dest.map_or("default".to_string(), |d| d.to_string());
+        let _step = self
+            .ctx
+            .step(|| format!("{}.route({dest_text} via {via})", self.name));
+        let v6 = match (&dest, via) {
+            (Some(d), Via::Gateway(g)) if d.is_ipv6() != g.is_ipv6() => {
+                return Err(format!("route {dest_text} via {g}: the destination and the gateway are of different IP versions"))
+            }
+            (Some(d), _) => d.is_ipv6(),
+            (None, Via::Gateway(g)) => g.is_ipv6(),
+            (None, Via::Device(_)) => false,
+        };
+        self.ctx.block_on(async {
+            let oif = match via {
+                Via::Device(dev) => Some(self.nl.require(&self.name, dev).await?),
+                Via::Gateway(_) => None,
+            };
+            self.nl.add_route(dest, via, oif, v6).await
+        })
+    }
+
+    /// Runs `argv` in the node within the lab's command time limit.
+    pub fn exec(&self, argv: &[String]) -> Result<Output> {
+        let _step = self
+            .ctx
+            .step(|| format!("{}: {}", self.name, argv.join(" ")));
+        exec::run(
+            &self.ctx.rt,
+            &self.ns,
+            argv,
+            &self.ctx.env,
+            self.ctx.limits.get().exec_timeout,
+        )
+    }
+
+    pub fn ping(&self, ip: IpAddr, watch: Watch) -> Result<ProbeOutcome> {
+        probe::icmp::ping(&self.ns, ip, watch)
+            .map_err(|e| format!("ping from '{}' failed to run: {e}", self.name))
+    }
+
+    /// A TCP or UDP probe: a listener in `server` on `port`, a token from
+    /// this node to `target`.
+    pub fn probe_port(
+        &self,
+        proto: Proto,
+        target: SocketAddr,
+        server: &Node,
+        port: u16,
+        watch: Watch,
+    ) -> Result<ProbeOutcome> {
+        let probe = match proto {
+            Proto::Tcp => probe::tcp::probe,
+            Proto::Udp => probe::udp::probe,
+        };
+        probe(&self.ns, target, &server.ns, port, watch).map_err(|e| e.to_string())
+    }
+}

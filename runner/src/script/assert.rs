@@ -1,0 +1,303 @@
+//! What an assertion means and how it is judged: positive assertions keep
+//! trying for the probe timeout, negative ones watch for the negative
+//! window; a failure is replayed under capture and explained (unless the
+//! scenario expects a failure, whose explanation nobody reads).
+
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rhai::{Array, Engine, INT};
+
+use super::args::{def, fail, fmt_secs, parse_ip, parse_socket_addr, port, NodeRef, Res};
+use super::RunState;
+use crate::explain::{self, path::Probe};
+use crate::lab::{Lab, Node};
+use crate::probe::{ProbeOutcome, Proto, Watch};
+
+/// Which way an assertion points.
+#[derive(Clone, Copy, PartialEq)]
+enum Expect {
+    Reach,
+    NoReach,
+}
+
+impl Expect {
+    fn watch(self, lab: &Lab) -> Watch {
+        let l = lab.limits();
+        match self {
+            Expect::Reach => Watch {
+                window: l.probe_timeout,
+                stop_when_refused: false,
+            },
+            Expect::NoReach => Watch {
+                window: l.negative_window,
+                stop_when_refused: true,
+            },
+        }
+    }
+
+    /// How a failed probe is replayed under capture: long enough to see the
+    /// path, and a positive one no longer than a second.
+    fn replay(self, lab: &Lab) -> Watch {
+        let mut watch = self.watch(lab);
+        watch.stop_when_refused = false;
+        if self == Expect::Reach {
+            watch.window = watch.window.min(Duration::from_secs(1));
+        }
+        watch
+    }
+
+    /// Turns what the probe saw into the assertion's verdict.
+    fn judge(
+        self,
+        call: String,
+        what: &str,
+        o: ProbeOutcome,
+        window: Duration,
+    ) -> Result<(), String> {
+        match (self, o.delivered) {
+            (Expect::Reach, true) | (Expect::NoReach, false) => Ok(()),
+            (Expect::Reach, false) => Err(format!(
+                "{call} failed\n  expected: {what} arrives within {}\n  happened: nothing arrived ({})",
+                fmt_secs(window),
+                o.describe()
+            )),
+            (Expect::NoReach, true) => Err(format!(
+                "{call} failed\n  expected: {what} never arrives within {}\n  happened: it arrived after {:.3} s",
+                fmt_secs(window),
+                o.elapsed.as_secs_f64()
+            )),
+        }
+    }
+}
+
+/// `--verbose`: what a probe saw, timed from when it began.
+fn log_probe(lab: &Lab, began: Instant, call: &str, o: &ProbeOutcome) {
+    let seen = if o.delivered {
+        "arrived"
+    } else {
+        "nothing arrived"
+    };
+    let _step = lab.step_since(began, || format!("{call}: {seen}, {}", o.describe()));
+}
+
+/// `explain`: replay a failure under capture and say why.
+fn assert_ping(expect: Expect, n: &NodeRef, target: &str, explain: bool) -> Res<()> {
+    let ip = parse_ip(target).map_err(fail)?;
+    let watch = expect.watch(&n.lab);
+    let began = Instant::now();
+    let o = n.node.ping(ip, watch).map_err(fail)?;
+    let name = match expect {
+        Expect::Reach => "assert_ping",
+        Expect::NoReach => "assert_no_ping",
+    };
+    let call = format!("{name}({}, \"{target}\")", n.node.name);
+    log_probe(&n.lab, began, &call, &o);
+    let what = format!("an echo reply from {target}");
+    expect
+        .judge(call, &what, o, watch.window)
+        .map_err(|report| {
+            if !explain {
+                return fail(report);
+            }
+            let why = explain::explain(&n.lab, Probe::Ping, &n.node, ip, None, || {
+                let _ = n.node.ping(ip, expect.replay(&n.lab));
+            });
+            fail(format!("{report}\n{why}"))
+        })
+}
+
+fn assert_ping_all(lab: &Rc<Lab>, nodes: Array, target: &str, explain: bool) -> Res<()> {
+    let nodes: Vec<Rc<Node>> = nodes
+        .into_iter()
+        .map(|d| {
+            d.try_cast::<NodeRef>()
+                .map(|n| n.node)
+                .ok_or_else(|| fail("assert_ping_all takes an array of nodes"))
+        })
+        .collect::<Res<_>>()?;
+    let ip = parse_ip(target).map_err(fail)?;
+    let watch = Expect::Reach.watch(lab);
+    let began = Instant::now();
+    let outcomes = lab.ping_all(&nodes, ip, watch).map_err(fail)?;
+    let _step = lab.step_since(began, || {
+        format!("assert_ping_all({} nodes, \"{target}\")", nodes.len())
+    });
+    let failed: Vec<&Rc<Node>> = nodes
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| !o.delivered)
+        .map(|(n, _)| n)
+        .collect();
+    let Some(first) = failed.first() else {
+        return Ok(());
+    };
+    let names: Vec<&str> = failed.iter().take(10).map(|n| n.name.as_str()).collect();
+    let more = if failed.len() > 10 {
+        format!(" and {} more", failed.len() - 10)
+    } else {
+        String::new()
+    };
+    let mut report = format!(
+        "assert_ping_all({} nodes, \"{target}\") failed\n  expected: an echo reply from {target} to every node within {}\n  happened: {} of {} got none: {}{more}",
+        nodes.len(),
+        fmt_secs(watch.window),
+        failed.len(),
+        nodes.len(),
+        names.join(", ")
+    );
+    if explain {
+        report.push_str(&format!("\nthe first of them, {}:\n", first.name));
+        report.push_str(&explain::explain(lab, Probe::Ping, first, ip, None, || {
+            let _ = first.ping(ip, Expect::Reach.replay(lab));
+        }));
+    }
+    Err(fail(report))
+}
+
+/// A TCP or UDP assertion: a token from `client` to `target` must (or must
+/// not) arrive at the listener in `server` on `port`.
+fn assert_port(
+    proto: Proto,
+    expect: Expect,
+    (client, target): (&NodeRef, &str),
+    (server, port): (&NodeRef, u16),
+    explain: bool,
+) -> Res<()> {
+    let addr = parse_socket_addr(target).map_err(fail)?;
+    let lab = &client.lab;
+    let run = |watch| {
+        client
+            .node
+            .probe_port(proto, addr, &server.node, port, watch)
+    };
+    let watch = expect.watch(lab);
+    let began = Instant::now();
+    let o = run(watch).map_err(fail)?;
+    let label = proto.name().to_lowercase();
+    let name = match expect {
+        Expect::Reach => format!("assert_{label}"),
+        Expect::NoReach => format!("assert_no_{label}"),
+    };
+    let what = format!(
+        "the token sent by '{}' to {target} ({}) at the listener in '{}' on port {port}",
+        client.node.name,
+        proto.name(),
+        server.node.name
+    );
+    let call = format!(
+        "{name}({}, \"{target}\", {}, {port})",
+        client.node.name, server.node.name
+    );
+    log_probe(lab, began, &call, &o);
+    expect
+        .judge(call, &what, o, watch.window)
+        .map_err(|report| {
+            if !explain {
+                return fail(report);
+            }
+            let probe = match proto {
+                Proto::Tcp => Probe::Tcp(addr.port(), port),
+                Proto::Udp => Probe::Udp(addr.port(), port),
+            };
+            let why = explain::explain(
+                lab,
+                probe,
+                &client.node,
+                addr.ip(),
+                Some(&server.node),
+                || {
+                    let _ = run(expect.replay(lab));
+                },
+            );
+            fail(format!("{report}\n{why}"))
+        })
+}
+
+pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
+    def(
+        engine,
+        "ping",
+        "Whether an ICMP echo reply comes back within the probe timeout.",
+        &["node: &mut Node", "target: &str", "bool"],
+        |n: &mut NodeRef, target: &str| -> Res<bool> {
+            let ip: IpAddr = parse_ip(target).map_err(fail)?;
+            let watch = Expect::Reach.watch(&n.lab);
+            Ok(n.node.ping(ip, watch).map_err(fail)?.delivered)
+        },
+    );
+    {
+        let state = state.clone();
+        let lab = lab.clone();
+        def(
+            engine,
+            "assert_ping_all",
+            "Pings target from every node of the array at once; fails unless each gets a reply.",
+            &["nodes: Array", "target: &str", "()"],
+            move |nodes: Array, target: &str| -> Res<()> {
+                state.assertion(|explain| assert_ping_all(&lab, nodes, target, explain))
+            },
+        );
+    }
+    for (name, expect, doc) in [
+        (
+            "assert_ping",
+            Expect::Reach,
+            "Fails the scenario unless an echo reply comes back.",
+        ),
+        (
+            "assert_no_ping",
+            Expect::NoReach,
+            "Fails the scenario if an echo reply comes back.",
+        ),
+    ] {
+        let state = state.clone();
+        def(
+            engine,
+            name,
+            doc,
+            &["node: Node", "target: &str", "()"],
+            move |n: NodeRef, t: &str| {
+                state.assertion(|explain| assert_ping(expect, &n, t, explain))
+            },
+        );
+    }
+    for (proto, reach, no_reach) in [
+        (Proto::Tcp, "assert_tcp", "assert_no_tcp"),
+        (Proto::Udp, "assert_udp", "assert_no_udp"),
+    ] {
+        for (name, expect) in [(reach, Expect::Reach), (no_reach, Expect::NoReach)] {
+            let doc = format!(
+                "A listener on server:port, the client sends a token to target (addr:port) over {}; \
+                 fails unless (assert_) / if (assert_no_) the token arrives there.",
+                proto.name()
+            );
+            let state = state.clone();
+            def(
+                engine,
+                name,
+                &doc,
+                &[
+                    "client: Node",
+                    "target: &str",
+                    "server: Node",
+                    "port: int",
+                    "()",
+                ],
+                move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
+                    let p = port(p)?;
+                    state.assertion(|explain| assert_port(proto, expect, (&c, t), (&s, p), explain))
+                },
+            );
+        }
+    }
+    let state = state.clone();
+    def(
+        engine,
+        "expect_failure",
+        "Declares that an assertion of this scenario must fail (a fault scenario): it passes only if one does.",
+        &["why: &str", "()"],
+        move |why: &str| *state.expected_failure.borrow_mut() = Some(why.to_string()),
+    );
+}

@@ -1,0 +1,226 @@
+//! Building the lab: nodes and containers, veth pairs, bridges, addresses,
+//! routes, sysctls, neighbour entries, and the handles other programs use
+//! to reach a node (its netns path, a PID).
+
+use std::rc::Rc;
+
+use rhai::{Array, Dynamic, Engine, INT};
+
+use super::args::{
+    check_ifname, def, fail, parse_cidr, parse_destination, parse_ip, parse_via, NodeRef, Res,
+};
+use crate::lab::Lab;
+
+pub fn register(engine: &mut Engine, lab: &Rc<Lab>) {
+    engine
+        .register_type_with_name::<NodeRef>("Node")
+        .register_get("name", |n: &mut NodeRef| n.node.name.clone())
+        .register_fn("to_string", |n: &mut NodeRef| n.node.name.clone())
+        .register_fn("to_debug", |n: &mut NodeRef| {
+            format!("Node({})", n.node.name)
+        });
+    register_nodes(engine, lab);
+    register_links(engine);
+    register_settings(engine);
+}
+
+fn register_nodes(engine: &mut Engine, lab: &Rc<Lab>) {
+    for (name, container, doc) in [
+        ("node", false, "A fresh network namespace, loopback up."),
+        (
+            "container",
+            true,
+            "A fresh network and UTS namespace, hostname = name, loopback up.",
+        ),
+    ] {
+        let lab = lab.clone();
+        def(
+            engine,
+            name,
+            doc,
+            &["name: &str", "Node"],
+            move |n: &str| -> Res<NodeRef> {
+                let node = lab.add_node(n, container).map_err(fail)?;
+                Ok(NodeRef {
+                    lab: lab.clone(),
+                    node,
+                })
+            },
+        );
+    }
+    for (name, container, doc) in [
+        (
+            "nodes",
+            false,
+            "n fresh nodes named prefix1…prefixN, made in parallel; an array.",
+        ),
+        (
+            "containers",
+            true,
+            "n fresh containers named prefix1…prefixN, made in parallel; an array.",
+        ),
+    ] {
+        let lab = lab.clone();
+        def(
+            engine,
+            name,
+            doc,
+            &["prefix: &str", "n: int", "Array"],
+            move |prefix: &str, n: INT| -> Res<Array> {
+                if !(1..=10_000).contains(&n) {
+                    return Err(fail(format!(
+                        "{name}(\"{prefix}\", {n}): n must be between 1 and 10000"
+                    )));
+                }
+                let _step = lab.step(|| format!("{name}(\"{prefix}\", {n})"));
+                let names: Vec<String> = (1..=n).map(|i| format!("{prefix}{i}")).collect();
+                let made = lab.add_nodes(&names, container).map_err(fail)?;
+                Ok(made
+                    .into_iter()
+                    .map(|node| {
+                        Dynamic::from(NodeRef {
+                            lab: lab.clone(),
+                            node,
+                        })
+                    })
+                    .collect())
+            },
+        );
+    }
+    def(
+        engine,
+        "netns_path",
+        "A path another process can open to enter the node's network namespace (CNI_NETNS, nsenter --net=).",
+        &["node: &mut Node", "String"],
+        |n: &mut NodeRef| n.node.netns_path(),
+    );
+    def(
+        engine,
+        "pid",
+        "The PID of a process living in the node's namespaces (ip link set DEV netns PID).",
+        &["node: &mut Node", "int"],
+        |n: &mut NodeRef| -> Res<INT> { Ok(INT::from(n.node.pid().map_err(fail)?)) },
+    );
+}
+
+fn register_links(engine: &mut Engine) {
+    def(
+        engine,
+        "link",
+        "A veth pair between two nodes, both ends up.",
+        &["a: Node", "a_if: &str", "b: Node", "b_if: &str", "()"],
+        |a: NodeRef, ai: &str, b: NodeRef, bi: &str| -> Res<()> {
+            check_ifname(ai).map_err(fail)?;
+            check_ifname(bi).map_err(fail)?;
+            a.node.link(ai, &b.node, bi).map_err(fail)
+        },
+    );
+    let bridge_doc = "A bridge, up, with an address if one is given.";
+    def(
+        engine,
+        "bridge",
+        bridge_doc,
+        &["node: &mut Node", "name: &str", "()"],
+        |n: &mut NodeRef, name: &str| -> Res<()> {
+            check_ifname(name).map_err(fail)?;
+            n.node.bridge(name, None).map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "bridge",
+        bridge_doc,
+        &["node: &mut Node", "name: &str", "cidr: &str", "()"],
+        |n: &mut NodeRef, name: &str, cidr: &str| -> Res<()> {
+            check_ifname(name).map_err(fail)?;
+            let net = parse_cidr(cidr).map_err(fail)?;
+            n.node.bridge(name, Some(net)).map_err(fail)
+        },
+    );
+    let attach_doc = "A veth from this node into a bridge of host: eth0, eth1… here, the peer enslaved to the bridge; \
+                      with a CIDR, a default route via the bridge's address when there is none. Returns the interface name.";
+    def(
+        engine,
+        "attach",
+        attach_doc,
+        &[
+            "container: &mut Node",
+            "host: Node",
+            "bridge: &str",
+            "cidr: &str",
+            "String",
+        ],
+        |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: &str| -> Res<String> {
+            let net = parse_cidr(cidr).map_err(fail)?;
+            c.node.attach(&h.node, bridge, Some(net)).map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "attach",
+        attach_doc,
+        &[
+            "container: &mut Node",
+            "host: Node",
+            "bridge: &str",
+            "String",
+        ],
+        |c: &mut NodeRef, h: NodeRef, bridge: &str| -> Res<String> {
+            c.node.attach(&h.node, bridge, None).map_err(fail)
+        },
+    );
+}
+
+fn register_settings(engine: &mut Engine) {
+    def(
+        engine,
+        "addr",
+        "Adds an IPv4 or IPv6 address (CIDR) to an interface.",
+        &["node: &mut Node", "ifname: &str", "cidr: &str", "()"],
+        |n: &mut NodeRef, ifname: &str, cidr: &str| -> Res<()> {
+            check_ifname(ifname).map_err(fail)?;
+            let net = parse_cidr(cidr).map_err(fail)?;
+            n.node.addr(ifname, net).map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "route",
+        "A route to \"default\" or a CIDR, via a gateway address or an interface name.",
+        &["node: &mut Node", "dest: &str", "via: &str", "()"],
+        |n: &mut NodeRef, dest: &str, via: &str| -> Res<()> {
+            let dest = parse_destination(dest).map_err(fail)?;
+            let via = parse_via(via).map_err(fail)?;
+            n.node.route(dest, &via).map_err(fail)
+        },
+    );
+    let sysctl_doc = "Sets a net.* sysctl of the node's network namespace.";
+    def(
+        engine,
+        "sysctl",
+        sysctl_doc,
+        &["node: &mut Node", "key: &str", "value: &str", "()"],
+        |n: &mut NodeRef, key: &str, value: &str| -> Res<()> {
+            n.node.sysctl(key, value).map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "sysctl",
+        sysctl_doc,
+        &["node: &mut Node", "key: &str", "value: int", "()"],
+        |n: &mut NodeRef, key: &str, value: INT| -> Res<()> {
+            n.node.sysctl(key, &value.to_string()).map_err(fail)
+        },
+    );
+    def(
+        engine,
+        "neigh",
+        "A permanent neighbour entry (static ARP/NDP) on ifname: ip is at the hardware address of peer's peer_if.",
+        &["node: &mut Node", "ifname: &str", "ip: &str", "peer: Node", "peer_if: &str", "()"],
+        |n: &mut NodeRef, ifname: &str, ip: &str, peer: NodeRef, peer_if: &str| -> Res<()> {
+            let ip = parse_ip(ip).map_err(fail)?;
+            n.node.neigh(ifname, ip, &peer.node, peer_if).map_err(fail)
+        },
+    );
+}

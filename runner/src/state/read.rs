@@ -1,0 +1,77 @@
+//! The one reader of a node's state: runs the tool inside the node and
+//! hands its output to the normalizer. The script API, the snapshots and
+//! the failure report all read through here. The only file of `state/`
+//! that does I/O.
+
+use crate::exec::locate;
+use crate::lab::Node;
+
+/// What can be read of a node.
+#[derive(Debug, Clone, Copy)]
+pub enum Reading<'a> {
+    /// `iptables-save` or `ip6tables-save`, one table or all, normalized.
+    Xtables {
+        v6: bool,
+        table: Option<&'a str>,
+    },
+    /// `nft list ruleset`, normalized.
+    NftRuleset,
+    /// IPv4 and IPv6 routes of every table but local, normalized.
+    Routes,
+    /// Addresses, normalized.
+    Addrs,
+    /// For failure reports, as the tools print them (counters kept):
+    /// one line per link with its flags, master and state.
+    LinkSummary,
+    AddrBrief,
+    RouteTable {
+        v6: bool,
+    },
+    Neighbours,
+    /// `iptables-save -c`: rules with their packet and byte counters.
+    XtablesCounters,
+    /// `conntrack -L`; empty where the tool is not installed.
+    Conntrack,
+}
+
+/// Reads `what` in `node`; a tool that fails is an error naming the
+/// command, the node and what the tool said.
+pub fn read(node: &Node, what: Reading) -> Result<String, String> {
+    let run = |argv: &[&str]| -> Result<String, String> {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        node.exec(&argv)?.into_stdout(&node.name, &argv.join(" "))
+    };
+    Ok(match what {
+        Reading::Xtables { v6, table } => {
+            let program = if v6 {
+                "ip6tables-save"
+            } else {
+                "iptables-save"
+            };
+            let text = match table {
+                Some(t) => run(&[program, "-t", t])?,
+                None => run(&[program])?,
+            };
+            super::iptables_save(&text, table)
+        }
+        Reading::NftRuleset => super::nft_ruleset(&run(&["nft", "list", "ruleset"])?),
+        Reading::Routes => {
+            let v4 = run(&["ip", "-4", "route", "show", "table", "all"])?;
+            let v6 = run(&["ip", "-6", "route", "show", "table", "all"])?;
+            super::routes(&v4, &v6)
+        }
+        Reading::Addrs => super::addrs(&run(&["ip", "-o", "addr", "show"])?),
+        Reading::LinkSummary => super::link_summary(&run(&["ip", "-o", "link", "show"])?),
+        Reading::AddrBrief => super::without_comments(&run(&["ip", "-br", "addr", "show"])?),
+        Reading::RouteTable { v6: false } => {
+            super::without_comments(&run(&["ip", "route", "show"])?)
+        }
+        Reading::RouteTable { v6: true } => {
+            super::without_comments(&run(&["ip", "-6", "route", "show"])?)
+        }
+        Reading::Neighbours => super::without_comments(&run(&["ip", "neigh", "show"])?),
+        Reading::XtablesCounters => super::without_comments(&run(&["iptables-save", "-c"])?),
+        Reading::Conntrack if locate("conntrack").is_err() => String::new(),
+        Reading::Conntrack => run(&["conntrack", "-L"]).unwrap_or_default(),
+    })
+}
