@@ -80,7 +80,7 @@ fn enter_user_namespace() -> Result<(), String> {
     Ok(())
 }
 
-fn read_sysctl(path: &str) -> Option<String> {
+fn read_proc(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_string())
@@ -91,17 +91,17 @@ fn read_sysctl(path: &str) -> Option<String> {
 fn no_user_namespace(errno: Errno) -> String {
     let why = match errno {
         Errno::ENOSPC => {
-            let max = read_sysctl("/proc/sys/user/max_user_namespaces").unwrap_or_else(|| "?".into());
+            let max = read_proc("/proc/sys/user/max_user_namespaces").unwrap_or_else(|| "?".into());
             format!(
                 "disabled or used up (user.max_user_namespaces = {max}); \
                  enable them with: sysctl -w user.max_user_namespaces=15000"
             )
         }
-        Errno::EPERM if read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") => {
+        Errno::EPERM if read_proc("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") => {
             "disabled for unprivileged users; enable them with: sysctl -w kernel.unprivileged_userns_clone=1"
                 .into()
         }
-        Errno::EPERM if read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") => {
+        Errno::EPERM if read_proc("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") => {
             "restricted by AppArmor; allow them with: \
              sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
                 .into()

@@ -129,7 +129,7 @@ fn diagnose(
         } else {
             "net/ipv4/ip_forward"
         };
-        if node.read_sysctl(key).as_deref() == Ok("0") {
+        if node.sysctl_value(key).as_deref() == Ok("0") {
             return format!(
                 "stopped: last seen at {here}; {} does not forward ({} = 0)",
                 node.name,

@@ -72,7 +72,7 @@ impl Node {
         self.ctx.block_on(self.nl.nsid_of(other.ns.net_fd()))
     }
 
-    pub fn read_sysctl(&self, key: &str) -> Result<String> {
+    pub fn sysctl_value(&self, key: &str) -> Result<String> {
         self.ns
             .run(|| netns::read_sysctl(key))
             .and_then(|r| r)
@@ -300,10 +300,13 @@ impl Node {
         port: u16,
         watch: Watch,
     ) -> Result<ProbeOutcome> {
-        let probe = match proto {
-            Proto::Tcp => probe::tcp::probe,
-            Proto::Udp => probe::udp::probe,
+        let probe = probe::PortProbe {
+            client: &self.ns,
+            target,
+            server: &server.ns,
+            port,
+            watch,
         };
-        probe(&self.ns, target, &server.ns, port, watch).map_err(|e| e.to_string())
+        probe.run(proto).map_err(|e| e.to_string())
     }
 }

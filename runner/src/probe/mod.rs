@@ -12,7 +12,7 @@ pub mod udp;
 
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -176,6 +176,39 @@ impl Pacer {
         let gap = self.next_gap.min(self.remaining());
         self.next_gap = (self.next_gap * 2).min(Duration::from_millis(200));
         gap
+    }
+}
+
+/// A TCP or UDP probe: from the client's namespaces to `target`, a token
+/// that must reach the listener in the server's namespaces on `port`.
+pub struct PortProbe<'a> {
+    pub client: &'a Namespaces,
+    pub target: SocketAddr,
+    pub server: &'a Namespaces,
+    pub port: u16,
+    pub watch: Watch,
+}
+
+/// What the listener and the client of one probe share.
+pub struct Rendezvous {
+    pub token: [u8; 16],
+    pub delivered: Arrived,
+    pub closing: Closing,
+}
+
+impl PortProbe<'_> {
+    pub fn run(&self, proto: Proto) -> io::Result<ProbeOutcome> {
+        let meet = Rendezvous {
+            token: token(),
+            delivered: Arrived::default(),
+            closing: Closing::new(self.watch),
+        };
+        let mut out = match proto {
+            Proto::Tcp => tcp::probe(self, &meet),
+            Proto::Udp => udp::probe(self, &meet),
+        }?;
+        out.delivered = meet.delivered.is_set();
+        Ok(out)
     }
 }
 

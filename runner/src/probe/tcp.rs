@@ -9,44 +9,32 @@ use std::thread;
 use std::time::Duration;
 
 use super::{
-    bind_in, is_refusal, readable, token, Arrived, Closing, Pacer, ProbeOutcome, Proto, Watch,
+    bind_in, is_refusal, readable, Arrived, Pacer, PortProbe, ProbeOutcome, Proto, Rendezvous,
+    Watch,
 };
-use crate::netns::Namespaces;
 
-pub fn probe(
-    client: &Namespaces,
-    target: SocketAddr,
-    server: &Namespaces,
-    port: u16,
-    watch: Watch,
-) -> io::Result<ProbeOutcome> {
-    let listener = bind_in(server, Proto::Tcp, port, TcpListener::bind)?;
+pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
+    let listener = bind_in(p.server, Proto::Tcp, p.port, TcpListener::bind)?;
     listener.set_nonblocking(true)?;
-    let token = token();
-    let delivered = Arrived::default();
     let connected = AtomicBool::new(false);
-    let closing = Closing::new(watch);
     thread::scope(|s| {
-        s.spawn(|| serve(&listener, &token, &delivered, &connected, &closing));
-        let out = client.run(|| connect_loop(target, &token, &delivered, watch));
-        closing.client_done();
+        s.spawn(|| serve(&listener, meet, &connected));
+        let out = p
+            .client
+            .run(|| connect_loop(p.target, &meet.token, &meet.delivered, p.watch));
+        meet.closing.client_done();
         let mut out = out??;
         out.connected = connected.load(Ordering::SeqCst);
         Ok(out)
     })
-    .map(|mut out: ProbeOutcome| {
-        out.delivered = delivered.is_set();
-        out
-    })
 }
 
-fn serve(
-    listener: &TcpListener,
-    token: &[u8],
-    delivered: &Arrived,
-    connected: &AtomicBool,
-    closing: &Closing,
-) {
+fn serve(listener: &TcpListener, meet: &Rendezvous, connected: &AtomicBool) {
+    let Rendezvous {
+        token,
+        delivered,
+        closing,
+    } = meet;
     while let Some(left) = closing.remaining() {
         if delivered.is_set() {
             return;
@@ -62,7 +50,7 @@ fn serve(
         let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(10))));
         let mut got = Vec::new();
         let _ = stream.take(token.len() as u64).read_to_end(&mut got);
-        if got == token {
+        if got == *token {
             delivered.set();
         }
     }

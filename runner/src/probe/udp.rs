@@ -7,34 +7,29 @@ use std::thread;
 use std::time::Duration;
 
 use super::{
-    bind_in, is_refusal, readable, token, Arrived, Closing, Pacer, ProbeOutcome, Proto, Watch,
+    bind_in, is_refusal, readable, Arrived, Pacer, PortProbe, ProbeOutcome, Proto, Rendezvous,
+    Watch,
 };
-use crate::netns::Namespaces;
 
-pub fn probe(
-    client: &Namespaces,
-    target: SocketAddr,
-    server: &Namespaces,
-    port: u16,
-    watch: Watch,
-) -> io::Result<ProbeOutcome> {
-    let socket = bind_in(server, Proto::Udp, port, UdpSocket::bind)?;
+pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
+    let socket = bind_in(p.server, Proto::Udp, p.port, UdpSocket::bind)?;
     socket.set_nonblocking(true)?;
-    let token = token();
-    let delivered = Arrived::default();
-    let closing = Closing::new(watch);
-    let out = thread::scope(|s| {
-        s.spawn(|| serve(&socket, &token, &delivered, &closing));
-        let out = client.run(|| send_loop(target, &token, &delivered, watch));
-        closing.client_done();
-        out
-    });
-    let mut out = out??;
-    out.delivered = delivered.is_set();
-    Ok(out)
+    thread::scope(|s| {
+        s.spawn(|| serve(&socket, meet));
+        let out = p
+            .client
+            .run(|| send_loop(p.target, &meet.token, &meet.delivered, p.watch));
+        meet.closing.client_done();
+        out?
+    })
 }
 
-fn serve(socket: &UdpSocket, token: &[u8], delivered: &Arrived, closing: &Closing) {
+fn serve(socket: &UdpSocket, meet: &Rendezvous) {
+    let Rendezvous {
+        token,
+        delivered,
+        closing,
+    } = meet;
     let mut buf = [0u8; 64];
     while let Some(left) = closing.remaining() {
         if delivered.is_set() {
@@ -44,7 +39,7 @@ fn serve(socket: &UdpSocket, token: &[u8], delivered: &Arrived, closing: &Closin
             continue;
         }
         while let Ok((n, _)) = socket.recv_from(&mut buf) {
-            if &buf[..n] == token {
+            if buf[..n] == *token {
                 delivered.set();
             }
         }

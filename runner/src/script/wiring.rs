@@ -116,58 +116,59 @@ fn register_links(engine: &mut Engine) {
         },
     );
     let bridge_doc = "A bridge, up, with an address if one is given.";
+    let bridge = |n: &mut NodeRef, name: &str, cidr: Option<&str>| -> Res<()> {
+        check_ifname(name).map_err(fail)?;
+        let net = cidr.map(parse_cidr).transpose().map_err(fail)?;
+        n.node.bridge(name, net).map_err(fail)
+    };
+    let one = ["node: &mut Node", "name: &str", "()"];
     def(
         engine,
         "bridge",
         bridge_doc,
-        &["node: &mut Node", "name: &str", "()"],
-        |n: &mut NodeRef, name: &str| -> Res<()> {
-            check_ifname(name).map_err(fail)?;
-            n.node.bridge(name, None).map_err(fail)
-        },
+        &one,
+        move |n: &mut NodeRef, name: &str| bridge(n, name, None),
     );
+    let two = ["node: &mut Node", "name: &str", "cidr: &str", "()"];
     def(
         engine,
         "bridge",
         bridge_doc,
-        &["node: &mut Node", "name: &str", "cidr: &str", "()"],
-        |n: &mut NodeRef, name: &str, cidr: &str| -> Res<()> {
-            check_ifname(name).map_err(fail)?;
-            let net = parse_cidr(cidr).map_err(fail)?;
-            n.node.bridge(name, Some(net)).map_err(fail)
-        },
+        &two,
+        move |n: &mut NodeRef, name: &str, cidr: &str| bridge(n, name, Some(cidr)),
     );
     let attach_doc = "A veth from this node into a bridge of host: eth0, eth1… here, the peer enslaved to the bridge; \
                       with a CIDR, a default route via the bridge's address when there is none. Returns the interface name.";
+    let attach = |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: Option<&str>| -> Res<String> {
+        let net = cidr.map(parse_cidr).transpose().map_err(fail)?;
+        c.node.attach(&h.node, bridge, net).map_err(fail)
+    };
+    let one = [
+        "container: &mut Node",
+        "host: Node",
+        "bridge: &str",
+        "String",
+    ];
     def(
         engine,
         "attach",
         attach_doc,
-        &[
-            "container: &mut Node",
-            "host: Node",
-            "bridge: &str",
-            "cidr: &str",
-            "String",
-        ],
-        |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: &str| -> Res<String> {
-            let net = parse_cidr(cidr).map_err(fail)?;
-            c.node.attach(&h.node, bridge, Some(net)).map_err(fail)
-        },
+        &one,
+        move |c: &mut NodeRef, h: NodeRef, b: &str| attach(c, h, b, None),
     );
+    let two = [
+        "container: &mut Node",
+        "host: Node",
+        "bridge: &str",
+        "cidr: &str",
+        "String",
+    ];
     def(
         engine,
         "attach",
         attach_doc,
-        &[
-            "container: &mut Node",
-            "host: Node",
-            "bridge: &str",
-            "String",
-        ],
-        |c: &mut NodeRef, h: NodeRef, bridge: &str| -> Res<String> {
-            c.node.attach(&h.node, bridge, None).map_err(fail)
-        },
+        &two,
+        move |c: &mut NodeRef, h: NodeRef, b: &str, cidr: &str| attach(c, h, b, Some(cidr)),
     );
 }
 
@@ -195,21 +196,21 @@ fn register_settings(engine: &mut Engine) {
         },
     );
     let sysctl_doc = "Sets a net.* sysctl of the node's network namespace.";
+    let text = ["node: &mut Node", "key: &str", "value: &str", "()"];
     def(
         engine,
         "sysctl",
         sysctl_doc,
-        &["node: &mut Node", "key: &str", "value: &str", "()"],
-        |n: &mut NodeRef, key: &str, value: &str| -> Res<()> {
-            n.node.sysctl(key, value).map_err(fail)
-        },
+        &text,
+        |n: &mut NodeRef, key: &str, value: &str| n.node.sysctl(key, value).map_err(fail),
     );
+    let int = ["node: &mut Node", "key: &str", "value: int", "()"];
     def(
         engine,
         "sysctl",
         sysctl_doc,
-        &["node: &mut Node", "key: &str", "value: int", "()"],
-        |n: &mut NodeRef, key: &str, value: INT| -> Res<()> {
+        &int,
+        |n: &mut NodeRef, key: &str, value: INT| {
             n.node.sysctl(key, &value.to_string()).map_err(fail)
         },
     );
