@@ -129,7 +129,7 @@ pub fn assert(scenario: &Path, name: &str, text: &str) -> Result<(), String> {
         Some(old) => Err(format!(
             "snapshot '{name}' differs from {}; {next}:\n{}",
             shown.display(),
-            diff(&old, &new)
+            diff(("stored", &old), ("now", &new))
         )),
     }
 }
@@ -139,12 +139,12 @@ fn normalized(text: &str) -> String {
     TextSnapshotContents::new(text.to_string(), TextSnapshotKind::File).to_string() + "\n"
 }
 
-/// A unified line diff, old snapshot first.
-pub fn diff(old: &str, new: &str) -> String {
+/// A unified line diff, old text first, each side named.
+pub fn diff((old_name, old): (&str, &str), (new_name, new): (&str, &str)) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(2)
-        .header("stored", "now")
+        .header(old_name, new_name)
         .to_string()
 }
 
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn diffs_name_the_changed_line() {
-        let d = diff("a\nb\nc\n", "a\nB\nc\n");
+        let d = diff(("stored", "a\nb\nc\n"), ("now", "a\nB\nc\n"));
         assert!(d.contains("-b\n") && d.contains("+B\n"), "{d}");
         assert!(d.contains("--- stored") && d.contains("+++ now"), "{d}");
     }

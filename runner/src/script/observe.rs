@@ -54,6 +54,13 @@ pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
             "The node's IPv4 and IPv6 routes, every table but local, normalized.",
         ),
         ("addrs", Reading::Addrs, "The node's addresses, normalized."),
+        ("links", Reading::Links, "The node's links (name, flags, mtu, master), normalized."),
+        (
+            "state",
+            Reading::Whole,
+            "Everything a network stack may leave in the node, normalized: links, addresses, routes, \
+             permanent neighbours, iptables/ip6tables/nft rules, forwarding sysctls. Compare with assert_same.",
+        ),
     ] {
         def(
             engine,
@@ -64,6 +71,25 @@ pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
         );
     }
     register_snapshot(engine, scenario, state);
+    let state = state.clone();
+    def(
+        engine,
+        "assert_same",
+        "Fails the scenario unless the two texts are equal (as state() before and after), with a unified diff.",
+        &["before: &str", "after: &str", "()"],
+        move |before: &str, after: &str| -> Res<()> {
+            state.assertion(|_| {
+                if before == after {
+                    return Ok(());
+                }
+                let diff = snapshot::diff(("before", before), ("after", after));
+                Err(fail(format!(
+                    "assert_same failed: the two differ\n{}",
+                    diff.trim_end()
+                )))
+            })
+        },
+    );
 }
 
 /// A snapshot that does not match does not stop the scenario: the rest of

@@ -68,6 +68,33 @@ pub fn addrs(text: &str) -> String {
     finish(lines)
 }
 
+/// `name <flags> mtu N [master M]` per link, from `ip -o link show`.
+/// Left out: indexes (`@if4` too), MACs, queues, operational state and the
+/// carrier flags, which follow the peer asynchronously.
+pub fn links(text: &str) -> String {
+    let lines = text
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let name = words.get(1)?.trim_end_matches(':').split('@').next()?;
+            let flags: Vec<&str> = words
+                .get(2)?
+                .trim_matches(|c| c == '<' || c == '>')
+                .split(',')
+                .filter(|f| !matches!(*f, "LOWER_UP" | "NO-CARRIER" | "M-DOWN" | "DORMANT"))
+                .collect();
+            let mut out = format!("{name} <{}>", flags.join(","));
+            for key in ["mtu", "master"] {
+                if let Some(i) = words.iter().position(|w| *w == key) {
+                    out.push_str(&format!(" {key} {}", words.get(i + 1)?));
+                }
+            }
+            Some(out)
+        })
+        .collect();
+    finish(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +127,16 @@ mod tests {
         assert_eq!(
             routes("10.0.0.0/8 dev x0 scope link linkdown \n", ""),
             "10.0.0.0/8 dev x0 scope link\n"
+        );
+    }
+
+    #[test]
+    fn links_without_indexes_macs_or_carrier() {
+        let text = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n\
+                    7: v-bird@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP,M-DOWN> mtu 1500 qdisc noqueue master br0 state LOWERLAYERDOWN mode DEFAULT\\    link/ether 5a:1c:aa:00:11:22 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n";
+        assert_eq!(
+            links(text),
+            "lo <LOOPBACK,UP> mtu 65536\nv-bird <BROADCAST,MULTICAST,UP> mtu 1500 master br0\n"
         );
     }
 

@@ -10,7 +10,7 @@ mod nft;
 mod read;
 mod report_views;
 
-pub use iproute::{addrs, routes};
+pub use iproute::{addrs, links, routes};
 pub use iptables::iptables_save;
 pub use nft::ruleset as nft_ruleset;
 pub use read::{read, Reading};

@@ -20,6 +20,13 @@ pub enum Reading<'a> {
     Routes,
     /// Addresses, normalized.
     Addrs,
+    /// Links, normalized.
+    Links,
+    /// Everything a network stack may leave behind, normalized: links,
+    /// addresses, routes, permanent neighbour entries, iptables, ip6tables
+    /// and nft rules, forwarding sysctls. Tools that are not installed are
+    /// said so.
+    Whole,
     /// For failure reports, as the tools print them (counters kept):
     /// one line per link with its flags, master and state.
     LinkSummary,
@@ -61,6 +68,8 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
             super::routes(&v4, &v6)
         }
         Reading::Addrs => super::addrs(&run(&["ip", "-o", "addr", "show"])?),
+        Reading::Links => super::links(&run(&["ip", "-o", "link", "show"])?),
+        Reading::Whole => whole(node)?,
         Reading::LinkSummary => super::link_summary(&run(&["ip", "-o", "link", "show"])?),
         Reading::AddrBrief => super::without_comments(&run(&["ip", "-br", "addr", "show"])?),
         Reading::RouteTable { v6: false } => {
@@ -74,4 +83,65 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
         Reading::Conntrack if locate("conntrack").is_err() => String::new(),
         Reading::Conntrack => run(&["conntrack", "-L"]).unwrap_or_default(),
     })
+}
+
+/// The forwarding switches a stack turns on and should turn off again.
+const FORWARDING: [&str; 3] = [
+    "net.ipv4.ip_forward",
+    "net.ipv6.conf.all.forwarding",
+    "net.ipv6.conf.default.forwarding",
+];
+
+fn whole(node: &Node) -> Result<String, String> {
+    let mut out = String::new();
+    let mut section = |title: &str, text: String| {
+        out.push_str(&format!("== {title}\n{text}"));
+    };
+    section("links", read(node, Reading::Links)?);
+    section("addresses", read(node, Reading::Addrs)?);
+    section("routes", read(node, Reading::Routes)?);
+    let neigh = ["ip", "neigh", "show", "nud", "permanent"].map(String::from);
+    let text = node
+        .exec(&neigh)?
+        .into_stdout(&node.name, &neigh.join(" "))?;
+    let mut permanent: Vec<&str> = text.lines().collect();
+    permanent.sort();
+    section(
+        "permanent neighbours",
+        permanent.iter().map(|l| format!("{l}\n")).collect(),
+    );
+    for (title, program, what) in [
+        (
+            "iptables",
+            "iptables-save",
+            Reading::Xtables {
+                v6: false,
+                table: None,
+            },
+        ),
+        (
+            "ip6tables",
+            "ip6tables-save",
+            Reading::Xtables {
+                v6: true,
+                table: None,
+            },
+        ),
+        ("nft", "nft", Reading::NftRuleset),
+    ] {
+        let text = match locate(program) {
+            Ok(_) => read(node, what)?,
+            Err(_) => format!("({program} is not installed)\n"),
+        };
+        section(title, text);
+    }
+    let sysctls = FORWARDING
+        .iter()
+        .map(|key| match node.sysctl_value(key) {
+            Ok(v) => format!("{key} = {v}\n"),
+            Err(_) => format!("{key} (absent)\n"),
+        })
+        .collect();
+    section("forwarding", sysctls);
+    Ok(out)
 }
