@@ -1,10 +1,8 @@
-//! Runs one scenario script against a fresh lab, or only compiles it.
-
 //! Runs one scenario script against a fresh lab. The script API is
 //! registered by the modules that implement it: `wiring` (nodes, links,
 //! addresses), `commands`, `assert` (probes and their verdicts),
 //! `observe` (state readers, snapshots) and `limits`; `args` holds what
-//! they share.
+//! they share. `check` compiles without running.
 
 mod args;
 mod assert;
@@ -13,7 +11,7 @@ mod commands;
 mod limits;
 mod modules;
 mod observe;
-pub mod report;
+mod report;
 mod wiring;
 
 pub use check::check_file;
@@ -68,18 +66,18 @@ pub type Log = Rc<RefCell<Vec<String>>>;
 
 /// What one run of a script records besides its result.
 #[derive(Default)]
-pub struct RunState {
+struct RunState {
     /// Whether assertions and snapshots run; `scenario graph` only builds.
-    pub assertions: bool,
+    assertions: bool,
     /// Snapshot mismatches, reported when the script ends.
-    pub mismatches: RefCell<Vec<String>>,
+    mismatches: RefCell<Vec<String>>,
     /// `expect_failure(why)`: the scenario passes only if an assertion fails.
-    pub expected_failure: RefCell<Option<String>>,
-    pub assertion_failed: Cell<bool>,
+    expected_failure: RefCell<Option<String>>,
+    assertion_failed: Cell<bool>,
 }
 
 impl RunState {
-    pub fn new(assertions: bool) -> Rc<RunState> {
+    fn new(assertions: bool) -> Rc<RunState> {
         Rc::new(RunState {
             assertions,
             ..RunState::default()
