@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Wall time of `scenario run scenarios/article/` beside the shell baseline that does
-# the article's checks with ip, iptables, ping and nc, on the same machine;
-# and of bench/article-checklist.rhai, the baseline's own checks as a
-# scenario. Alternating runs, median of N (default 5) each, and the ratios.
-#   bench/article.sh [N] [BASELINE]
-# Needs root, a release build (built here), and for the baseline the
-# packages iputils-ping and netcat-openbsd.
+# Wall time of `scenario run scenarios/article/` beside bench/article-checklist.sh,
+# the shell peer that does the article's checks with ip, iptables, ping and
+# nc, on the same machine; and of bench/article-checklist.rhai, the shell
+# peer's own lab and checks as a scenario. Alternating runs, median of N
+# (default 5) each, and the ratios.
+#   bench/article.sh [N] [PEER]
+# SCENARIO_BIN names the scenario binary to time (a release build); without
+# it, one is built here (cargo build --release). Needs root, and for the
+# shell peer the packages iputils-ping and netcat-openbsd.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 n=${1:-5}
-baseline=${2:-../shared/baseline/article-checklist.sh}
-cargo build --release -q
-bin=target/release/scenario
+peer=${2:-}
+[ -z "$peer" ] || peer=$(realpath -e "$peer")
+bin=${SCENARIO_BIN:-}
+[ -z "$bin" ] || bin=$(realpath -e "$bin")
+cd "$(dirname "$0")/.."
+peer=${peer:-bench/article-checklist.sh}
+if [ -z "$bin" ]; then
+  cargo build --release -q
+  bin=target/release/scenario
+fi
 
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -20,7 +28,7 @@ suite=(); same=(); shell=()
 for i in $(seq "$n"); do
   t0=$(now); "$bin" run scenarios/article/ >/dev/null 2>&1 || { echo "scenario run scenarios/article/ failed" >&2; exit 1; }
   t1=$(now); "$bin" run bench/article-checklist.rhai >/dev/null 2>&1 || { echo "bench/article-checklist.rhai failed" >&2; exit 1; }
-  t2=$(now); bash "$baseline" >/dev/null 2>&1 || { echo "baseline failed" >&2; exit 1; }
+  t2=$(now); bash "$peer" >/dev/null 2>&1 || { echo "$peer failed" >&2; exit 1; }
   t3=$(now)
   suite+=("$(echo "$t1 - $t0" | bc -l)"); same+=("$(echo "$t2 - $t1" | bc -l)"); shell+=("$(echo "$t3 - $t2" | bc -l)")
 done
@@ -29,6 +37,6 @@ mc=$(printf '%s\n' "${same[@]}" | median)
 mb=$(printf '%s\n' "${shell[@]}" | median)
 printf '%-36s median %.3f s\n' "scenario run scenarios/article/" "$ms"
 printf '%-36s median %.3f s\n' "scenario run bench/article-checklist" "$mc"
-printf '%-36s median %.3f s\n' "$(basename "$baseline")" "$mb"
+printf '%-36s median %.3f s\n' "$(basename "$peer")" "$mb"
 printf 'ratio suite / shell            %.2f\n' "$(echo "$ms / $mb" | bc -l)"
 printf 'ratio same checks / shell      %.2f\n' "$(echo "$mc / $mb" | bc -l)"
