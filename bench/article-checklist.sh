@@ -24,37 +24,16 @@
 # Prints one line per check and "N passed, N failed"; exit 0 when all pass.
 set -euo pipefail
 
-suffix=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib/netns.sh"
 H=bench-$suffix-host; W=bench-$suffix-isp
 C1=bench-$suffix-c1; C2=bench-$suffix-c2
 
-made=()        # namespaces this run created, and only those
-pending=       # the one `ip netns add` is making
 listener=      # PID of the nc listener running, if any
 tmp=$(mktemp -d)
-cleanup() {
-  trap '' INT TERM   # a second signal must not cut the cleanup short
-  set +e
+extra_cleanup() {
   [ -n "$listener" ] && kill "$listener" 2>/dev/null
-  for ns in "${made[@]}" ${pending:-}; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-    ip netns del "$ns" 2>/dev/null
-  done
   rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A fresh namespace with loopback up. `ip netns add` fails on a name that
-# exists (another run's), and then the name is not ours to delete; but a
-# signal that ends it halfway leaves its file, so the name it was making is
-# deleted on exit too.
-ns() {
-  pending=$1
-  ip netns add "$1" || { local rc=$?; [ "$rc" -gt 128 ] || pending=; return "$rc"; }
-  made+=("$1"); pending=
-  ip -n "$1" link set lo up
 }
 
 pass=0; fail=0

@@ -9,20 +9,9 @@
 # it, one is built here (cargo build --release). Needs root, and for the
 # shell peer the packages iputils-ping and netcat-openbsd.
 set -euo pipefail
-n=${1:-5}
-peer=${2:-}
-[ -z "$peer" ] || peer=$(realpath -e "$peer")
-bin=${SCENARIO_BIN:-}
-[ -z "$bin" ] || bin=$(realpath -e "$bin")
-cd "$(dirname "$0")/.."
-peer=${peer:-bench/article-checklist.sh}
-if [ -z "$bin" ]; then
-  cargo build --release -q
-  bin=target/release/scenario
-fi
-
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib/timing.sh"
+timing_setup bench/article-checklist.sh "$@"
 
 suite=(); same=(); shell=()
 for i in $(seq "$n"); do

@@ -23,32 +23,9 @@ n=${1:-100}
 case $n in ''|*[!0-9]*) echo "usage: $0 [N], N a number of containers" >&2; exit 2;; esac
 if [ "$n" -lt 1 ] || [ "$n" -gt 60000 ]; then echo "N must be 1 to 60000" >&2; exit 2; fi
 
-suffix=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib/netns.sh"
 H=bench-$suffix-host
-
-made=()        # namespaces this run created, and only those
-pending=       # the one `ip netns add` is making
-# Nothing runs in the background here (bash waits for a running ping before
-# it runs a trap), so no process is left in a namespace to end.
-cleanup() {
-  trap '' INT TERM   # a second signal must not cut the cleanup short
-  set +e
-  for ns in "${made[@]}" ${pending:-}; do ip netns del "$ns" 2>/dev/null; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A fresh namespace with loopback up. `ip netns add` fails on a name that
-# exists (another run's), and then the name is not ours to delete; but a
-# signal that ends it halfway leaves its file, so the name it was making is
-# deleted on exit too.
-ns() {
-  pending=$1
-  ip netns add "$1" || { local rc=$?; [ "$rc" -gt 128 ] || pending=; return "$rc"; }
-  made+=("$1"); pending=
-  ip -n "$1" link set lo up
-}
 
 ns "$H"
 ip -n "$H" link add br0 type bridge
