@@ -43,8 +43,12 @@ pub fn write(
                 .unwrap_or_default(),
         );
         case.set_time(o.duration);
-        if !o.log.is_empty() {
-            case.set_system_out(o.log.join("\n"));
+        let mut out = o.log.clone();
+        if let Some(report) = &o.expected_failure {
+            out.push(format!("failed as expected:\n{report}"));
+        }
+        if !out.is_empty() {
+            case.set_system_out(out.join("\n"));
         }
         suite.add_test_case(case);
     }

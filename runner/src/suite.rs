@@ -64,6 +64,8 @@ pub struct ScenarioResult {
     pub skipped: Option<String>,
     /// What the script printed.
     pub log: Vec<String>,
+    /// A fault scenario that passed: the report of the failure it expected.
+    pub expected_failure: Option<String>,
 }
 
 /// The first thing a scenario requires that this machine lacks. A scenario
@@ -99,14 +101,19 @@ pub fn run_one(path: &Path, opts: &Options) -> ScenarioResult {
             failure: None,
             skipped: Some(reason),
             log: Vec::new(),
+            expected_failure: None,
         };
     }
     let log = script::Log::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         script::run_file(path, opts, &log)
     }));
+    let mut expected_failure = None;
     let failure = match result {
-        Ok(Ok(())) => None,
+        Ok(Ok(expected)) => {
+            expected_failure = expected;
+            None
+        }
         Ok(Err(report)) => Some(report),
         Err(panic) => {
             let what = panic
@@ -127,6 +134,7 @@ pub fn run_one(path: &Path, opts: &Options) -> ScenarioResult {
         failure,
         skipped: None,
         log,
+        expected_failure,
     }
 }
 

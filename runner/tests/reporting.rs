@@ -211,3 +211,108 @@ fn a_scenario_whose_requirement_is_missing_is_skipped_never_passed() {
     assert!(out.contains("0 passed, 0 failed, 1 skipped"), "{out}");
     assert!(xml.contains("<skipped"), "{xml}");
 }
+
+/// The text a scenario's `expect_failure(why, text)` requires of its
+/// diagnosis.
+fn expected_diagnosis(script: &str) -> Option<String> {
+    let line = script.lines().find(|l| l.starts_with("expect_failure("))?;
+    let args = line
+        .strip_prefix("expect_failure(\"")?
+        .strip_suffix("\");")?;
+    let (_, text) = args.split_once("\", \"")?;
+    Some(text.replace("\\\"", "\"").replace("\\\\", "\\"))
+}
+
+#[test]
+fn every_shipped_fault_run_without_its_expect_failure_is_diagnosed_for_what_it_is() {
+    // Each fault, and each regression that reproduces a bug, copied without
+    // its expect_failure line beside the shipped libraries: an ordinary
+    // failing scenario, whose `stopped:` line must name the fault.
+    let dir = std::env::temp_dir().join(format!("scenario-diagnosis-{}", std::process::id()));
+    let copies = dir.join("scenarios").join("copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    std::os::unix::fs::symlink(
+        common::root().join("scenarios/lib"),
+        dir.join("scenarios/lib"),
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    for folder in ["scenarios/faults", "scenarios/regressions"] {
+        for entry in std::fs::read_dir(common::root().join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            let script = std::fs::read_to_string(&path).unwrap();
+            if !script.contains("\nexpect_failure(") {
+                continue;
+            }
+            let text = expected_diagnosis(&script).unwrap_or_else(|| {
+                panic!("{}: its expect_failure names no diagnosis", path.display())
+            });
+            let name = path.file_name().unwrap().to_owned();
+            let stripped: String = script
+                .lines()
+                .filter(|l| !l.starts_with("expect_failure("))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(copies.join(&name), stripped).unwrap();
+            expected.push((name.to_string_lossy().into_owned(), text));
+        }
+    }
+    assert!(expected.len() >= 14, "{expected:?}");
+    let o = scenario(&["run", "-j", "4", copies.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    // The report of each scenario runs from its result line to the next.
+    let lines: Vec<&str> = out.lines().collect();
+    let result = |l: &str| ["FAIL ", "PASS ", "SKIP "].iter().any(|p| l.starts_with(p));
+    for (name, text) in expected {
+        let suffix = format!("copies/{name}");
+        let Some(at) = lines.iter().position(|l| result(l) && l.contains(&suffix)) else {
+            panic!("{name} is not in the output:\n{out}");
+        };
+        if lines[at].starts_with("SKIP") {
+            continue;
+        }
+        assert!(lines[at].starts_with("FAIL"), "{name} did not fail:\n{out}");
+        let end = lines[at + 1..]
+            .iter()
+            .position(|l| result(l))
+            .map_or(lines.len(), |i| at + 1 + i);
+        let report = lines[at..end].join("\n");
+        let stopped: Vec<&str> = report
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("stopped:"))
+            .collect();
+        assert!(
+            stopped.iter().any(|l| l.contains(&text)),
+            "{name}: the stopped: line does not say {text:?}: {stopped:?}\n{report}"
+        );
+        assert!(
+            !report.contains("delivered"),
+            "{name}: a report claims a delivery\n{report}"
+        );
+    }
+}
+
+#[test]
+fn a_fault_that_failed_as_expected_shows_its_diagnosis_in_verbose_and_junit() {
+    let file = std::env::temp_dir().join(format!("scenario-expected-{}.xml", std::process::id()));
+    let o = scenario(&[
+        "run",
+        "--verbose",
+        "--junit",
+        file.to_str().unwrap(),
+        "scenarios/faults/01-no-forwarding.rhai",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let said = "stopped: last seen at host testbridge; host does not forward";
+    assert!(
+        out.contains("failed as expected:") && out.contains(said),
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert!(xml.contains(said), "{xml}");
+}

@@ -58,7 +58,7 @@ pub fn graph(file: &Path, format: Format) -> ExitCode {
     };
     print!("{text}");
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(report) => {
             eprintln!(
                 "the scenario failed while building (the picture shows what was built):\n{}",

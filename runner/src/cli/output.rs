@@ -110,6 +110,9 @@ impl Printer {
         if (failed || self.detail == Detail::Verbose) && !o.log.is_empty() {
             text.push_str(&indent(&format!("output:\n{}", o.log.join("\n"))));
         }
+        if let (Some(report), Detail::Verbose) = (&o.expected_failure, self.detail) {
+            text.push_str(&indent(&format!("failed as expected:\n{report}")));
+        }
         if let Some(report) = &o.failure {
             let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
             if shown.contains(&o.path) {

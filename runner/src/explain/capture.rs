@@ -31,8 +31,12 @@ pub struct Capture {
 struct Tap {
     node: String,
     socket: OwnedFd,
-    names: HashMap<usize, String>,
+    /// Interface name by index, and whether it is a bridge's port.
+    names: HashMap<usize, (String, bool)>,
 }
+
+/// A frame addressed to another machine's MAC (`PACKET_OTHERHOST`).
+const OTHERHOST: u8 = 3;
 
 impl Capture {
     /// Watches every interface of `nodes`.
@@ -53,7 +57,7 @@ impl Capture {
                 .links()
                 .map_err(io::Error::other)?
                 .into_iter()
-                .map(|l| (l.index as usize, l.name))
+                .map(|l| (l.index as usize, (l.name, l.master.is_some())))
                 .collect();
             taps.push(Tap {
                 node: node.name.clone(),
@@ -113,17 +117,25 @@ fn read(taps: Vec<Tap>, stop: &AtomicBool) -> Vec<Seen> {
                     })
                     .unwrap_or(TimeSpec::new(0, 0));
                 let Some(from) = from else { continue };
+                let (iface, bridged) = tap
+                    .names
+                    .get(&from.ifindex())
+                    .cloned()
+                    .unwrap_or_else(|| (format!("if{}", from.ifindex()), false));
+                // A bridge floods a frame for an unknown MAC to every port:
+                // the nodes behind them see it but never take it in, so it
+                // is not a step of the path. A bridge's own ports see
+                // everything they switch, addressed to them or not.
+                if from.pkttype() == OTHERHOST && !bridged {
+                    continue;
+                }
                 if let Some(packet) = Packet::parse(&buf[..n]) {
-                    let iface = tap
-                        .names
-                        .get(&from.ifindex())
-                        .cloned()
-                        .unwrap_or_else(|| format!("if{}", from.ifindex()));
                     seen.push((
                         when,
                         Seen {
                             node: tap.node.clone(),
                             iface,
+                            bridged,
                             packet,
                         },
                     ));

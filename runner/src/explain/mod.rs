@@ -1,10 +1,15 @@
 //! When an assertion fails, the report says why: the probe is replayed with
-//! every interface of the lab watched, the path it took is printed hop by
-//! hop with the NAT each hop applied, the place it stopped is explained
-//! (no route, no forwarding, no route back…), and the state of every node
-//! involved is dumped below.
+//! every interface of the lab watched and every firewall counter read
+//! before and after, the path it took is printed hop by hop with the NAT
+//! each hop applied, the place it stopped is explained (the rule that
+//! dropped it, no route, no forwarding, a neighbour that does not answer…),
+//! and the state of every node involved is dumped below, the rules the
+//! replay moved first.
 
 pub mod capture;
+pub mod conntrack;
+pub mod counters;
+mod diagnose;
 pub mod packet;
 pub mod path;
 
@@ -12,7 +17,11 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use self::capture::Capture;
+use self::conntrack::Flow;
+use self::counters::{Moved, Rule};
+use self::diagnose::Evidence;
 use self::path::{PacketPath, Probe};
+use crate::exec::locate;
 use crate::lab::{Lab, Node};
 use crate::state::{self, Reading};
 
@@ -32,45 +41,86 @@ pub fn explain(
 ) -> String {
     let mut out = String::new();
     let target = server.cloned().or_else(|| lab.owner_of(dst));
+    let v6 = dst.is_ipv6();
     // Every node of the lab, unless it is large: then the nodes the probe
     // starts from and aims at, and the first ones made (the hosts, bridges
     // and routers a scenario builds before its crowd of containers).
     let mut watched: Vec<Rc<Node>> = lab.nodes().into_iter().take(WATCH_AT_MOST).collect();
     watched.push(client.clone());
     watched.extend(target.clone());
-    let trace = match Capture::start(&unique(watched)) {
+    let watched = unique(watched);
+    let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
+    let trace = match Capture::start(&watched) {
         Ok(capture) => {
             replay();
-            Some(path::trace(&capture.finish(), probe))
+            path::trace(&capture.finish(), probe)
         }
         Err(e) => {
             out.push_str(&format!("path: not watched ({e})\n"));
-            None
+            replay();
+            PacketPath::default()
         }
     };
+    let rules: Vec<(Rc<Node>, Vec<Rule>, Vec<Moved>)> = watched
+        .iter()
+        .zip(before)
+        .map(|(n, old)| {
+            let new = rules_of(n, v6);
+            let moved = counters::moved(&old, &new);
+            (n.clone(), new, moved)
+        })
+        .collect();
+    let flows = probe_flows(&watched, probe, dst, &trace);
+    out.push_str("path (the probe replayed with every interface watched):\n");
+    let render = |hops: &[path::Hop], reply| match hops {
+        [] => "none seen".to_string(),
+        hops => path::render(hops, reply),
+    };
+    out.push_str(&format!("  request: {}\n", render(&trace.request, false)));
+    out.push_str(&format!("  reply:   {}\n", render(&trace.reply, true)));
+    for (node, what) in &trace.errors {
+        out.push_str(&format!("  seen in {node}: {what}\n"));
+    }
+    for (node, flow) in &flows {
+        out.push_str(&format!(
+            "  conntrack in {}: {}\n",
+            node.name,
+            flow.describe()
+        ));
+    }
+    let evidence = Evidence {
+        lab,
+        probe,
+        client,
+        dst,
+        expected: target.clone(),
+        path: &trace,
+        rules: &rules,
+        flows: &flows,
+    };
+    out.push_str(&format!("  {}\n", diagnose::diagnose(&evidence)));
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
     involved.extend(target);
-    if let Some(t) = &trace {
-        out.push_str("path (the probe replayed with every interface watched):\n");
-        let render = |hops: &[path::Hop], reply| match hops {
-            [] => "none seen".to_string(),
-            hops => path::render(hops, reply),
-        };
-        out.push_str(&format!("  request: {}\n", render(&t.request, false)));
-        out.push_str(&format!("  reply:   {}\n", render(&t.reply, true)));
-        for (node, what) in &t.errors {
-            out.push_str(&format!("  seen in {node}: {what}\n"));
-        }
-        out.push_str(&format!("  {}\n", diagnose(lab, t, client, dst, server)));
-        involved.extend(
-            t.request
-                .iter()
-                .chain(&t.reply)
-                .filter_map(|hop| lab.node(&hop.node)),
-        );
-    }
+    involved.extend(
+        trace
+            .request
+            .iter()
+            .chain(&trace.reply)
+            .filter_map(|hop| lab.node(&hop.node)),
+    );
+    // A node whose rules moved is on the path even where no frame was seen.
+    involved.extend(
+        rules
+            .iter()
+            .filter(|(_, _, m)| !m.is_empty())
+            .map(|(n, _, _)| n.clone()),
+    );
     for node in unique(involved) {
-        out.push_str(&dump(&node));
+        let moved = rules
+            .iter()
+            .find(|(n, _, _)| Rc::ptr_eq(n, &node))
+            .map_or(&[][..], |(_, _, m)| m.as_slice());
+        out.push_str(&dump(&node, v6, moved));
     }
     out
 }
@@ -97,119 +147,106 @@ fn query(node: &Node, argv: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Where the probe stopped, and why, in one line.
-fn diagnose(
-    lab: &Lab,
-    t: &PacketPath,
-    client: &Rc<Node>,
+/// Every rule of `node` that can count an IPv4 (or IPv6) probe, with its
+/// counter: iptables' and the nft tables iptables does not show.
+fn rules_of(node: &Node, v6: bool) -> Vec<Rule> {
+    let (save, source, family, other) = if v6 {
+        ("ip6tables-save", "ip6tables", "ip6", "ip ")
+    } else {
+        ("iptables-save", "iptables", "ip", "ip6 ")
+    };
+    let mut out = Vec::new();
+    // iptables-nft keeps its tables in nft: `nft` lists them again.
+    let mut shown = Vec::new();
+    if locate(save).is_ok() {
+        if let Ok(text) = query(node, &[save, "-c"]) {
+            for section in text.split("\n*").skip(1) {
+                let name = section.lines().next().unwrap_or_default().trim();
+                if !section.contains("incompatible") {
+                    shown.push(format!("{family} {name}"));
+                }
+            }
+            out = counters::parse_xtables(source, &text);
+        }
+    }
+    if locate("nft").is_ok() {
+        if let Ok(text) = query(node, &["nft", "list", "ruleset"]) {
+            let mut rules = counters::parse_nft(&text, &shown);
+            rules.retain(|r| !r.table.starts_with(other));
+            out.extend(rules);
+        }
+    }
+    out
+}
+
+/// The connection tracking entries of `node`, from the kernel's own list
+/// (the `conntrack` tool where /proc does not have it).
+fn flows_of(node: &Node) -> Vec<Flow> {
+    let text = query(node, &["cat", "/proc/net/nf_conntrack"])
+        .or_else(|_| match locate("conntrack") {
+            Ok(_) => query(node, &["conntrack", "-L"]),
+            Err(e) => Err(e),
+        })
+        .unwrap_or_default();
+    conntrack::parse(&text)
+}
+
+/// The conntrack entries of the replayed flow: sent to where the client
+/// sent it, or to where a hop on the way saw it going.
+fn probe_flows(
+    nodes: &[Rc<Node>],
+    probe: Probe,
     dst: IpAddr,
-    expected: Option<&Rc<Node>>,
-) -> String {
-    let dst_s = dst.to_string();
-    let Some(last) = t.request.last() else {
-        return match query(client, &["ip", "route", "get", &dst_s]) {
-            Err(e) => format!(
-                "stopped: it never left {}: {} has no route to {dst} ({e})",
-                client.name, client.name
-            ),
-            Ok(_) => format!("stopped: it never left {} (its OUTPUT rules?)", client.name),
-        };
+    t: &PacketPath,
+) -> Vec<(Rc<Node>, Flow)> {
+    let (proto, port) = match probe {
+        Probe::Ping => (if dst.is_ipv6() { "icmpv6" } else { "icmp" }, None),
+        Probe::Tcp(p, _) => ("tcp", Some(p)),
+        Probe::Udp(p, _) => ("udp", Some(p)),
     };
-    let Some(node) = lab.node(&last.node) else {
-        return format!("last seen: {} {}", last.node, last.iface);
-    };
-    let here = format!("{} {}", last.node, last.iface);
-    let owns = lab
-        .owner_of(last.dst)
-        .is_some_and(|o| Rc::ptr_eq(&o, &node));
-    if !owns {
-        let v6 = last.dst.is_ipv6();
-        let key = if v6 {
-            "net/ipv6/conf/all/forwarding"
-        } else {
-            "net/ipv4/ip_forward"
-        };
-        if node.sysctl_value(key).as_deref() == Ok("0") {
-            return format!(
-                "stopped: last seen at {here}; {} does not forward ({} = 0)",
-                node.name,
-                key.replace('/', ".")
-            );
+    let mut targets = vec![(dst, port)];
+    targets.extend(t.request.iter().map(|h| (h.dst, h.ports.map(|p| p.1))));
+    let mut out = Vec::new();
+    for node in nodes {
+        for flow in flows_of(node) {
+            let ours = flow.proto == proto && targets.iter().any(|(d, p)| flow.is_to(*d, *p));
+            // Retries make one entry each; one tells the story.
+            if ours
+                && !out
+                    .iter()
+                    .any(|(n, _): &(Rc<Node>, Flow)| Rc::ptr_eq(n, node))
+            {
+                out.push((node.clone(), flow));
+            }
         }
-        let (src, d) = (last.src.to_string(), last.dst.to_string());
-        return match query(
-            &node,
-            &["ip", "route", "get", &d, "from", &src, "iif", &last.iface],
-        ) {
-            Err(e) => format!(
-                "stopped: last seen at {here}; {} has no route to {d} ({e})",
-                node.name
-            ),
-            Ok(_) => format!(
-                "stopped: last seen at {here}; {} dropped it (see its FORWARD rules below)",
-                node.name
-            ),
-        };
     }
-    if let Some(expected) = expected.filter(|e| !Rc::ptr_eq(e, &node)) {
-        return format!(
-            "stopped: it was delivered to {} ({}), not to {}",
-            node.name,
-            endpoint(last),
-            expected.name
-        );
-    }
-    if let Some(back) = t.reply.last() {
-        if back.node != client.name {
-            return format!(
-                "stopped: the reply was last seen at {} {} and did not reach {}",
-                back.node, back.iface, client.name
-            );
-        }
-        return format!(
-            "arrived: {} answered and the answer reached {}",
-            node.name, client.name
-        );
-    }
-    let src = last.src.to_string();
-    match query(&node, &["ip", "route", "get", &src]) {
-        Err(e) => format!(
-            "stopped: no reply left {}: {} has no route to {src} ({e})",
-            node.name, node.name
-        ),
-        Ok(_) => format!(
-            "stopped: {} received it at {here} and sent no reply (see its INPUT rules below)",
-            node.name
-        ),
-    }
+    out
 }
 
-fn endpoint(h: &path::Hop) -> String {
-    match (h.dst, h.ports) {
-        (IpAddr::V4(a), Some((_, p))) => format!("{a}:{p}"),
-        (IpAddr::V6(a), Some((_, p))) => format!("[{a}]:{p}"),
-        (ip, None) => ip.to_string(),
-    }
-}
-
-/// Links, addresses, routes, neighbours, firewall with counters and
-/// connection tracking of one node.
-fn dump(node: &Node) -> String {
+/// The rules the replay moved, then links, addresses, routes, neighbours,
+/// firewall with counters and connection tracking of one node, of the
+/// probe's IP version only.
+fn dump(node: &Node, v6: bool, moved: &[Moved]) -> String {
     let mut out = format!("state of {}:\n", node.name);
+    if !moved.is_empty() {
+        out.push_str("  rules the replay moved, in the order a packet meets them:\n");
+        for m in moved {
+            out.push_str(&format!("    {}\n", m.describe()));
+        }
+    }
     let sections = [
         ("links", Reading::LinkSummary),
         ("addresses", Reading::AddrBrief),
-        ("routes", Reading::RouteTable { v6: false }),
-        ("ipv6 routes", Reading::RouteTable { v6: true }),
+        ("routes", Reading::RouteTable { v6 }),
         ("neighbours", Reading::Neighbours),
-        ("iptables (packets:bytes)", Reading::XtablesCounters),
-        ("conntrack", Reading::Conntrack),
+        ("firewall (packets:bytes)", Reading::XtablesCounters { v6 }),
     ];
     for (title, what) in sections {
         let text = state::read(node, what).unwrap_or_else(|e| {
             // The tool's own last words say most in one line.
             format!("({})", e.lines().last().unwrap_or_default())
         });
+        let text = of_version(&text, what, v6);
         if !text.trim().is_empty() {
             out.push_str(&format!("  {title}:\n"));
             for l in text.lines() {
@@ -217,5 +254,40 @@ fn dump(node: &Node) -> String {
             }
         }
     }
+    let flows: Vec<String> = flows_of(node)
+        .iter()
+        .filter(|f| f.orig.src.is_ipv6() == v6)
+        .map(Flow::describe)
+        .collect();
+    if !flows.is_empty() {
+        out.push_str("  conntrack:\n");
+        for f in flows {
+            out.push_str(&format!("    {f}\n"));
+        }
+    }
     out
+}
+
+/// Leaves out of a reading what cannot matter to a probe of the other IP
+/// version: its addresses and neighbours.
+fn of_version(text: &str, what: Reading, v6: bool) -> String {
+    let other = |word: &str| {
+        let ip = word.split('/').next().unwrap_or_default();
+        ip.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6() != v6)
+    };
+    match what {
+        Reading::AddrBrief => text
+            .lines()
+            .map(|l| {
+                let kept: Vec<&str> = l.split_whitespace().filter(|w| !other(w)).collect();
+                format!("{}\n", kept.join(" "))
+            })
+            .collect(),
+        Reading::Neighbours => text
+            .lines()
+            .filter(|l| !l.split_whitespace().next().is_some_and(other))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        _ => text.to_string(),
+    }
 }

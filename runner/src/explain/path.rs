@@ -11,6 +11,9 @@ use super::packet::{Packet, Transport};
 pub struct Seen {
     pub node: String,
     pub iface: String,
+    /// The interface is a bridge's port: frames there are switched, not
+    /// taken in by the node.
+    pub bridged: bool,
     pub packet: Packet,
 }
 
@@ -37,17 +40,23 @@ fn port_of(probe: Probe) -> Option<(u16, u16)> {
     }
 }
 
-fn role(p: &Packet, probe: Probe) -> Option<Role> {
+/// `clients`: the source ports the client sent from. They follow the flow
+/// where a DNAT sent it to a port the probe does not know of.
+fn role(p: &Packet, probe: Probe, clients: &[u16]) -> Option<Role> {
     match (&p.transport, probe) {
         (Transport::Echo { reply: false, .. }, Probe::Ping) => Some(Role::Request),
         (Transport::Echo { reply: true, .. }, Probe::Ping) => Some(Role::Reply),
-        (Transport::Error { quoted, .. }, _) => role(quoted, probe)
+        (Transport::Error { quoted, .. }, _) => role(quoted, probe, clients)
             .filter(|r| *r == Role::Request)
             .map(|_| Role::Error),
         (Transport::Tcp { .. }, Probe::Tcp(..)) | (Transport::Udp { .. }, Probe::Udp(..)) => {
             let (a, b) = port_of(probe)?;
             let (sport, dport) = p.ports()?;
-            if dport == a || dport == b {
+            if clients.contains(&sport) {
+                Some(Role::Request)
+            } else if clients.contains(&dport) {
+                Some(Role::Reply)
+            } else if dport == a || dport == b {
                 Some(Role::Request)
             } else if sport == a || sport == b {
                 Some(Role::Reply)
@@ -63,6 +72,9 @@ fn role(p: &Packet, probe: Probe) -> Option<Role> {
 pub struct Hop {
     pub node: String,
     pub iface: String,
+    pub bridged: bool,
+    /// The first packet seen there: "TCP RST 172.29.0.3:95 → …".
+    pub summary: String,
     pub src: IpAddr,
     pub dst: IpAddr,
     pub ports: Option<(u16, u16)>,
@@ -78,10 +90,26 @@ pub struct PacketPath {
 
 pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
     let mut t = PacketPath::default();
+    // The client's source ports, from the packets it sent to the port it
+    // dialled, before any NAT.
+    let mut clients: Vec<u16> = Vec::new();
+    if let Probe::Tcp(dialled, _) | Probe::Udp(dialled, _) = probe {
+        for s in seen {
+            if role(&s.packet, probe, &[]) == Some(Role::Request) {
+                if let Some((sport, dport)) = s.packet.ports() {
+                    if dport == dialled && !clients.contains(&sport) {
+                        clients.push(sport);
+                    }
+                }
+            }
+        }
+    }
     for s in seen {
         let hop = |p: &Packet| Hop {
             node: s.node.clone(),
             iface: s.iface.clone(),
+            bridged: s.bridged,
+            summary: p.summary(),
             src: p.src,
             dst: p.dst,
             ports: p.ports(),
@@ -91,7 +119,7 @@ pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
                 hops.push(h);
             }
         };
-        match role(&s.packet, probe) {
+        match role(&s.packet, probe, &clients) {
             Some(Role::Request) => push(&mut t.request, hop(&s.packet)),
             Some(Role::Reply) => push(&mut t.reply, hop(&s.packet)),
             Some(Role::Error) => {
@@ -162,6 +190,7 @@ mod tests {
         Seen {
             node: node.into(),
             iface: iface.into(),
+            bridged: iface.starts_with("v-"),
             packet: Packet::parse(&bytes).unwrap(),
         }
     }
@@ -208,6 +237,35 @@ mod tests {
         assert_eq!(
             render(&t.reply, true),
             "fish eth0 → host eth0 (un-DNAT 198.51.100.5:8080) → laptop eth0"
+        );
+    }
+
+    #[test]
+    fn a_dnat_to_a_port_the_probe_does_not_know_is_followed() {
+        let syn = |dst: [u8; 4], dport| ipv4(6, [198, 51, 100, 7], dst, &tcp(40000, dport, 0x02));
+        let rst = |src: [u8; 4], sport| ipv4(6, src, [198, 51, 100, 7], &tcp(sport, 40000, 0x14));
+        let packets = vec![
+            seen("laptop", "eth0", syn([198, 51, 100, 5], 95)),
+            seen("host", "eth0", syn([198, 51, 100, 5], 95)),
+            seen("host", "testbridge", syn([172, 29, 0, 2], 96)),
+            seen("bird", "eth0", syn([172, 29, 0, 2], 96)),
+            seen("bird", "eth0", rst([172, 29, 0, 2], 96)),
+            seen("host", "eth0", rst([198, 51, 100, 5], 95)),
+            // Another flow on the listened port is not the probe's.
+            seen(
+                "bird",
+                "eth0",
+                ipv4(6, [172, 29, 0, 9], [172, 29, 0, 2], &tcp(50000, 96, 0x02)),
+            ),
+        ];
+        let t = trace(&packets, Probe::Tcp(95, 95));
+        assert_eq!(
+            render(&t.request, false),
+            "laptop eth0 → host eth0 → host testbridge (DNAT 172.29.0.2:96) → bird eth0"
+        );
+        assert_eq!(
+            render(&t.reply, true),
+            "bird eth0 → host eth0 (un-DNAT 198.51.100.5:95)"
         );
     }
 

@@ -292,12 +292,20 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
             );
         }
     }
-    let state = state.clone();
+    let st = state.clone();
     def(
         engine,
         "expect_failure",
         "Declares that an assertion of this scenario must fail (a fault scenario): it passes only if one does.",
         &["why: &str", "()"],
-        move |why: &str| *state.expected_failure.borrow_mut() = Some(why.to_string()),
+        move |why: &str| st.expect_failure(why, None),
+    );
+    let st = state.clone();
+    def(
+        engine,
+        "expect_failure",
+        "Declares that an assertion of this scenario must fail, and that its diagnosis (the `stopped:` line of the report; the whole report where there is none) must contain `text`: the fault must be found for the right reason.",
+        &["why: &str", "text: &str", "()"],
+        move |why: &str, text: &str| st.expect_failure(why, Some(text)),
     );
 }

@@ -71,8 +71,9 @@ struct RunState {
     assertions: bool,
     /// Snapshot mismatches, reported when the script ends.
     mismatches: RefCell<Vec<String>>,
-    /// `expect_failure(why)`: the scenario passes only if an assertion fails.
-    expected_failure: RefCell<Option<String>>,
+    /// `expect_failure(why, text)`: the scenario passes only if an
+    /// assertion fails (and its diagnosis says `text`).
+    expected_failure: RefCell<Option<(String, Option<String>)>>,
     assertion_failed: Cell<bool>,
 }
 
@@ -91,11 +92,21 @@ impl RunState {
         if !self.assertions {
             return Ok(());
         }
-        let verdict = check(self.expected_failure.borrow().is_none());
+        // An expected failure is explained only where its diagnosis is
+        // checked: the replay costs a probe window.
+        let explain = match &*self.expected_failure.borrow() {
+            None => true,
+            Some((_, text)) => text.is_some(),
+        };
+        let verdict = check(explain);
         if verdict.is_err() {
             self.assertion_failed.set(true);
         }
         verdict
+    }
+
+    fn expect_failure(&self, why: &str, text: Option<&str>) {
+        *self.expected_failure.borrow_mut() = Some((why.to_string(), text.map(str::to_string)));
     }
 }
 
@@ -112,9 +123,14 @@ fn register(engine: &mut Engine, lab: &Rc<Lab>, scenario: &Path, state: &Rc<RunS
     }
 }
 
+/// A scenario's verdict: passed (with the report of the failure a fault
+/// scenario expected), or the report of its failure.
+pub type Outcome = Result<Option<String>, String>;
+
 /// Runs `path` in a lab of its own; the lab is gone when this returns.
 /// The error is the report: file, line, what was expected and what happened.
-pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
+/// A fault scenario that passed gives the report of the failure it expected.
+pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Outcome {
     let (lab, result) = run_in_lab(path, opts, log)?;
     if let Err(report) = &result {
         if let (Some(hook), false) = (&opts.on_failure, crate::stop::requested()) {
@@ -126,11 +142,7 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Result<(), String> {
 
 /// Runs `path` in a lab of its own and hands the lab back, still alive,
 /// with the script's result. The outer error: the script could not start.
-pub fn run_in_lab(
-    path: &Path,
-    opts: &Options,
-    log: &Log,
-) -> Result<(Rc<Lab>, Result<(), String>), String> {
+pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Outcome), String> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
     let lab = Rc::new(
@@ -187,17 +199,38 @@ pub fn run_in_lab(
 }
 
 /// A fault scenario (`expect_failure`) passes when one of its assertions
-/// failed, and fails when all passed; any other error still fails it.
-fn expected(result: Result<(), String>, state: &RunState, file: &str) -> Result<(), String> {
-    let Some(why) = state.expected_failure.borrow().clone() else {
-        return result;
+/// failed (for the reason it names, if it names one), and fails when all
+/// passed; any other error still fails it.
+fn expected(result: Result<(), String>, state: &RunState, file: &str) -> Outcome {
+    let Some((why, text)) = state.expected_failure.borrow().clone() else {
+        return result.map(|()| None);
     };
     match result {
-        Err(_) if state.assertion_failed.get() => Ok(()),
+        Err(report) if state.assertion_failed.get() => match text {
+            Some(t) if !diagnosis(&report).contains(&t) => Err(format!(
+                "{file}: an assertion failed as expected ({why}), but its diagnosis does not say \"{t}\": the failure has another cause than the one expected\n{report}"
+            )),
+            _ => Ok(Some(report)),
+        },
         Err(report) => Err(report),
         Ok(()) => Err(format!(
             "{file}: expected an assertion to fail ({why}), but every assertion passed: the fault went unnoticed"
         )),
+    }
+}
+
+/// What a report says the cause is: its `stopped:` lines, where the probe
+/// was replayed; the whole report otherwise.
+fn diagnosis(report: &str) -> String {
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("stopped:") || l.starts_with("arrived:"))
+        .collect();
+    if lines.is_empty() {
+        report.to_string()
+    } else {
+        lines.join("\n")
     }
 }
 

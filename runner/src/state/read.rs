@@ -35,10 +35,11 @@ pub enum Reading<'a> {
         v6: bool,
     },
     Neighbours,
-    /// `iptables-save -c`: rules with their packet and byte counters.
-    XtablesCounters,
-    /// `conntrack -L`; empty where the tool is not installed.
-    Conntrack,
+    /// `iptables-save -c` (or `ip6tables-save -c`): rules with their
+    /// packet and byte counters.
+    XtablesCounters {
+        v6: bool,
+    },
 }
 
 /// Reads `what` in `node`; a tool that fails is an error naming the
@@ -79,9 +80,14 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
             super::without_comments(&run(&["ip", "-6", "route", "show"])?)
         }
         Reading::Neighbours => super::without_comments(&run(&["ip", "neigh", "show"])?),
-        Reading::XtablesCounters => super::without_comments(&run(&["iptables-save", "-c"])?),
-        Reading::Conntrack if locate("conntrack").is_err() => String::new(),
-        Reading::Conntrack => run(&["conntrack", "-L"]).unwrap_or_default(),
+        Reading::XtablesCounters { v6 } => {
+            let program = if v6 {
+                "ip6tables-save"
+            } else {
+                "iptables-save"
+            };
+            super::without_comments(&run(&[program, "-c"])?)
+        }
     })
 }
 

@@ -1,0 +1,561 @@
+//! The one line that says where a replayed probe stopped and why. It says
+//! only what the evidence shows: a rule whose counter moved, a sysctl, a
+//! route or neighbour entry read in the node, a frame seen; where that does
+//! not settle the cause, it says "cause unknown" and the evidence is listed
+//! below it.
+
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use super::conntrack::Flow;
+use super::counters::{self, Moved, Rule};
+use super::path::{Hop, PacketPath, Probe};
+use super::query;
+use crate::lab::{Lab, Node};
+
+/// What the replay gathered.
+pub struct Evidence<'a> {
+    pub lab: &'a Lab,
+    pub probe: Probe,
+    pub client: &'a Rc<Node>,
+    pub dst: IpAddr,
+    /// Where the token should arrive: the listener, or for a ping the
+    /// node that owns the address, if any.
+    pub expected: Option<Rc<Node>>,
+    pub path: &'a PacketPath,
+    /// Every watched node's rules after the replay, and those that moved.
+    pub rules: &'a [(Rc<Node>, Vec<Rule>, Vec<Moved>)],
+    /// The replayed flow's conntrack entries, by node.
+    pub flows: &'a [(Rc<Node>, Flow)],
+}
+
+fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
+    match (ip, port) {
+        (ip, None) => ip.to_string(),
+        (IpAddr::V4(a), Some(p)) => format!("{a}:{p}"),
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+    }
+}
+
+/// The word after `key` in `text`.
+fn after<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == key)?;
+    words.get(i + 1).copied()
+}
+
+/// What `ip -o link show dev X` says of a link.
+struct LinkState {
+    up: bool,
+    carrier: bool,
+    mac: Option<String>,
+    master: Option<String>,
+}
+
+fn link_state(node: &Node, dev: &str) -> Option<LinkState> {
+    let text = query(node, &["ip", "-o", "link", "show", "dev", dev]).ok()?;
+    let flags = text.split('<').nth(1)?.split('>').next()?;
+    let flags: Vec<&str> = flags.split(',').collect();
+    Some(LinkState {
+        up: flags.contains(&"UP"),
+        carrier: !flags.contains(&"NO-CARRIER"),
+        mac: after(&text, "link/ether").map(str::to_string),
+        master: after(&text, "master").map(str::to_string),
+    })
+}
+
+/// The interface of `node` that has `ip`.
+fn iface_with(node: &Node, ip: IpAddr) -> Option<String> {
+    let text = query(node, &["ip", "-o", "addr", "show", "to", &ip.to_string()]).ok()?;
+    let name = text.split_whitespace().nth(1)?;
+    Some(name.split('@').next()?.to_string())
+}
+
+/// Why a node could not send on towards `dst`, read from its link,
+/// neighbour table and the node that has the next hop; None when all of
+/// that looks right.
+fn next_hop_trouble(
+    e: &Evidence,
+    node: &Node,
+    dst: IpAddr,
+    from: Option<(IpAddr, &str)>,
+) -> Option<String> {
+    let d = dst.to_string();
+    let route = match from {
+        Some((src, iif)) => query(
+            node,
+            &[
+                "ip",
+                "route",
+                "get",
+                &d,
+                "from",
+                &src.to_string(),
+                "iif",
+                iif,
+            ],
+        ),
+        None => query(node, &["ip", "route", "get", &d]),
+    }
+    .ok()?;
+    let dev = after(&route, "dev")?.to_string();
+    let hop: IpAddr = after(&route, "via")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(dst);
+    if route.starts_with("local ") {
+        return None;
+    }
+    let name = &node.name;
+    if let Some(l) = link_state(node, &dev) {
+        if !l.up {
+            return Some(format!("{name}'s {dev}, its way to {hop}, is down"));
+        }
+        if !l.carrier {
+            return Some(format!(
+                "{name}'s {dev}, its way to {hop}, has no carrier (the other end is down)"
+            ));
+        }
+    }
+    let owner = e.lab.owner_of(hop).and_then(|o| {
+        let iface = iface_with(&o, hop)?;
+        Some((o, iface))
+    });
+    let entry = query(
+        node,
+        &["ip", "neigh", "show", "to", &hop.to_string(), "dev", &dev],
+    )
+    .unwrap_or_default();
+    let state = entry
+        .split_whitespace()
+        .last()
+        .unwrap_or("none")
+        .to_string();
+    let resolve = if hop.is_ipv4() {
+        "ARP"
+    } else {
+        "neighbour solicitation"
+    };
+    match after(&entry, "lladdr") {
+        None => {
+            let why = match &owner {
+                None => format!("nobody in the lab has {hop}"),
+                Some((o, iface)) => match link_state(o, iface) {
+                    Some(l) if !l.up => format!("{}'s {iface}, which has {hop}, is down", o.name),
+                    _ => match bridge_trouble(o, iface) {
+                        Some(t) => t,
+                        None => format!(
+                            "{}'s {iface} has {hop}; why it did not answer is unknown",
+                            o.name
+                        ),
+                    },
+                },
+            };
+            Some(format!(
+                "{name} could not resolve {hop} on {dev} (neighbour {}: no answer to {resolve}): {why}",
+                if state == "none" { "entry missing" } else { &state }
+            ))
+        }
+        Some(mac) => {
+            let (o, iface) = owner?;
+            let real = link_state(&o, &iface)?.mac?;
+            (real != mac).then(|| {
+                format!(
+                    "{name}'s neighbour entry for {hop} says {mac} ({state}), but {}'s {iface}, which has {hop}, now has MAC {real}: the entry is stale and its frames go to a MAC nobody has",
+                    o.name
+                )
+            })
+        }
+    }
+}
+
+/// A bridge port that does not forward, or a bridge that is down, under
+/// an interface that should have answered.
+fn bridge_trouble(node: &Node, iface: &str) -> Option<String> {
+    let l = link_state(node, iface)?;
+    if let Some(bridge) = l.master {
+        if link_state(node, &bridge).is_some_and(|b| !b.up) {
+            return Some(format!("{}'s bridge {bridge} is down", node.name));
+        }
+        return port_trouble(node, iface);
+    }
+    None
+}
+
+/// A bridge port whose STP state is not forwarding.
+fn port_trouble(node: &Node, port: &str) -> Option<String> {
+    let text = query(node, &["ip", "-d", "-o", "link", "show", "dev", port]).ok()?;
+    let i = text.find("bridge_slave state ")?;
+    let state = text[i..].split_whitespace().nth(2)?;
+    (state != "forwarding").then(|| {
+        format!(
+            "{}'s bridge port {port} is {state}, not forwarding",
+            node.name
+        )
+    })
+}
+
+/// The nodes the probe concerns, in the order it met them.
+fn path_nodes(e: &Evidence) -> Vec<String> {
+    let mut out: Vec<String> = vec![e.client.name.clone()];
+    let hops = e.path.request.iter().chain(&e.path.reply);
+    let more = hops
+        .map(|h| h.node.clone())
+        .chain(e.expected.iter().map(|n| n.name.clone()));
+    for n in more {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+fn moved_in<'e>(e: &'e Evidence, node: &str) -> &'e [Moved] {
+    e.rules
+        .iter()
+        .find(|(n, _, _)| n.name == node)
+        .map_or(&[], |(_, _, m)| m.as_slice())
+}
+
+fn rules_in<'e>(e: &'e Evidence, node: &str) -> &'e [Rule] {
+    e.rules
+        .iter()
+        .find(|(n, _, _)| n.name == node)
+        .map_or(&[], |(_, r, _)| r.as_slice())
+}
+
+/// The DNAT the probe went through, as evidence: a DNAT rule that moved,
+/// or the flow's conntrack entry.
+fn dnat(e: &Evidence) -> Option<String> {
+    for node in path_nodes(e) {
+        if let Some(m) = moved_in(e, &node).iter().find(|m| m.dnat_to().is_some()) {
+            return Some(format!("{node}'s {}", m.describe()));
+        }
+    }
+    e.flows.iter().find_map(|(n, f)| {
+        let to = f.dnat()?;
+        Some(format!(
+            "{}'s conntrack entry: {} (DNAT to {to})",
+            n.name,
+            f.describe()
+        ))
+    })
+}
+
+pub fn diagnose(e: &Evidence) -> String {
+    if let Some(d) = dropped(e) {
+        return d;
+    }
+    let client = &e.client.name;
+    let Some(last) = e.path.request.last() else {
+        return never_left(e);
+    };
+    let Some(node) = e.lab.node(&last.node) else {
+        return format!(
+            "stopped: last seen at {} {}; cause unknown",
+            last.node, last.iface
+        );
+    };
+    let here = format!("{} {}", last.node, last.iface);
+    if last.bridged {
+        return switched_nowhere(e, last);
+    }
+    let owns = e
+        .lab
+        .owner_of(last.dst)
+        .is_some_and(|o| Rc::ptr_eq(&o, &node));
+    if !owns {
+        return format!(
+            "stopped: last seen at {here}; {}",
+            not_forwarded(e, &node, last)
+        );
+    }
+    if let Some(expected) = e.expected.as_ref().filter(|x| !Rc::ptr_eq(x, &node)) {
+        return wrong_node(e, &node, last, expected);
+    }
+    if let Some(wrong) = wrong_port(e, &node, last) {
+        return wrong;
+    }
+    if let Some(back) = e.path.reply.last() {
+        if back.node != *client {
+            let Some(at) = e.lab.node(&back.node) else {
+                return format!(
+                    "stopped: the reply was last seen at {} {}",
+                    back.node, back.iface
+                );
+            };
+            return format!(
+                "stopped: {} answered, but the reply was last seen at {} {}; {}",
+                node.name,
+                back.node,
+                back.iface,
+                not_forwarded(e, &at, back)
+            );
+        }
+        return format!(
+            "arrived: {} answered and the answer reached {client}",
+            node.name
+        );
+    }
+    no_reply(e, &node, last)
+}
+
+/// A rule or policy that drops, whose counter moved in a node the probe
+/// went through.
+fn dropped(e: &Evidence) -> Option<String> {
+    for name in path_nodes(e) {
+        let moved = moved_in(e, &name);
+        let Some(i) = moved.iter().position(Moved::drops) else {
+            continue;
+        };
+        let what = if e.path.reply.iter().any(|h| h.node == name)
+            && e.path.request.iter().all(|h| h.node != name || h.bridged)
+        {
+            "the reply"
+        } else {
+            "it"
+        };
+        let mut line = format!("stopped: {name} dropped {what} in {}", moved[i].describe());
+        if let Some(d) = moved[..i].iter().rev().find(|m| m.dnat_to().is_some()) {
+            line.push_str(&format!(", after {}", d.describe()));
+        }
+        return Some(line);
+    }
+    None
+}
+
+fn never_left(e: &Evidence) -> String {
+    let c = &e.client.name;
+    if let Err(err) = query(e.client, &["ip", "route", "get", &e.dst.to_string()]) {
+        return format!(
+            "stopped: it never left {c}: {c} has no route to {} ({err})",
+            e.dst
+        );
+    }
+    match next_hop_trouble(e, e.client, e.dst, None) {
+        Some(t) => format!("stopped: it never left {c}: {t}"),
+        None => format!(
+            "stopped: it never left {c}; {c} has a route and a neighbour entry for it, and no rule that moved dropped it: cause unknown"
+        ),
+    }
+}
+
+/// The last frame was seen on a bridge's port and never taken in by an
+/// interface after it: the bridge had nowhere to switch it, or its sender
+/// addressed it to a MAC nobody has.
+fn switched_nowhere(e: &Evidence, last: &Hop) -> String {
+    let here = format!("{} {}", last.node, last.iface);
+    let sender = e
+        .path
+        .request
+        .iter()
+        .rev()
+        .find(|h| !h.bridged)
+        .and_then(|h| Some((e.lab.node(&h.node)?, h.clone())));
+    if let Some((s, hop)) = &sender {
+        let from = (!Rc::ptr_eq(s, e.client)).then_some((hop.src, hop.iface.as_str()));
+        if let Some(t) = next_hop_trouble(e, s, last.dst, from) {
+            return format!("stopped: last seen at {here}, a bridge port; {t}");
+        }
+    }
+    if let Some(t) = e
+        .lab
+        .node(&last.node)
+        .and_then(|n| bridge_trouble(&n, &last.iface))
+    {
+        return format!("stopped: last seen at {here}; {t}");
+    }
+    format!("stopped: last seen at {here}, a bridge port, and no interface took it in after it: cause unknown")
+}
+
+/// Why `node`, which does not have the packet's destination, did not send
+/// it on.
+fn not_forwarded(e: &Evidence, node: &Rc<Node>, hop: &Hop) -> String {
+    let name = &node.name;
+    let key = if hop.dst.is_ipv6() {
+        "net/ipv6/conf/all/forwarding"
+    } else {
+        "net/ipv4/ip_forward"
+    };
+    if node.sysctl_value(key).as_deref() == Ok("0") {
+        return format!("{name} does not forward ({} = 0)", key.replace('/', "."));
+    }
+    let (src, d) = (hop.src.to_string(), hop.dst.to_string());
+    if let Err(err) = query(
+        node,
+        &["ip", "route", "get", &d, "from", &src, "iif", &hop.iface],
+    ) {
+        if err.contains("cross-device") {
+            return format!(
+                "{name} dropped it by reverse-path filtering (rp_filter): its route back to {src} does not leave through {}",
+                hop.iface
+            );
+        }
+        return format!("{name} has no route to {d} ({err})");
+    }
+    if let Some(t) = hairpin_trouble(e, node, hop) {
+        return t;
+    }
+    match next_hop_trouble(e, node, hop.dst, Some((hop.src, &hop.iface))) {
+        Some(t) => t,
+        None => format!(
+            "{name} forwards and has a route to {d}, and no rule that moved dropped it: cause unknown"
+        ),
+    }
+}
+
+/// A bridge that would have to send a frame back out of the port it came
+/// in by: it does so only where that port's hairpin mode is on.
+fn hairpin_trouble(e: &Evidence, node: &Node, hop: &Hop) -> Option<String> {
+    // The port it came in by: the bridged hop just before, in this node.
+    let at = e.path.request.iter().position(|h| h == hop)?;
+    let port = e.path.request[..at]
+        .iter()
+        .rev()
+        .find(|h| h.node == node.name && h.bridged)?;
+    let d = hop.dst.to_string();
+    let route = query(node, &["ip", "route", "get", &d]).ok()?;
+    if after(&route, "dev") != Some(hop.iface.as_str()) {
+        return None;
+    }
+    let neigh = query(node, &["ip", "neigh", "show", "to", &d, "dev", &hop.iface]).ok()?;
+    let mac = after(&neigh, "lladdr")?;
+    let fdb = query(node, &["bridge", "fdb", "show", "br", &hop.iface]).ok()?;
+    let out = fdb
+        .lines()
+        .find(|l| l.starts_with(mac))
+        .and_then(|l| after(l, "dev"))?;
+    let details = query(node, &["ip", "-d", "-o", "link", "show", "dev", out]).ok()?;
+    (out == port.iface && details.contains("hairpin off")).then(|| {
+        format!(
+            "{}'s bridge {} would send it back out of {out}, the port it came in by, and {out}'s hairpin mode is off",
+            node.name, hop.iface
+        )
+    })
+}
+
+/// What the node that got the probe sent back, if anything.
+fn answer(e: &Evidence, node: &str) -> String {
+    let errors = e
+        .path
+        .errors
+        .iter()
+        .find(|(n, _)| n == node)
+        .map(|(_, w)| w.clone());
+    match e.path.reply.first().filter(|h| h.node == node) {
+        Some(h) => format!("{node} answered ({})", h.summary),
+        None => match errors {
+            Some(w) => format!("{node} answered {w}"),
+            None => format!("{node} did not answer"),
+        },
+    }
+}
+
+/// The probe arrived at a node that has its destination, but not the one
+/// it should.
+fn wrong_node(e: &Evidence, node: &Rc<Node>, last: &Hop, expected: &Rc<Node>) -> String {
+    let at = endpoint(last.dst, last.ports.map(|p| p.1));
+    let answer = answer(e, &node.name);
+    if let Some(d) = dnat(e) {
+        return format!(
+            "stopped: it went to {} ({at}), not to {}: it was sent there by {d}; {answer}",
+            node.name, expected.name
+        );
+    }
+    // DNAT rules that could have sent it on, and did not match it.
+    let unmatched: Vec<String> = rules_in(e, &node.name)
+        .iter()
+        .filter(|r| counters::dnat_to(&r.text).is_some())
+        .map(|r| format!("{} {}: `{}`", r.table, r.chain, r.text))
+        .take(3)
+        .collect();
+    let mut why = "no DNAT applied to it".to_string();
+    if !unmatched.is_empty() {
+        why.push_str(&format!(
+            " (none of {}'s DNAT rules matched: {})",
+            node.name,
+            unmatched.join("; ")
+        ));
+        let local = Rc::ptr_eq(node, e.client);
+        if local && unmatched.iter().all(|u| u.starts_with("nat PREROUTING")) {
+            why.push_str(&format!(
+                "; {}'s own connections skip nat PREROUTING, they take nat OUTPUT",
+                node.name
+            ));
+        }
+    }
+    format!(
+        "stopped: it went to {} ({at}) itself, not to {}: {why}; {answer}",
+        node.name, expected.name
+    )
+}
+
+/// The probe reached the right node on a port nothing listens on.
+fn wrong_port(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Option<String> {
+    let (Probe::Tcp(_, listened) | Probe::Udp(_, listened)) = e.probe else {
+        return None;
+    };
+    let port = last.ports?.1;
+    if port == listened {
+        return None;
+    }
+    let how = dnat(e)
+        .map(|d| format!(" it was sent there by {d};"))
+        .unwrap_or_default();
+    Some(format!(
+        "stopped: it reached {} on port {port}, not on {listened} where the listener is:{how} {}",
+        node.name,
+        answer(e, &node.name)
+    ))
+}
+
+/// The probe reached its node and nothing came back.
+fn no_reply(e: &Evidence, node: &Rc<Node>, last: &Hop) -> String {
+    let here = format!("{} {}", last.node, last.iface);
+    let name = &node.name;
+    let src = last.src.to_string();
+    if let Err(err) = query(node, &["ip", "route", "get", &src]) {
+        return format!(
+            "stopped: {name} received it at {here} and no reply left: {name} has no route to {src} ({err}){}",
+            untranslated(e, last)
+        );
+    }
+    if let Some(t) = next_hop_trouble(e, node, last.src, None) {
+        return format!("stopped: {name} received it at {here} and no reply left: {t}");
+    }
+    format!(
+        "stopped: {name} received it at {here} and sent no reply; no rule that moved dropped it: cause unknown"
+    )
+}
+
+/// When a source arrives as it was sent, the source NAT rules on the way
+/// that did not match it.
+fn untranslated(e: &Evidence, last: &Hop) -> String {
+    let Some(first) = e.path.request.first() else {
+        return String::new();
+    };
+    if first.src != last.src {
+        return String::new();
+    }
+    let mut unmatched = Vec::new();
+    for name in path_nodes(e) {
+        let moved = moved_in(e, &name);
+        for r in rules_in(e, &name) {
+            let counted = moved.iter().any(|m| m.rule == *r);
+            if !counted && counters::translates_source(&r.text) {
+                unmatched.push(format!("{name}'s {} {}: `{}`", r.table, r.chain, r.text));
+            }
+        }
+    }
+    if unmatched.is_empty() {
+        format!(
+            "; its source {} was never translated: no MASQUERADE or SNAT on the way",
+            last.src
+        )
+    } else {
+        format!(
+            "; its source {} was never translated: {} did not match it",
+            last.src,
+            unmatched.join(", ")
+        )
+    }
+}
