@@ -206,6 +206,9 @@ fn api_prints_definitions_for_the_language_server() {
         "fn assert_ping(node: Node, target: string) -> ();",
         "fn attach(container: Node, host: Node, bridge: string, cidr: string) -> String;",
         "fn snapshot(name: string, text: string) -> ();",
+        "fn snapshot(name: string, text: string, options: map) -> ();",
+        "fn sysctl(node: Node, key: string) -> String;",
+        "fn sysctl(node: Node, key: string, value: string) -> ();",
     ] {
         assert!(out.contains(needle), "{needle} in {out}");
     }

@@ -114,7 +114,8 @@ fn register_snapshot(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>)
     def(
         engine,
         "snapshot",
-        "The same, with options: #{ redact: #{ \"veth[0-9a-f]{8}\": \"<veth>\" } } replaces every match of each regex \
+        "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta) after redaction: \
+         #{ redact: #{ \"veth[0-9a-f]{8}\": \"<veth>\" } } replaces every match of each regex \
          (in the order of the keys) before the text is compared and stored.",
         &["name: &str", "text: &str", "options: Map", "()"],
         move |ctx: NativeCallContext, name: &str, text: &str, options: Map| -> Res<()> {
