@@ -46,6 +46,11 @@ enum Command {
         /// Graphviz dot, Mermaid (renders on GitHub), or SVG (needs Graphviz).
         #[arg(long, value_enum, default_value_t = Format::Dot)]
         format: Format,
+        /// Draw the lab as it is after LINE: only the top-level statements
+        /// that begin on or before it run (one that begins there runs
+        /// whole).
+        #[arg(long, value_name = "LINE")]
+        at: Option<usize>,
     },
     /// Print the script API as Rhai definitions, for the Rhai language
     /// server (save it as scenario.d.rhai next to your scenarios).
@@ -64,7 +69,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Check { paths } => check::check(&paths),
         Command::Clean => clean::clean(),
-        Command::Graph { file, format } => graph::graph(&file, format),
+        Command::Graph { file, format, at } => graph::graph(&file, format, at),
         Command::Api => api::api(),
     }
 }

@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 use insta::internals::TextSnapshotContents;
 use insta::TextSnapshotKind;
@@ -85,14 +85,59 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Replacements applied to a snapshot's text before it is compared and
+/// stored, for names a real stack picks at random (a CNI host veth
+/// `veth1a2b3c4d`, a MAC): each a regex and what replaces its matches, in
+/// order. insta applies them (its filters); the runner only checks the
+/// regexes first, as insta panics on a bad one.
+#[derive(Clone, Debug, Default)]
+pub struct Redactions(Vec<(regex::Regex, String)>);
+
+impl Redactions {
+    pub fn add(&mut self, pattern: &str, replacement: &str) -> Result<(), String> {
+        let re = regex::Regex::new(pattern).map_err(|e| {
+            // The parser's message draws a caret under the pattern over
+            // three lines; the report keeps one, its last.
+            let e = e.to_string();
+            let why = e.lines().last().unwrap_or_default();
+            let why = why.strip_prefix("error: ").unwrap_or(why);
+            format!("snapshot: redact: '{pattern}' is not a valid regular expression ({why})")
+        })?;
+        self.0.push((re, replacement.to_string()));
+        Ok(())
+    }
+
+    /// The text as insta's filters make it, for the report's diff only:
+    /// insta compares and stores its own filtered copy, which it keeps.
+    fn apply(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_string(), |t, (re, with)| {
+            re.replace_all(&t, with.as_str()).into_owned()
+        })
+    }
+}
+
+/// Where one `snapshot()` call is: the scenario and the line in it.
+pub struct Call<'a> {
+    pub scenario: &'a Path,
+    pub line: u32,
+    pub name: &'a str,
+}
+
 /// Compares `text` with the stored snapshot; the error is the report.
-pub fn assert(scenario: &Path, name: &str, text: &str) -> Result<(), String> {
+pub fn assert(call: &Call, text: &str, redact: &Redactions) -> Result<(), String> {
+    let Call {
+        scenario,
+        line,
+        name,
+    } = *call;
     check_name(name)?;
     let (folder, stem) = location(scenario);
     let folder = std::path::absolute(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     let snap_name = format!("{stem}__{name}");
     let file = folder.join(format!("{snap_name}.snap"));
+    let pending = file.with_extension("snap.new");
     let old = insta::Snapshot::from_file(&file).ok();
+    let before = std::fs::read(&file).ok();
 
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(&folder);
@@ -100,23 +145,62 @@ pub fn assert(scenario: &Path, name: &str, text: &str) -> Result<(), String> {
     settings.set_input_file(scenario);
     settings.set_omit_expression(true);
     settings.set_description(format!("snapshot(\"{name}\") in {}", scenario.display()));
-    let matched = quietly(|| settings.bind(|| insta::assert_snapshot!(snap_name.as_str(), text)));
+    settings.set_filters(
+        redact
+            .0
+            .iter()
+            .map(|(re, with)| (re.as_str(), with.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let workspace = workspace(scenario);
+    let source = scenario.display().to_string();
+    // insta's macro would name this Rust file as the snapshot's `source`;
+    // its function under the macro takes the assertion's file and line, so
+    // the scenario's are given instead.
+    let outcome = quietly(|| {
+        settings.bind(|| {
+            insta::_macro_support::assert_snapshot(
+                (snap_name.as_str(), text).into(),
+                &workspace,
+                "scenario",
+                module_path!(),
+                &source,
+                line,
+                "",
+            )
+        })
+    });
+    let matched = match outcome {
+        Some(Ok(())) => true,
+        Some(Err(e)) => {
+            return Err(format!(
+                "snapshot '{name}': insta could not compare or write {}: {e}",
+                relative(&file).display()
+            ))
+        }
+        None => false,
+    };
+    if std::fs::read(&file).ok() != before {
+        // Written (--accept): what was pending for it is resolved.
+        let _ = std::fs::remove_file(&pending);
+        written().push(relative(&file));
+    }
     if matched {
         return Ok(());
     }
     let shown = relative(&file);
-    let pending = file.with_extension("snap.new");
+    let rerun = format!("scenario run --accept {}", relative(scenario).display());
     let next = if pending.exists() {
         format!(
-            "the new version is in {}: review it with `cargo insta review`, or run again with `scenario run --accept`",
+            "the new version is in {}: review it with `cargo insta review`, or run again with `{rerun}`",
             relative(&pending).display()
         )
     } else if is_ci() {
         "nothing was written (CI is set)".to_string()
     } else {
-        "accept it with `scenario run --accept` (or INSTA_UPDATE=always)".to_string()
+        format!("accept it with `{rerun}` (or INSTA_UPDATE=always)")
     };
-    let new = normalized(text);
+    let new = normalized(&redact.apply(text));
     match old
         .as_ref()
         .and_then(|s| s.contents().as_text().map(|t| t.to_string() + "\n"))
@@ -132,6 +216,37 @@ pub fn assert(scenario: &Path, name: &str, text: &str) -> Result<(), String> {
             diff(("stored", &old), ("now", &new))
         )),
     }
+}
+
+/// The root insta records `source` and `input_file` relative to: the
+/// current directory (or INSTA_WORKSPACE_ROOT) when the scenario is below
+/// it, else the scenario's own project (the folder holding its
+/// `scenarios/`, or its folder), as insta leaves out an `input_file` it
+/// cannot name from the root.
+fn workspace(scenario: &Path) -> PathBuf {
+    let root = insta::_get_workspace_root!().as_path().to_path_buf();
+    let below = |root: &Path| {
+        let (Ok(root), Ok(file)) = (root.canonicalize(), scenario.canonicalize()) else {
+            return false;
+        };
+        file.starts_with(root)
+    };
+    if below(&root) {
+        return root;
+    }
+    let dir = scenario.parent().unwrap_or(Path::new(""));
+    let parts: Vec<Component> = dir.components().collect();
+    let project: PathBuf = match parts.iter().rposition(|c| c.as_os_str() == "scenarios") {
+        Some(i) => parts[..i].iter().collect(),
+        None => dir.to_path_buf(),
+    };
+    std::path::absolute(&project).unwrap_or(root)
+}
+
+/// The snapshot files this process wrote (new or changed), in order.
+pub fn written() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    static WRITTEN: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    WRITTEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The text as insta compares it (which drops the final newline).
@@ -159,9 +274,9 @@ thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs an insta assertion and says whether it held. insta reports a
+/// Runs an insta assertion: `None` when it did not hold. insta reports a
 /// mismatch by panicking; that panic is expected here and not printed.
-fn quietly(f: impl FnOnce()) -> bool {
+fn quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -172,7 +287,7 @@ fn quietly(f: impl FnOnce()) -> bool {
         }));
     });
     QUIET.with(|q| q.set(true));
-    let held = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
+    let held = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
     QUIET.with(|q| q.set(false));
     held
 }

@@ -64,3 +64,35 @@ pub fn name(signal: i32) -> &'static str {
         _ => "a signal",
     }
 }
+
+/// The closing line of a stopped run, as a sentence: the scenarios that
+/// had started are reported above it, each with its ending.
+pub fn summary(signal: i32, not_run: usize) -> String {
+    let by = name(signal);
+    match not_run {
+        0 => format!("stopped by {by}: every scenario had started"),
+        1 => format!("stopped by {by}: 1 scenario did not run"),
+        n => format!("stopped by {by}: {n} scenarios did not run"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_a_sentence_in_the_right_number() {
+        assert_eq!(
+            summary(libc::SIGINT, 1),
+            "stopped by SIGINT: 1 scenario did not run"
+        );
+        assert_eq!(
+            summary(libc::SIGTERM, 3),
+            "stopped by SIGTERM: 3 scenarios did not run"
+        );
+        assert_eq!(
+            summary(libc::SIGINT, 0),
+            "stopped by SIGINT: every scenario had started"
+        );
+    }
+}

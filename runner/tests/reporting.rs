@@ -94,6 +94,38 @@ fn graph_draws_every_node_bridge_and_address() {
     );
 }
 
+#[test]
+fn graph_at_a_line_draws_the_lab_as_it_is_then() {
+    // 04 attaches bird on line 15 and fish on line 16.
+    let file = "scenarios/article/04-publish-with-dnat.rhai";
+    let o = scenario(&["graph", "--at", "15", file]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("\"host/v-bird\" -- \"bird/eth0\""), "{out}");
+    assert!(out.contains("172.29.0.2/24"), "{out}");
+    assert!(
+        !out.contains("v-fish"),
+        "fish is attached on line 16: {out}"
+    );
+    assert!(!out.contains("laptop"), "laptop comes on line 17: {out}");
+    assert!(
+        out.contains("fish (container)"),
+        "fish exists from line 14: {out}"
+    );
+
+    let whole = text(&scenario(&["graph", "--at", "35", file])).0;
+    assert!(
+        whole.contains("v-fish") && whole.contains("laptop (node)"),
+        "{whole}"
+    );
+
+    for bad in ["0", "36"] {
+        let o = scenario(&["graph", "--at", bad, file]);
+        assert_eq!(o.status.code(), Some(2), "--at {bad}: {:?}", text(&o));
+        assert!(text(&o).1.contains("has lines 1 to 35"), "{:?}", text(&o));
+    }
+}
+
 fn listed(args: &[&str]) -> Vec<String> {
     let mut all = vec!["run", "--list"];
     all.extend_from_slice(args);
@@ -174,6 +206,9 @@ fn api_prints_definitions_for_the_language_server() {
         "fn assert_ping(node: Node, target: string) -> ();",
         "fn attach(container: Node, host: Node, bridge: string, cidr: string) -> String;",
         "fn snapshot(name: string, text: string) -> ();",
+        "fn snapshot(name: string, text: string, options: map) -> ();",
+        "fn sysctl(node: Node, key: string) -> String;",
+        "fn sysctl(node: Node, key: string, value: string) -> ();",
     ] {
         assert!(out.contains(needle), "{needle} in {out}");
     }

@@ -22,11 +22,15 @@ struct Project(PathBuf);
 
 impl Project {
     fn new(tag: &str) -> Project {
+        Project::with(tag, SCENARIO)
+    }
+
+    fn with(tag: &str, script: &str) -> Project {
         let dir =
             std::env::temp_dir().join(format!("scenario-snapshots-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("scenarios")).unwrap();
-        std::fs::write(dir.join("scenarios/drift.rhai"), SCENARIO).unwrap();
+        std::fs::write(dir.join("scenarios/drift.rhai"), script).unwrap();
         Project(dir)
     }
 
@@ -92,6 +96,11 @@ fn missing_snapshots_fail_and_wait_for_review_but_not_under_ci() {
         "every snapshot is compared: {}",
         stdout(&o)
     );
+    assert!(
+        stdout(&o).contains("run again with `scenario run --accept scenarios/drift.rhai`"),
+        "the hint names the scenario: {}",
+        stdout(&o)
+    );
     assert!(p.pending("nat").exists() && p.pending("filter").exists());
     assert!(!p.snap("nat").exists());
     let pending = std::fs::read_to_string(p.pending("nat")).unwrap();
@@ -121,6 +130,10 @@ fn accept_writes_and_then_the_snapshots_hold() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let nat = std::fs::read_to_string(p.snap("nat")).unwrap();
     assert!(nat.contains("input_file: scenarios/drift.rhai"), "{nat}");
+    assert!(
+        nat.starts_with("---\nsource: scenarios/drift.rhai\n"),
+        "source names the scenario, not the runner: {nat}"
+    );
     assert!(
         !nat.contains("[0:0]") && !nat.contains("# Generated"),
         "{nat}"
@@ -198,4 +211,125 @@ fn iptables_legacy_gives_the_snapshots_written_under_nft() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn accept_clears_what_it_resolved_and_lists_what_it_wrote() {
+    let p = Project::new("resolved");
+    assert_eq!(p.run(&[], false).status.code(), Some(1));
+    assert!(p.pending("nat").exists() && p.pending("filter").exists());
+
+    let o = p.run(&["--accept"], false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        !p.pending("nat").exists() && !p.pending("filter").exists(),
+        "the pending files --accept resolved are gone"
+    );
+    assert!(
+        out.ends_with(
+            "1 passed, 0 failed\nwrote 2 snapshots:\nsnapshots/drift__filter.snap\nsnapshots/drift__nat.snap\n"
+        ),
+        "{out}"
+    );
+
+    // Nothing changed: nothing written, nothing listed.
+    let o = p.run(&["--accept"], false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("wrote"), "{out}");
+
+    // One rule changes: only its snapshot is written and listed.
+    let script = SCENARIO.replace("-j MASQUERADE", "-o eth0 -j MASQUERADE");
+    std::fs::write(p.0.join("scenarios/drift.rhai"), script).unwrap();
+    assert_eq!(p.run(&[], false).status.code(), Some(1));
+    assert!(p.pending("nat").exists());
+    let o = p.run(&["--accept"], false);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.ends_with("wrote 1 snapshot:\nsnapshots/drift__nat.snap\n"),
+        "{out}"
+    );
+    assert!(
+        !p.pending("nat").exists(),
+        "the changed snapshot's pending file is gone"
+    );
+}
+
+/// A veth named as CNI names the host end, at random, each run.
+const RANDOM_NAMES: &str = r#"
+let h = node("host");
+h.sh("ip link add veth$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n') type veth peer name eth0");
+let links = h.links();
+if !links.contains("veth") { throw `no veth in ${links}`; }
+snapshot("links", links, #{ redact: #{ "veth[0-9a-f]{8}": "<veth>" } });
+"#;
+
+#[test]
+fn redacted_names_give_the_same_snapshot_every_run() {
+    let p = Project::with("redact", RANDOM_NAMES);
+    let o = p.run(&["--accept"], false);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let links = std::fs::read_to_string(p.snap("links")).unwrap();
+    assert!(
+        links.contains("\n<veth> <BROADCAST,MULTICAST> mtu 1500"),
+        "{links}"
+    );
+    assert!(
+        !regex_free_hex_veth(&links),
+        "the random name was stored: {links}"
+    );
+    // Another run, another name, the same snapshot.
+    for _ in 0..2 {
+        let o = p.run(&[], true);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    }
+    // Without the redaction the name shows up in the diff.
+    std::fs::write(
+        p.0.join("scenarios/drift.rhai"),
+        RANDOM_NAMES.replace(r#", #{ redact: #{ "veth[0-9a-f]{8}": "<veth>" } }"#, ""),
+    )
+    .unwrap();
+    let o = p.run(&[], true);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("-<veth> <BROADCAST"), "{out}");
+    assert!(out.contains("+veth"), "{out}");
+}
+
+/// Whether a `veth` followed by eight hex digits appears in the text.
+fn regex_free_hex_veth(text: &str) -> bool {
+    text.match_indices("veth").any(|(i, _)| {
+        let rest = &text[i + 4..];
+        rest.len() >= 8 && rest[..8].chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+#[test]
+fn a_scenario_outside_the_current_folder_is_named_in_its_snapshots() {
+    let p = Project::new("outside");
+    let elsewhere = p.0.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("x.rhai"), "snapshot(\"s\", \"text\");\n").unwrap();
+    // Run from a sibling folder: the scenario is not below it.
+    let here = p.0.join("here");
+    std::fs::create_dir_all(&here).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_scenario"))
+        .args([
+            "run",
+            "--accept",
+            elsewhere.join("x.rhai").to_str().unwrap(),
+        ])
+        .current_dir(&here)
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .env_remove("TF_BUILD")
+        .env_remove("INSTA_UPDATE")
+        .env_remove("INSTA_WORKSPACE_ROOT")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let snap = std::fs::read_to_string(elsewhere.join("snapshots/x__s.snap")).unwrap();
+    assert!(snap.contains("\ninput_file: x.rhai\n"), "{snap}");
+    assert!(snap.contains("\nsource: x.rhai\n"), "{snap}");
 }

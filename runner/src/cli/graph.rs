@@ -10,7 +10,12 @@ use crate::Format;
 use scenario::graph::Topology;
 use scenario::{sandbox, script};
 
-pub fn graph(file: &Path, format: Format) -> ExitCode {
+pub fn graph(file: &Path, format: Format, at: Option<usize>) -> ExitCode {
+    if let Some(line) = at {
+        if let Err(e) = check_line(file, line) {
+            return usage_error(&e);
+        }
+    }
     let dot = match format {
         Format::Svg => match scenario::exec::locate("dot") {
             Ok(d) => Some(d),
@@ -27,6 +32,7 @@ pub fn graph(file: &Path, format: Format) -> ExitCode {
     }
     let opts = script::Options {
         assertions: false,
+        until_line: at,
         ..script::Options::default()
     };
     let log = script::Log::default();
@@ -67,6 +73,21 @@ pub fn graph(file: &Path, format: Format) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A line the scenario has: a line past its end is a typo, not a request
+/// for the whole lab.
+fn check_line(file: &Path, line: usize) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let lines = text.lines().count();
+    if line == 0 || line > lines {
+        return Err(format!(
+            "--at {line}: {} has lines 1 to {lines}",
+            file.display()
+        ));
+    }
+    Ok(())
 }
 
 fn render_svg(dot: &Path, source: &str) -> Result<String, String> {

@@ -131,6 +131,20 @@ pub fn run(args: RunArgs) -> ExitCode {
     } else {
         println!("{passed} passed, {failed} failed, {skipped} skipped");
     }
+    // Paths alone, one a line, for `git add` and for review.
+    let mut written = snapshot::written().clone();
+    written.sort();
+    written.dedup();
+    if !written.is_empty() {
+        println!(
+            "wrote {} snapshot{}:",
+            written.len(),
+            if written.len() == 1 { "" } else { "s" }
+        );
+        for path in &written {
+            println!("{}", path.display());
+        }
+    }
     if detail != Detail::Quiet {
         eprintln!("finished in {:.2} s", start.elapsed().as_secs_f64());
     }
@@ -141,12 +155,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     }
     if let Some(sig) = stop::signal() {
-        eprintln!(
-            "stopped by {}: {} of {} scenarios did not run",
-            stop::name(sig),
-            files.len() - outcomes.len(),
-            files.len()
-        );
+        eprintln!("{}", stop::summary(sig, files.len() - outcomes.len()));
         return ExitCode::from((128 + sig) as u8);
     }
     if failed == 0 {

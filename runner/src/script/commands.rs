@@ -7,10 +7,17 @@ use rhai::{Dynamic, Engine, Map, NativeCallContext, INT};
 use super::args::{def, fail, NodeRef, Res};
 use crate::exec::{self, Output};
 
+/// Stdout as `$(…)` gives it: without its trailing newlines, so that
+/// `h.exec("cat …") == "1"` holds and the text drops into a command line.
+fn chomp(mut stdout: String) -> String {
+    stdout.truncate(stdout.trim_end_matches('\n').len());
+    stdout
+}
+
 fn output_map(o: Output) -> Map {
     let mut m = Map::new();
     m.insert("code".into(), Dynamic::from(o.code as INT));
-    m.insert("stdout".into(), o.stdout.into());
+    m.insert("stdout".into(), chomp(o.stdout).into());
     m.insert("stderr".into(), o.stderr.into());
     m
 }
@@ -26,7 +33,9 @@ impl NodeRef {
 
     fn exec(&mut self, command: &str) -> Res<String> {
         let o = self.run(&exec::split(command).map_err(fail)?)?;
-        o.into_stdout(&self.node.name, command).map_err(fail)
+        o.into_stdout(&self.node.name, command)
+            .map(chomp)
+            .map_err(fail)
     }
 
     fn try_exec(&mut self, command: &str) -> Res<Map> {
@@ -35,7 +44,9 @@ impl NodeRef {
 
     fn sh(&mut self, command: &str) -> Res<String> {
         let o = self.run(&sh_argv(command))?;
-        o.into_stdout(&self.node.name, command).map_err(fail)
+        o.into_stdout(&self.node.name, command)
+            .map(chomp)
+            .map_err(fail)
     }
 
     fn try_sh(&mut self, command: &str) -> Res<Map> {
@@ -45,11 +56,11 @@ impl NodeRef {
 
 pub fn register(engine: &mut Engine) {
     let run = ["node: &mut Node", "command: &str"];
-    def(engine, "exec", "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout.", &[run[0], run[1], "String"], NodeRef::exec);
+    def(engine, "exec", "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout without its trailing newlines, as $(…) does.", &[run[0], run[1], "String"], NodeRef::exec);
     def(
         engine,
         "try_exec",
-        "Runs a program in the node; never fails: #{ code, stdout, stderr }.",
+        "Runs a program in the node; never fails: #{ code, stdout, stderr } (stdout without its trailing newlines).",
         &[run[0], run[1], "Map"],
         NodeRef::try_exec,
     );
@@ -74,4 +85,18 @@ pub fn register(engine: &mut Engine) {
         &["text: &str", "Map"],
         |ctx: NativeCallContext, text: &str| -> Res<Map> { ctx.engine().parse_json(text, true) },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chomp;
+
+    #[test]
+    fn stdout_loses_every_trailing_newline_and_nothing_else() {
+        assert_eq!(chomp("42\n".into()), "42");
+        assert_eq!(chomp("a\nb\n\n\n".into()), "a\nb");
+        assert_eq!(chomp("  spaced  \n".into()), "  spaced  ");
+        assert_eq!(chomp("\n".into()), "");
+        assert_eq!(chomp("no newline".into()), "no newline");
+    }
 }

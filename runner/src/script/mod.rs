@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{Engine, Scope};
+use rhai::{Engine, Scope, Stmt, AST};
 
 use crate::lab::Lab;
 
@@ -40,6 +40,9 @@ pub struct Options {
     pub verbose: bool,
     /// Whether assertions and snapshots run; `scenario graph` only builds.
     pub assertions: bool,
+    /// Run only the top-level statements that begin on or before this
+    /// line (`scenario graph --at LINE`).
+    pub until_line: Option<usize>,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             on_failure: None,
             verbose: false,
             assertions: true,
+            until_line: None,
         }
     }
 }
@@ -181,6 +185,9 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
     let mut ast = engine
         .compile(&text)
         .map_err(|e| report::describe(&e.into(), &file))?;
+    if let Some(line) = opts.until_line {
+        ast = until(&ast, line);
+    }
     ast.set_source(file.as_str());
     let result = engine.run_ast_with_scope(&mut Scope::new(), &ast);
     drop(engine);
@@ -196,6 +203,19 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
         Err(reports.join("\n"))
     };
     Ok((lab, expected(result, &state, &file)))
+}
+
+/// The script cut after `line`: the top-level statements that begin on or
+/// before it, in order; a statement that begins there runs whole (a loop,
+/// a call over several lines). Functions stay, wherever they are defined.
+fn until(ast: &AST, line: usize) -> AST {
+    let kept: Vec<Stmt> = ast
+        .statements()
+        .iter()
+        .take_while(|s| s.position().line().is_none_or(|l| l <= line))
+        .cloned()
+        .collect();
+    AST::new(kept, ast.shared_lib().clone())
 }
 
 /// A fault scenario (`expect_failure`) passes when one of its assertions
@@ -249,4 +269,26 @@ pub fn definitions() -> Result<String, String> {
         .with_headers(true)
         .include_standard_packages(false)
         .single_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_cut_at_a_line_keeps_what_begins_by_it_and_every_function() {
+        let engine = new_engine();
+        let text = "let a = [];\nfor i in 0..3 {\n    a.push(i);\n}\na.push(f());\nfn f() { 9 }\na";
+        let ast = engine.compile(text).unwrap();
+        // Line 3 is inside the loop, which begins on line 2: it runs whole.
+        let cut = until(&ast, 3);
+        assert_eq!(cut.statements().len(), 2);
+        assert_eq!(cut.iter_functions().count(), 1);
+        let mut whole = until(&ast, 7);
+        whole.set_source("t.rhai");
+        let out: rhai::Array = engine.eval_ast(&whole).unwrap();
+        let got: Vec<i64> = out.into_iter().map(|v| v.as_int().unwrap()).collect();
+        assert_eq!(got, vec![0, 1, 2, 9]);
+        assert!(until(&ast, 1).statements().len() == 1);
+    }
 }

@@ -4,10 +4,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use rhai::{Engine, NativeCallContext};
+use rhai::{Engine, Map, NativeCallContext};
 
 use super::args::{def, fail, NodeRef, Res};
 use super::{report, RunState};
@@ -96,32 +96,96 @@ pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
 /// its snapshots are still compared (and left for review), and the
 /// scenario fails at its end with every mismatch.
 fn register_snapshot(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
-    let scenario = scenario.to_path_buf();
-    let state = state.clone();
-    let taken = RefCell::new(HashSet::new());
+    let take = Rc::new(Snapshots {
+        scenario: scenario.to_path_buf(),
+        state: state.clone(),
+        taken: RefCell::new(HashSet::new()),
+    });
+    let one = take.clone();
     def(
         engine,
         "snapshot",
         "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta).",
         &["name: &str", "text: &str", "()"],
         move |ctx: NativeCallContext, name: &str, text: &str| -> Res<()> {
-            if !state.assertions {
-                return Ok(());
-            }
-            if !taken.borrow_mut().insert(name.to_string()) {
-                return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));
-            }
-            if let Err(mismatch) = snapshot::assert(&scenario, name, text) {
-                let at = report::location(
-                    ctx.call_source().unwrap_or(&scenario.display().to_string()),
-                    ctx.call_position(),
-                );
-                state
-                    .mismatches
-                    .borrow_mut()
-                    .push(format!("{at}: {mismatch}"));
-            }
-            Ok(())
+            one.take(&ctx, name, text, &snapshot::Redactions::default())
         },
     );
+    def(
+        engine,
+        "snapshot",
+        "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta) after redaction: \
+         #{ redact: #{ \"veth[0-9a-f]{8}\": \"<veth>\" } } replaces every match of each regex \
+         (in the order of the keys) before the text is compared and stored.",
+        &["name: &str", "text: &str", "options: Map", "()"],
+        move |ctx: NativeCallContext, name: &str, text: &str, options: Map| -> Res<()> {
+            let redact = redactions(options).map_err(fail)?;
+            take.take(&ctx, name, text, &redact)
+        },
+    );
+}
+
+struct Snapshots {
+    scenario: PathBuf,
+    state: Rc<RunState>,
+    taken: RefCell<HashSet<String>>,
+}
+
+impl Snapshots {
+    fn take(
+        &self,
+        ctx: &NativeCallContext,
+        name: &str,
+        text: &str,
+        redact: &snapshot::Redactions,
+    ) -> Res<()> {
+        if !self.state.assertions {
+            return Ok(());
+        }
+        if !self.taken.borrow_mut().insert(name.to_string()) {
+            return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));
+        }
+        let call = snapshot::Call {
+            scenario: &self.scenario,
+            line: ctx.call_position().line().unwrap_or(0) as u32,
+            name,
+        };
+        if let Err(mismatch) = snapshot::assert(&call, text, redact) {
+            let at = report::location(
+                ctx.call_source()
+                    .unwrap_or(&self.scenario.display().to_string()),
+                ctx.call_position(),
+            );
+            self.state
+                .mismatches
+                .borrow_mut()
+                .push(format!("{at}: {mismatch}"));
+        }
+        Ok(())
+    }
+}
+
+/// `#{ redact: #{ regex: replacement, … } }`, checked whole: an unknown
+/// option or a bad regex is the scenario's error, not a silent no-op.
+fn redactions(options: Map) -> Result<snapshot::Redactions, String> {
+    let mut redact = snapshot::Redactions::default();
+    for (key, value) in options {
+        if key != "redact" {
+            return Err(format!(
+                "snapshot: unknown option '{key}'; the one option is redact: #{{ \"regex\": \"replacement\" }}"
+            ));
+        }
+        let rules = value.try_cast::<Map>().ok_or(
+            "snapshot: redact must be a map of regex to replacement, e.g. #{ \"veth[0-9a-f]{8}\": \"<veth>\" }",
+        )?;
+        for (pattern, with) in rules {
+            let with = with.into_string().map_err(|t| {
+                format!(
+                    "snapshot: redact: the replacement of '{pattern}' must be a string, not {t}"
+                )
+            })?;
+            redact.add(&pattern, &with)?;
+        }
+    }
+    Ok(redact)
 }

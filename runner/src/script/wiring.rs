@@ -195,6 +195,13 @@ fn register_settings(engine: &mut Engine) {
             n.node.route(dest, &via).map_err(fail)
         },
     );
+    def(
+        engine,
+        "sysctl",
+        "Reads a net.* sysctl of the node's network namespace: the value as the kernel shows it, trimmed.",
+        &["node: &mut Node", "key: &str", "String"],
+        |n: &mut NodeRef, key: &str| n.node.read_sysctl(key).map_err(fail),
+    );
     let sysctl_doc = "Sets a net.* sysctl of the node's network namespace.";
     let text = ["node: &mut Node", "key: &str", "value: &str", "()"];
     def(
