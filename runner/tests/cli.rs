@@ -106,6 +106,78 @@ fn check_compiles_scripts_and_their_imports_without_running_them() {
     // Runtime errors are not check's business: this one only fails when run.
     let o = scenario(&["check", "runner/tests/fixtures/failing-command.rhai"]);
     assert_eq!(o.status.code(), Some(0));
+    // Nor are argument types, which only running tells.
+    let o = scenario(&["check", "runner/tests/fixtures/wrong-argument-type.rhai"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
+
+#[test]
+fn check_catches_mistakes_with_line_signatures_and_a_suggestion() {
+    let f = "runner/tests/fixtures";
+    let cases = [
+        (
+            "unknown-function",
+            vec![
+                "unknown-function.rhai:5: unknown function nodee; did you mean node?\n        node(name: String) -> Node\n       | let h = nodee(\"host\");",
+                "unknown-function.rhai:6: unknown function asert_ping; did you mean assert_ping?\n        assert_ping(node: Node, target: String)\n       | asert_ping(h, \"10.0.0.1\");",
+            ],
+        ),
+        (
+            "misspelt-method",
+            vec!["misspelt-method.rhai:7: unknown function .sysclt; did you mean .sysctl?\n        sysctl(node: Node, key: String) -> String\n        sysctl(node: Node, key: String, value: String)\n        sysctl(node: Node, key: String, value: int)\n       | host.sysclt("],
+        ),
+        (
+            "wrong-arity",
+            vec![
+                "wrong-arity.rhai:7: assert_tcp takes 4 arguments, not 3:\n        assert_tcp(client: Node, target: String, server: Node, port: int)\n       | assert_tcp(a, ",
+                "wrong-arity.rhai:8: .bridge(…) takes 1 or 2 arguments after the dot, not 3:\n        bridge(node: Node, name: String)\n        bridge(node: Node, name: String, cidr: String)\n       | a.bridge(",
+            ],
+        ),
+        (
+            "unknown-module-function",
+            vec!["unknown-module-function.rhai:5: module article has no function wrold; did you mean article::world?\n        article::world()\n       | let world = article::wrold();"],
+        ),
+        (
+            "undefined-variable",
+            vec!["undefined-variable.rhai:5: undefined variable hots; did you mean host?\n       | hots.sysctl("],
+        ),
+    ];
+    for (name, reports) in cases {
+        let file = format!("{f}/{name}.rhai");
+        let o = scenario(&["check", &file]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}{err}");
+        assert!(out.starts_with(&format!("FAIL  {file}\n")), "{out}");
+        for report in reports {
+            assert!(
+                out.contains(&format!("    {f}/{report}")),
+                "{name}: lacks\n{report}\nin\n{out}"
+            );
+        }
+        assert!(
+            !out.contains("ImmutableString") && !out.contains("i64"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn run_reports_mistakes_the_same_way_before_building_anything() {
+    let file = "runner/tests/fixtures/misspelt-method.rhai";
+    let checked = text(&scenario(&["check", file])).0;
+    let o = scenario(&["run", "--verbose", file]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let report: String = checked
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(report.contains("did you mean .sysctl?"), "{checked}");
+    assert!(out.contains(&report), "run:\n{out}\ncheck:\n{report}");
+    // --verbose logs every step; the node on line 6 was never made.
+    assert!(!err.contains("node(\"host\")"), "{err}");
 }
 
 #[test]

@@ -2,16 +2,19 @@
 //! registered by the modules that implement it: `wiring` (nodes, links,
 //! addresses), `commands`, `assert` (probes and their verdicts),
 //! `observe` (state readers, snapshots) and `limits`; `args` holds what
-//! they share. `check` compiles without running.
+//! they share. `check` compiles without running and finds calls that
+//! cannot work (`calls`, `signatures`), before every run too.
 
 mod args;
 mod assert;
+mod calls;
 mod check;
 mod commands;
 mod limits;
 mod modules;
 mod observe;
 mod report;
+mod signatures;
 mod wiring;
 
 pub use check::check_file;
@@ -58,10 +61,13 @@ impl Default for Options {
 }
 
 /// An engine with room for scenario code: Rhai's default nesting limits
-/// are tight for a helper function with a loop in a loop.
+/// are tight for a helper function with a loop in a loop. A misspelt
+/// variable is an error when the script is compiled, not a surprise
+/// halfway through a lab.
 pub(crate) fn new_engine() -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 128);
+    engine.set_strict_variables(true);
     engine
 }
 
@@ -148,7 +154,6 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Outcome {
 /// with the script's result. The outer error: the script could not start.
 pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Outcome), String> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
     let lab = Rc::new(
         Lab::new(opts.verbose.then(|| file.clone()))
             .map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?,
@@ -182,9 +187,9 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
             .into()
         })
     });
-    let mut ast = engine
-        .compile(&text)
-        .map_err(|e| report::describe(&e.into(), &file))?;
+    // Nothing is built before the script and its imports pass the check.
+    let api = signatures::Catalogue::of_engine(&engine);
+    let mut ast = check::check(&engine, &api, path)?;
     if let Some(line) = opts.until_line {
         ast = until(&ast, line);
     }
@@ -193,7 +198,7 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
     drop(engine);
     let mut reports: Vec<String> = result
         .err()
-        .map(|e| report::describe(&e, &file))
+        .map(|e| report::describe(&e, &file, &api))
         .into_iter()
         .collect();
     reports.extend(state.mismatches.take());
@@ -254,8 +259,9 @@ fn diagnosis(report: &str) -> String {
     }
 }
 
-/// The script API as Rhai definition files, for the Rhai language server.
-pub fn definitions() -> Result<String, String> {
+/// An engine with the whole API registered, bound to a lab that never
+/// builds anything: what `scenario api` and `scenario check` describe.
+fn api_engine() -> Result<(Engine, Rc<Lab>), String> {
     let lab = Rc::new(Lab::new(None).map_err(|e| format!("cannot set up: {e}"))?);
     let mut engine = new_engine();
     register(
@@ -264,6 +270,12 @@ pub fn definitions() -> Result<String, String> {
         Path::new("scenario.rhai"),
         &RunState::new(true),
     );
+    Ok((engine, lab))
+}
+
+/// The script API as Rhai definition files, for the Rhai language server.
+pub fn definitions() -> Result<String, String> {
+    let (engine, _lab) = api_engine()?;
     Ok(engine
         .definitions()
         .with_headers(true)

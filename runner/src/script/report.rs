@@ -3,54 +3,60 @@
 
 use std::path::Path;
 
-use rhai::{EvalAltResult, Position};
+use rhai::{EvalAltResult, ParseErrorType, Position};
+
+use super::calls;
+use super::signatures::{closest, Catalogue};
 
 /// `file:line: message`, the offending line below it, then where it was
-/// called from, innermost first.
-pub fn describe(err: &EvalAltResult, file: &str) -> String {
+/// called from, innermost first. `api` names the functions that exist when
+/// a call finds none.
+pub fn describe(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
     match err {
         EvalAltResult::ErrorInFunctionCall(func, source, inner, pos) => {
             let inner_file = if source.is_empty() { file } else { source };
             format!(
                 "{}\n  in function '{func}' called at {}",
-                describe(inner, inner_file),
+                describe(inner, inner_file, api),
                 location(file, *pos)
             )
         }
         EvalAltResult::ErrorInModule(module, inner, pos) => {
             format!(
                 "{}\n  in module '{module}' imported at {}",
-                describe(inner, module),
+                describe(inner, module, api),
                 location(file, *pos)
             )
         }
-        _ => {
-            let pos = err.position();
-            // The line of code goes right below the first line of the
-            // message, before any details that follow it.
-            let message = message(err);
-            let (first, rest) = message
-                .split_once('\n')
-                .map_or((message.as_str(), None), |(f, r)| (f, Some(r)));
-            let mut out = format!("{}: {first}", location(file, pos));
-            if let Some(line) = source_line(file, pos) {
-                out.push_str(&format!("\n   | {line}"));
-            }
-            if let Some(rest) = rest {
-                out.push('\n');
-                out.push_str(rest);
-            }
-            out
-        }
+        _ => at(file, err.position(), &message(err, file, api)),
     }
 }
 
-fn message(err: &EvalAltResult) -> String {
+/// `file:line: message` and the line of code. The code follows the whole
+/// message, however many lines it has, so that what a message lists (the
+/// signatures that exist, what was expected and what happened) stays with
+/// its first line and the code sits next to the trail of calls below.
+pub fn at(file: &str, pos: Position, message: &str) -> String {
+    let mut out = format!("{}: {}", location(file, pos), message.trim_end());
+    if let Some(line) = source_line(file, pos) {
+        out.push_str(&format!("\n   | {line}"));
+    }
+    out
+}
+
+fn message(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
     match err {
         EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
         EvalAltResult::ErrorTerminated(d, _) => d.to_string(),
-        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
-            format!("unknown function {sig}: check its name and arguments against the API table in the README")
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => calls::not_found(sig, api),
+        EvalAltResult::ErrorParsing(ParseErrorType::VariableUndefined(name), _) => {
+            format!("undefined variable {name}{}", did_you_mean(name, file))
+        }
+        EvalAltResult::ErrorParsing(ParseErrorType::ModuleUndefined(name), _) => {
+            format!(
+                "undefined module {name}: no `import \"…\" as {name}` before this{}",
+                did_you_mean(name, file)
+            )
         }
         other => {
             // Rhai appends the position, which the report already gives.
@@ -61,6 +67,51 @@ fn message(err: &EvalAltResult) -> String {
             }
         }
     }
+}
+
+/// "; did you mean host?" when a name of the file is close to `name`.
+fn did_you_mean(name: &str, file: &str) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    closest(name, names(&text))
+        .map(|near| format!("; did you mean {near}?"))
+        .unwrap_or_default()
+}
+
+/// The names a script gives its variables and modules, near enough: the
+/// words of its code that are not keywords, not called, and not after a
+/// dot. What this lets in only ever costs a poorer suggestion.
+fn names(text: &str) -> Vec<&str> {
+    const KEYWORDS: &[&str] = &[
+        "let", "const", "fn", "private", "if", "else", "switch", "for", "in", "while", "loop",
+        "do", "until", "break", "continue", "return", "throw", "try", "catch", "import", "export",
+        "as", "true", "false", "this", "global",
+    ];
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let bytes = code.as_bytes();
+        let mut start = None;
+        for (i, c) in code.char_indices().chain([(code.len(), ' ')]) {
+            let word = c.is_alphanumeric() || c == '_';
+            match (start, word) {
+                (None, true) => start = Some(i),
+                (Some(s), false) => {
+                    start = None;
+                    let w = &code[s..i];
+                    let after_dot = s > 0 && bytes[s - 1] == b'.';
+                    let called = code[i..].trim_start().starts_with('(');
+                    let starts_alpha = w.starts_with(|c: char| c.is_alphabetic() || c == '_');
+                    if starts_alpha && !after_dot && !called && !KEYWORDS.contains(&w) {
+                        found.push(w);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
 }
 
 pub fn location(file: &str, pos: Position) -> String {
@@ -88,7 +139,8 @@ mod tests {
         std::fs::write(&file, "let a = 1;\nboom();\n").unwrap();
         let f = file.to_str().unwrap();
         let err = EvalAltResult::ErrorRuntime("it broke".into(), Position::new(2, 1));
-        let text = describe(&err, f);
+        let api = Catalogue::default();
+        let text = describe(&err, f, &api);
         assert!(text.starts_with(&format!("{f}:2: it broke")), "{text}");
         assert!(text.contains("   | boom();"), "{text}");
         let nested = EvalAltResult::ErrorInFunctionCall(
@@ -97,7 +149,7 @@ mod tests {
             err.into(),
             Position::new(1, 9),
         );
-        let text = describe(&nested, f);
+        let text = describe(&nested, f, &api);
         assert!(
             text.contains(&format!("in function 'helper' called at {f}:1")),
             "{text}"
@@ -106,8 +158,49 @@ mod tests {
     }
 
     #[test]
-    fn unknown_functions_point_to_the_api() {
+    fn the_code_follows_the_whole_message_and_precedes_the_trail() {
+        let dir = std::env::temp_dir().join(format!("scenario-report-ml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("x.rhai");
+        std::fs::write(&file, "fn f() {\n  assert_ping(n, \"x\");\n}\nf();\n").unwrap();
+        let f = file.to_str().unwrap();
+        let err = EvalAltResult::ErrorRuntime(
+            // Failure reports end their last section with a newline.
+            "assert_ping(n, \"x\") failed\n  expected: a reply\n  happened: none\n".into(),
+            Position::new(2, 3),
+        );
+        let nested = EvalAltResult::ErrorInFunctionCall(
+            "f".into(),
+            String::new(),
+            err.into(),
+            Position::new(4, 1),
+        );
+        let text = describe(&nested, f, &Catalogue::default());
+        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{f}:2: assert_ping(n, \"x\") failed\n  expected: a reply\n  happened: none\n   |   assert_ping(n, \"x\");\n  in function 'f' called at {f}:4"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_functions_name_what_exists() {
+        let (engine, _lab) = super::super::api_engine().unwrap();
+        let api = Catalogue::of_engine(&engine);
         let err = EvalAltResult::ErrorFunctionNotFound("nodee (&str)".into(), Position::new(3, 1));
-        assert!(describe(&err, "s.rhai").starts_with("s.rhai:3: unknown function nodee (&str)"));
+        let text = describe(&err, "s.rhai", &api);
+        assert!(
+            text.starts_with("s.rhai:3: unknown function nodee(String); did you mean node?\n    node(name: String) -> Node"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn names_for_suggestions() {
+        let text = "let host = node(\"h\"); // hots\nhost.sysctl(a, b);\nfor (x, i) in list { }\n";
+        // Words in strings come along ("h"): harmless for a suggestion.
+        assert_eq!(names(text), vec!["a", "b", "h", "host", "i", "list", "x"]);
     }
 }
