@@ -27,6 +27,9 @@ pub struct Evidence<'a> {
     pub rules: &'a [(Rc<Node>, Vec<Rule>, Vec<Moved>)],
     /// The replayed flow's conntrack entries, by node.
     pub flows: &'a [(Rc<Node>, Flow)],
+    /// Whether frames could be captured: without them, an empty path says
+    /// nothing.
+    pub watched: bool,
 }
 
 fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
@@ -246,6 +249,9 @@ pub fn diagnose(e: &Evidence) -> String {
         return d;
     }
     let client = &e.client.name;
+    if !e.watched {
+        return "stopped: cause unknown: no frame could be watched, and no rule that drops counted it".into();
+    }
     let Some(last) = e.path.request.last() else {
         return never_left(e);
     };
@@ -307,9 +313,15 @@ fn dropped(e: &Evidence) -> Option<String> {
         let Some(i) = moved.iter().position(Moved::drops) else {
             continue;
         };
-        let what = if e.path.reply.iter().any(|h| h.node == name)
-            && e.path.request.iter().all(|h| h.node != name || h.bridged)
-        {
+        // The request went on past this node and the reply ended here:
+        // the reply is what was dropped.
+        let req = &e.path.request;
+        let passed = req
+            .iter()
+            .rposition(|h| h.node == name)
+            .is_some_and(|i| req[i + 1..].iter().any(|h| h.node != name));
+        let ended_here = e.path.reply.last().is_some_and(|h| h.node == name);
+        let what = if passed && ended_here {
             "the reply"
         } else {
             "it"

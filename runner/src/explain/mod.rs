@@ -50,15 +50,14 @@ pub fn explain(
     watched.extend(target.clone());
     let watched = unique(watched);
     let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
-    let trace = match Capture::start(&watched) {
+    let (trace, watching) = match Capture::start(&watched) {
         Ok(capture) => {
             replay();
-            path::trace(&capture.finish(), probe)
+            (path::trace(&capture.finish(), probe), Ok(()))
         }
         Err(e) => {
-            out.push_str(&format!("path: not watched ({e})\n"));
             replay();
-            PacketPath::default()
+            (PacketPath::default(), Err(e))
         }
     };
     let rules: Vec<(Rc<Node>, Vec<Rule>, Vec<Moved>)> = watched
@@ -71,13 +70,19 @@ pub fn explain(
         })
         .collect();
     let flows = probe_flows(&watched, probe, dst, &trace);
-    out.push_str("path (the probe replayed with every interface watched):\n");
+    // `report::at` puts the line of code above this: it starts with "path".
+    match &watching {
+        Ok(()) => out.push_str("path (the probe replayed with every interface watched):\n"),
+        Err(e) => out.push_str(&format!("path: not watched ({e})\n")),
+    }
     let render = |hops: &[path::Hop], reply| match hops {
         [] => "none seen".to_string(),
         hops => path::render(hops, reply),
     };
-    out.push_str(&format!("  request: {}\n", render(&trace.request, false)));
-    out.push_str(&format!("  reply:   {}\n", render(&trace.reply, true)));
+    if watching.is_ok() {
+        out.push_str(&format!("  request: {}\n", render(&trace.request, false)));
+        out.push_str(&format!("  reply:   {}\n", render(&trace.reply, true)));
+    }
     for (node, what) in &trace.errors {
         out.push_str(&format!("  seen in {node}: {what}\n"));
     }
@@ -97,6 +102,7 @@ pub fn explain(
         path: &trace,
         rules: &rules,
         flows: &flows,
+        watched: watching.is_ok(),
     };
     out.push_str(&format!("  {}\n", diagnose::diagnose(&evidence)));
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
@@ -254,11 +260,14 @@ fn dump(node: &Node, v6: bool, moved: &[Moved]) -> String {
             }
         }
     }
-    let flows: Vec<String> = flows_of(node)
-        .iter()
-        .filter(|f| f.orig.src.is_ipv6() == v6)
-        .map(Flow::describe)
-        .collect();
+    // Retries make entries that read the same: each is listed once.
+    let mut flows: Vec<String> = Vec::new();
+    for f in flows_of(node).iter().filter(|f| f.orig.src.is_ipv6() == v6) {
+        let line = f.describe();
+        if !flows.contains(&line) {
+            flows.push(line);
+        }
+    }
     if !flows.is_empty() {
         out.push_str("  conntrack:\n");
         for f in flows {

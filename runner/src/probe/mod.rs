@@ -94,8 +94,12 @@ impl ProbeOutcome {
             if self.attempts == 1 { "" } else { "s" },
             self.elapsed.as_secs_f64()
         );
-        if let Some(e) = &self.last_error {
-            s.push_str(&format!("; last error: {e}"));
+        match (&self.last_error, self.delivered) {
+            // What went wrong before an attempt got through is no error of
+            // the probe's: said as such, never beside "arrived" as a failure.
+            (Some(e), true) => s.push_str(&format!("; an earlier attempt got: {e}")),
+            (Some(e), false) => s.push_str(&format!("; last error: {e}")),
+            (None, _) => {}
         }
         s
     }

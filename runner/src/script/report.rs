@@ -35,11 +35,19 @@ pub fn describe(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
 /// `file:line: message` and the line of code. The code follows the whole
 /// message, however many lines it has, so that what a message lists (the
 /// signatures that exist, what was expected and what happened) stays with
-/// its first line and the code sits next to the trail of calls below.
+/// its first line; the evidence of a replayed probe (from its `path` line
+/// on, see `explain`) comes after the code, which would be lost below it.
 pub fn at(file: &str, pos: Position, message: &str) -> String {
+    let (message, evidence) = match message.find("\npath") {
+        Some(i) => (&message[..i], Some(&message[i + 1..])),
+        None => (message, None),
+    };
     let mut out = format!("{}: {}", location(file, pos), message.trim_end());
     if let Some(line) = source_line(file, pos) {
         out.push_str(&format!("\n   | {line}"));
+    }
+    if let Some(evidence) = evidence {
+        out.push_str(&format!("\n{}", evidence.trim_end()));
     }
     out
 }
