@@ -38,6 +38,27 @@ struct Tap {
 /// A frame addressed to another machine's MAC (`PACKET_OTHERHOST`).
 const OTHERHOST: u8 = 3;
 
+/// Keeps the kernel's packet timestamps switched on for the life of the
+/// process. The kernel turns them on for the first socket that asks, but
+/// later, from a work queue: until then a packet is stamped when it is
+/// read, not when it passed, and under load a sender's frame reads as
+/// later than its arrival at the peer. Asked once, when the first lab is
+/// made, they are on long before any failure is replayed.
+pub fn keep_timestamps_on() {
+    static HOLDER: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| {
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .ok()?;
+        setsockopt(&fd, sockopt::ReceiveTimestampns, &true).ok()?;
+        Some(fd)
+    });
+}
+
 impl Capture {
     /// Watches every interface of `nodes`.
     pub fn start(nodes: &[Rc<Node>]) -> io::Result<Capture> {

@@ -144,7 +144,12 @@ fn next_hop_trouble(
                 None => format!("nobody in the lab has {hop}"),
                 Some((o, iface)) => match link_state(o, iface) {
                     Some(l) if !l.up => format!("{}'s {iface}, which has {hop}, is down", o.name),
-                    _ => match bridge_trouble(o, iface) {
+                    _ if rejects_source(o, hop, after(&route, "src"), iface) => format!(
+                        "{} ignores it by reverse-path filtering (rp_filter): its route back to {} does not leave through {iface}",
+                        o.name,
+                        after(&route, "src").unwrap_or_default()
+                    ),
+                    _ => match bridge_trouble(o, iface).or_else(|| ports_trouble(o, iface)) {
                         Some(t) => t,
                         None => format!(
                             "{}'s {iface} has {hop}; why it did not answer is unknown",
@@ -182,6 +187,29 @@ fn bridge_trouble(node: &Node, iface: &str) -> Option<String> {
         return port_trouble(node, iface);
     }
     None
+}
+
+/// The ports of `bridge` that are down or do not forward: behind one of
+/// them is the node that got no answer.
+fn ports_trouble(node: &Node, bridge: &str) -> Option<String> {
+    let text = query(node, &["bridge", "link", "show"]).ok()?;
+    let bad: Vec<String> = text
+        .lines()
+        .filter(|l| after(l, "master") == Some(bridge))
+        .filter_map(|l| {
+            let name = l.split_whitespace().nth(1)?.trim_end_matches(':');
+            let name = name.split('@').next()?;
+            let state = after(l, "state")?;
+            (state != "forwarding").then(|| format!("{name} is {state}"))
+        })
+        .collect();
+    (!bad.is_empty()).then(|| {
+        format!(
+            "{}'s bridge {bridge} does not forward on every port: {}",
+            node.name,
+            bad.join(", ")
+        )
+    })
 }
 
 /// A bridge port whose STP state is not forwarding.
@@ -396,7 +424,7 @@ fn not_forwarded(e: &Evidence, node: &Rc<Node>, hop: &Hop) -> String {
         node,
         &["ip", "route", "get", &d, "from", &src, "iif", &hop.iface],
     ) {
-        if err.contains("cross-device") {
+        if refused_by_rp_filter(node, &hop.iface, &err) {
             return format!(
                 "{name} dropped it by reverse-path filtering (rp_filter): its route back to {src} does not leave through {}",
                 hop.iface
@@ -413,6 +441,32 @@ fn not_forwarded(e: &Evidence, node: &Rc<Node>, hop: &Hop) -> String {
             "{name} forwards and has a route to {d}, and no rule that moved dropped it: cause unknown"
         ),
     }
+}
+
+/// Whether `node` refuses what comes in on `iface` from `src` (asking for
+/// `to`): the kernel's own route check, which rp_filter makes strict, and
+/// which applies to ARP requests as it does to packets.
+fn rejects_source(node: &Node, to: IpAddr, src: Option<&str>, iface: &str) -> bool {
+    let Some(src) = src else {
+        return false;
+    };
+    let to = to.to_string();
+    query(
+        node,
+        &["ip", "route", "get", &to, "from", src, "iif", iface],
+    )
+    .is_err_and(|e| refused_by_rp_filter(node, iface, &e))
+}
+
+/// Whether a route lookup failed because of reverse-path filtering: the
+/// kernel says EXDEV, or EINVAL (a "martian source") where rp_filter is on
+/// for the interface (the higher of `all` and its own applies).
+fn refused_by_rp_filter(node: &Node, iface: &str, err: &str) -> bool {
+    let on = |key: &str| node.sysctl_value(key).is_ok_and(|v| v != "0");
+    err.contains("cross-device")
+        || (err.contains("Invalid argument")
+            && (on("net/ipv4/conf/all/rp_filter")
+                || on(&format!("net/ipv4/conf/{iface}/rp_filter"))))
 }
 
 /// A bridge that would have to send a frame back out of the port it came

@@ -58,6 +58,9 @@ pub(crate) struct LabContext {
     _xtables_lock: OwnedFd,
     env: Vec<(String, String)>,
     steps: Option<StepLog>,
+    /// Links may have changed since the last probe (wiring, or a command
+    /// that may have made or moved some): see [`Lab::settle`].
+    unsettled: Cell<bool>,
 }
 
 impl LabContext {
@@ -67,6 +70,10 @@ impl LabContext {
 
     fn step(&self, what: impl FnOnce() -> String) -> Option<Step<'_>> {
         self.step_since(Instant::now(), what)
+    }
+
+    fn touched(&self) {
+        self.unsettled.set(true);
     }
 
     fn step_since(&self, began: Instant, what: impl FnOnce() -> String) -> Option<Step<'_>> {
@@ -82,6 +89,7 @@ pub struct Lab {
 impl Lab {
     /// `verbose` names the lab in `--verbose` output; `None` is quiet.
     pub fn new(verbose: Option<String>) -> io::Result<Lab> {
+        crate::explain::capture::keep_timestamps_on();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -99,6 +107,7 @@ impl Lab {
                 _xtables_lock: xtables_lock,
                 env: vec![("XTABLES_LOCKFILE".into(), lock_path)],
                 steps: verbose.map(StepLog::new),
+                unsettled: Cell::new(false),
             }),
             nodes: RefCell::default(),
         })
@@ -193,6 +202,26 @@ impl Lab {
     }
 
     /// The node that has `ip` on one of its interfaces.
+    /// Waits, before a probe, until the kernel has taken in every link
+    /// that came up since the last probe. It does so from a work queue the
+    /// whole machine shares, which another busy workload can hold up for
+    /// a second or more; until then a bridge port does not forward, and a
+    /// probe would fail for a reason that is not the network's.
+    pub fn settle(&self) {
+        if !self.ctx.unsettled.replace(false) {
+            return;
+        }
+        const AT_MOST: Duration = Duration::from_secs(5);
+        let began = Instant::now();
+        for node in self.nodes() {
+            while node.links().is_ok_and(|l| l.iter().any(|l| l.settling))
+                && began.elapsed() < AT_MOST
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
     pub fn owner_of(&self, ip: IpAddr) -> Option<Rc<Node>> {
         self.nodes().into_iter().find(|n| n.has_addr(ip))
     }

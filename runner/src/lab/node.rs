@@ -138,6 +138,7 @@ impl Node {
 
     /// A veth pair between this node and `peer`, both ends up.
     pub fn link(&self, ifname: &str, peer: &Node, peer_if: &str) -> Result<()> {
+        self.ctx.touched();
         let _step = self
             .ctx
             .step(|| format!("link({}, {ifname}, {}, {peer_if})", self.name, peer.name));
@@ -155,6 +156,7 @@ impl Node {
 
     /// A bridge, up, with an address when `net` is given.
     pub fn bridge(&self, name: &str, net: Option<IpNetwork>) -> Result<()> {
+        self.ctx.touched();
         let _step = self.ctx.step(|| {
             let cidr = net.map(|n| n.to_string()).unwrap_or_default();
             format!("{}.bridge({name} {cidr})", self.name)
@@ -174,6 +176,7 @@ impl Node {
     /// and a default route via the bridge's first address of that family
     /// when this node has none. Returns this node's interface name.
     pub fn attach(&self, host: &Node, bridge: &str, net: Option<IpNetwork>) -> Result<String> {
+        self.ctx.touched();
         let _step = self.ctx.step(|| {
             let cidr = net.map(|n| n.to_string()).unwrap_or_default();
             format!("{}.attach({}, {bridge} {cidr})", self.name, host.name)
@@ -294,6 +297,7 @@ impl Node {
 
     /// Runs `argv` in the node within the lab's command time limit.
     pub fn exec(&self, argv: &[String]) -> Result<Output> {
+        self.ctx.touched();
         let _step = self
             .ctx
             .step(|| format!("{}: {}", self.name, argv.join(" ")));

@@ -12,7 +12,9 @@ use std::os::fd::RawFd;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags};
-use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, State,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
@@ -32,6 +34,10 @@ pub struct LinkDetail {
     pub master: Option<u32>,
     pub peer: Option<u32>,
     pub peer_nsid: Option<i32>,
+    /// Up and with carrier, but the kernel has not yet taken the link's
+    /// new state in: it does that later, from a work queue shared by the
+    /// whole machine, and until then a bridge does not forward on it.
+    pub settling: bool,
 }
 
 /// A random, locally administered unicast MAC. A bridge given one keeps
@@ -48,12 +54,18 @@ impl From<&rtnetlink::packet_route::link::LinkMessage> for LinkDetail {
             index: l.header.index,
             ..LinkDetail::default()
         };
+        let flags = l.header.flags;
+        let carrier = flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp);
         for a in &l.attributes {
             match a {
                 LinkAttribute::IfName(n) => d.name = n.clone(),
                 LinkAttribute::Controller(m) => d.master = Some(*m),
                 LinkAttribute::Link(p) => d.peer = Some(*p),
                 LinkAttribute::LinkNetNsId(n) => d.peer_nsid = Some(*n),
+                LinkAttribute::OperState(state) => {
+                    d.settling = carrier
+                        && matches!(state, State::Down | State::LowerLayerDown | State::Dormant);
+                }
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         if let LinkInfo::Kind(k) = i {

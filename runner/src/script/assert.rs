@@ -24,6 +24,7 @@ enum Expect {
 
 impl Expect {
     fn watch(self, lab: &Lab) -> Watch {
+        lab.settle();
         let l = lab.limits();
         match self {
             Expect::Reach => Watch {
