@@ -166,9 +166,18 @@ fn next_hop_trouble(
         Some(mac) => {
             let (o, iface) = owner?;
             let real = link_state(&o, &iface)?.mac?;
+            // A bridge whose MAC was never set takes its lowest port's, and
+            // takes another when that port leaves: the usual way to get here.
+            let bridge = query(&o, &["ip", "-d", "-o", "link", "show", "dev", &iface])
+                .is_ok_and(|t| t.contains(" bridge "));
+            let why = if bridge {
+                " (a bridge takes the lowest of its ports' MACs unless its own was set, and changes it when that port leaves)"
+            } else {
+                ""
+            };
             (real != mac).then(|| {
                 format!(
-                    "{name}'s neighbour entry for {hop} says {mac} ({state}), but {}'s {iface}, which has {hop}, now has MAC {real}: the entry is stale and its frames go to a MAC nobody has",
+                    "{name} sends to {hop} at {mac} (its neighbour entry, {state}), but {}'s {iface}, which has {hop}, is now at {real}: {name}'s neighbour entry is stale{why}",
                     o.name
                 )
             })

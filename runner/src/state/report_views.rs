@@ -9,9 +9,10 @@ pub fn without_comments(text: &str) -> String {
         .collect()
 }
 
-/// `ip -o link show`, one short line per link:
-/// `3: v-bird@if2: <BROADCAST,UP,LOWER_UP> mtu 1500 … master testbridge state UP …`
-/// → `v-bird@if2 <BROADCAST,UP,LOWER_UP> master testbridge state UP`
+/// `ip -o link show`, one short line per link, with its MAC (a stale
+/// neighbour entry is told by it):
+/// `3: v-bird@if2: <BROADCAST,UP,LOWER_UP> mtu 1500 … master testbridge state UP … link/ether 5a:…`
+/// → `v-bird@if2 <BROADCAST,UP,LOWER_UP> master testbridge state UP 5a:…`
 pub fn link_summary(text: &str) -> String {
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -31,6 +32,9 @@ fn link_line(line: &str) -> String {
             out.push_str(&format!(" {key} {}", words.get(i + 1).unwrap_or(&"")));
         }
     }
+    if let Some(i) = words.iter().position(|w| *w == "link/ether") {
+        out.push_str(&format!(" {}", words.get(i + 1).unwrap_or(&"")));
+    }
     out
 }
 
@@ -43,7 +47,7 @@ mod tests {
         let l = "3: v-bird@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master testbridge state UP mode DEFAULT group default qlen 1000\\    link/ether 5a:1c:aa:00:11:22 brd ff:ff:ff:ff:ff:ff link-netnsid 0";
         assert_eq!(
             link_summary(l),
-            "v-bird@if2 <BROADCAST,MULTICAST,UP,LOWER_UP> master testbridge state UP\n"
+            "v-bird@if2 <BROADCAST,MULTICAST,UP,LOWER_UP> master testbridge state UP 5a:1c:aa:00:11:22\n"
         );
     }
 
