@@ -65,6 +65,7 @@ pub enum Format {
 }
 
 fn main() -> ExitCode {
+    scenario::open_files::raise();
     match Cli::parse().command {
         Command::Run(args) => run::run(args),
         Command::Check { paths } => check::check(&paths),

@@ -198,3 +198,53 @@ fn the_machines_own_namespace_is_unchanged_by_the_whole_suite() {
         "the suite changed the machine's own network state"
     );
 }
+
+/// `scenario run` on a script of 1500 containers, with the open-file
+/// limits set to (soft, hard) for the run.
+fn run_1500_containers_with_limit(soft: u64, hard: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!(
+        "scenario-nofile-{}-{soft}-{hard}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("many.rhai");
+    std::fs::write(
+        &file,
+        "let cs = containers(\"c\", 1500);\nif cs.len() != 1500 { throw \"short\"; }\n",
+    )
+    .unwrap();
+    let mut cmd = common::scenario_cmd(&["run", file.to_str().unwrap()]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, soft, hard)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let o = cmd.output().expect("the scenario binary runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    o
+}
+
+#[test]
+fn a_low_soft_open_file_limit_is_raised_and_a_low_hard_one_is_named() {
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    assert!(
+        hard >= 8192,
+        "this test needs a hard limit of at least 8192, not {hard}"
+    );
+    let o = run_1500_containers_with_limit(1024, hard);
+    let (out, err) = common::text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let o = run_1500_containers_with_limit(1024, 1024);
+    let (out, err) = common::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("many.rhai:1: 1500 more node(s) need about")
+            && out.contains("this process may open 1024 (hard limit 1024)")
+            && out.contains("ulimit -Hn"),
+        "{out}"
+    );
+}

@@ -164,11 +164,22 @@ impl Lab {
                 ));
             }
         }
+        // Counting what is open costs a directory read: worth it for a
+        // crowd, which would otherwise stop part of the way.
+        if names.len() as u64 * crate::open_files::PER_NODE > 64 {
+            crate::open_files::room_for(names.len())?;
+        }
         let rt = self.ctx.rt.handle().clone();
         let made = parallel(names, |name| make_namespaces(&rt, name, container));
         let mut nodes = Vec::new();
         for (name, made) in names.iter().zip(made) {
-            let (ns, (nl, conn)) = made.map_err(|e| format!("cannot create node '{name}': {e}"))?;
+            let (ns, (nl, conn)) = made.map_err(|e| match e.raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) => format!(
+                    "cannot create node '{name}': too many open files; {}",
+                    crate::open_files::room_for(1).err().unwrap_or_default()
+                ),
+                _ => format!("cannot create node '{name}': {e}"),
+            })?;
             self.ctx.rt.spawn(conn);
             if let Ok(inode) = ns.net_inode() {
                 watchdog::watch(inode);

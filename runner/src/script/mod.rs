@@ -46,6 +46,84 @@ pub struct Options {
     /// Run only the top-level statements that begin on or before this
     /// line (`scenario graph --at LINE`).
     pub until_line: Option<usize>,
+    /// How large the script's own data may grow.
+    pub data: DataLimits,
+}
+
+/// How large a script's strings, arrays and maps may grow (Rhai counts
+/// what nests inside, too): a runaway loop that doubles a string ends as
+/// a failure at its line instead of taking the machine's memory. A
+/// scenario raises them with header lines (`// max-string: 256M`), the
+/// command line with `--max-string` and the like; the higher one counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DataLimits {
+    /// Bytes of one string.
+    pub string: usize,
+    /// Elements of one array, nested ones included.
+    pub array: usize,
+    /// Entries of one object map, nested ones included.
+    pub map: usize,
+}
+
+impl Default for DataLimits {
+    fn default() -> Self {
+        DataLimits {
+            string: 64 << 20,
+            array: 1 << 17,
+            map: 1 << 17,
+        }
+    }
+}
+
+impl DataLimits {
+    /// These limits, raised where `text`'s header lines ask for more.
+    pub fn with_header(self, text: &str) -> Result<DataLimits, String> {
+        let mut out = self;
+        for (i, line) in text.lines().enumerate() {
+            let Some(rest) = line.trim().strip_prefix("// max-") else {
+                continue;
+            };
+            let Some((key, value)) = rest.split_once(':') else {
+                continue;
+            };
+            let slot = match key {
+                "string" => &mut out.string,
+                "array" => &mut out.array,
+                "map" => &mut out.map,
+                _ => continue,
+            };
+            let n =
+                parse_size(value.trim()).map_err(|e| format!("line {}: max-{key}: {e}", i + 1))?;
+            *slot = (*slot).max(n);
+        }
+        Ok(out)
+    }
+}
+
+/// `4096`, `64K`, `256M`, `1G`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, ' '),
+    };
+    let shift = match unit {
+        ' ' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a size (a number, or one with K, M or G)"
+            ))
+        }
+    };
+    digits
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' is not a size (a number, or one with K, M or G)"))
 }
 
 impl Default for Options {
@@ -56,6 +134,7 @@ impl Default for Options {
             verbose: false,
             assertions: true,
             until_line: None,
+            data: DataLimits::default(),
         }
     }
 }
@@ -158,7 +237,15 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
         Lab::new(opts.verbose.then(|| file.clone()))
             .map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?,
     );
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let data = opts
+        .data
+        .with_header(&text)
+        .map_err(|e| format!("{file}: {e}"))?;
     let mut engine = new_engine();
+    engine.set_max_string_size(data.string);
+    engine.set_max_array_size(data.array);
+    engine.set_max_map_size(data.map);
     engine.set_module_resolver(modules::RelativeResolver);
     let state = RunState::new(opts.assertions);
     register(&mut engine, &lab, path, &state);
@@ -281,6 +368,32 @@ pub fn definitions() -> Result<String, String> {
         .with_headers(true)
         .include_standard_packages(false)
         .single_file())
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_header_lines() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert!(
+            parse_size("lots").is_err() && parse_size("0").is_err() && parse_size("9T").is_err()
+        );
+        let d = DataLimits::default();
+        let raised = d
+            .with_header("// max-string: 256M\n// max-array: 10\nlet x = 1;\n")
+            .unwrap();
+        assert_eq!(raised.string, 256 << 20);
+        assert_eq!(raised.array, d.array, "a header line never lowers a limit");
+        let e = d.with_header("\n// max-map: many\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 2: max-map: 'many' is not a size (a number, or one with K, M or G)"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,20 @@ fn message(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
     match err {
         EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
         EvalAltResult::ErrorTerminated(d, _) => d.to_string(),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            let flag = if what.contains("string") {
+                "string"
+            } else if what.contains("array") {
+                "array"
+            } else {
+                "map"
+            };
+            format!(
+                "{what} too large: the script's data outgrew its limit (a loop that never ends?); \
+                 where a scenario needs more, raise it with a `// max-{flag}: SIZE` line in the \
+                 scenario or `scenario run --max-{flag} SIZE`"
+            )
+        }
         EvalAltResult::ErrorFunctionNotFound(sig, _) => calls::not_found(sig, api),
         EvalAltResult::ErrorParsing(ParseErrorType::VariableUndefined(name), _) => {
             format!("undefined variable {name}{}", did_you_mean(name, file))

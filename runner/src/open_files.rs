@@ -1,0 +1,59 @@
+//! The open-file limit. Every node holds a few descriptors (its namespaces
+//! and a netlink socket), so a lab of a thousand containers needs thousands;
+//! the common soft limit of 1024 would stop it a third of the way.
+
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+/// Descriptors one node holds: its network and UTS namespaces, its netlink
+/// socket, and one to spare for what a probe opens in it.
+pub const PER_NODE: u64 = 4;
+
+/// Raises the soft limit to the hard one, as the Go runtime does for every
+/// Go program: a soft limit only guards against leaks, which the lab's
+/// teardown already does. Call before any thread or child starts.
+pub fn raise() {
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// Whether `nodes` more nodes fit under the limit, counting what is open
+/// now; if not, the error says how many are needed and how to allow them.
+pub fn room_for(nodes: usize) -> Result<(), String> {
+    let (limit, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()) as u64;
+    let need = open + nodes as u64 * PER_NODE + 64;
+    if need <= limit {
+        return Ok(());
+    }
+    Err(too_few(nodes, need, limit, hard))
+}
+
+/// The message for a limit that is too low, with the ways to raise it.
+pub fn too_few(nodes: usize, need: u64, limit: u64, hard: u64) -> String {
+    let want = need.next_power_of_two().max(4096);
+    format!(
+        "{nodes} more node(s) need about {need} open files, and this process may open {limit} \
+         (hard limit {hard}): raise the hard limit, e.g. `ulimit -Hn {want}` as root before running, \
+         `LimitNOFILE={want}` in a systemd unit, or `docker run --ulimit nofile={want}:{want}`"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_names_the_need_the_limit_and_the_ways_to_raise_it() {
+        let m = too_few(1500, 6200, 1024, 1024);
+        assert!(m.starts_with("1500 more node(s) need about 6200 open files, and this process may open 1024 (hard limit 1024)"), "{m}");
+        assert!(
+            m.contains("ulimit -Hn 8192")
+                && m.contains("LimitNOFILE=8192")
+                && m.contains("nofile=8192:8192"),
+            "{m}"
+        );
+    }
+}
