@@ -162,16 +162,10 @@ fn rules_of(node: &Node, v6: bool) -> Vec<Rule> {
         ("iptables-save", "iptables", "ip", "ip6 ")
     };
     let mut out = Vec::new();
-    // iptables-nft keeps its tables in nft: `nft` lists them again.
     let mut shown = Vec::new();
     if locate(save).is_ok() {
         if let Ok(text) = query(node, &[save, "-c"]) {
-            for section in text.split("\n*").skip(1) {
-                let name = section.lines().next().unwrap_or_default().trim();
-                if !section.contains("incompatible") {
-                    shown.push(format!("{family} {name}"));
-                }
-            }
+            shown = shown_by_iptables(&text, family);
             out = counters::parse_xtables(source, &text);
         }
     }
@@ -183,6 +177,36 @@ fn rules_of(node: &Node, v6: bool) -> Vec<Rule> {
         }
     }
     out
+}
+
+/// The nft tables (`ip nat`) that `iptables-save` showed whole: iptables-nft
+/// keeps its tables in nft, and `nft` lists them again.
+fn shown_by_iptables(save: &str, family: &str) -> Vec<String> {
+    let hidden: Vec<&str> = save
+        .lines()
+        .filter(|l| l.contains("incompatible"))
+        .filter_map(|l| l.split('`').nth(1)?.split('\'').next())
+        .collect();
+    save.lines()
+        .filter_map(|l| l.strip_prefix('*'))
+        .map(str::trim)
+        .filter(|name| !hidden.contains(name))
+        .map(|name| format!("{family} {name}"))
+        .collect()
+}
+
+/// Whether nft holds rules that the iptables section does not show.
+fn nft_beyond_iptables(node: &Node, nft: &str) -> bool {
+    let mut shown = Vec::new();
+    for (save, family) in [("iptables-save", "ip"), ("ip6tables-save", "ip6")] {
+        if let Ok(text) = query(node, &[save]) {
+            shown.extend(shown_by_iptables(&text, family));
+        }
+    }
+    nft.lines()
+        .filter_map(|l| l.strip_prefix("table "))
+        .map(|t| t.trim_end_matches('{').trim())
+        .any(|t| !shown.iter().any(|s| s == t))
 }
 
 /// The connection tracking entries of `node`, from the kernel's own list
@@ -257,6 +281,16 @@ fn dump(node: &Node, v6: bool, moved: &[Moved]) -> String {
             out.push_str(&format!("  {title}:\n"));
             for l in text.lines() {
                 out.push_str(&format!("    {}\n", l.trim_end()));
+            }
+        }
+    }
+    if locate("nft").is_ok() {
+        if let Ok(nft) = state::read(node, Reading::NftCounters) {
+            if nft_beyond_iptables(node, &nft) {
+                out.push_str("  nft (packets and bytes where rules count):\n");
+                for l in nft.lines() {
+                    out.push_str(&format!("    {l}\n"));
+                }
             }
         }
     }

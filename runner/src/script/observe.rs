@@ -12,7 +12,7 @@ use rhai::{Engine, Map, NativeCallContext};
 use super::args::{def, fail, NodeRef, Res};
 use super::{report, RunState};
 use crate::snapshot;
-use crate::state::{self, Reading};
+use crate::state::{self, Backend, Reading};
 
 impl NodeRef {
     fn read(&self, what: Reading) -> Res<String> {
@@ -27,19 +27,63 @@ pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
     ] {
         let doc =
             format!("The node's {program} output, normalized for snapshots; one table, or all.");
+        let default = Backend::Default;
         def(
             engine,
             name,
             &doc,
             &["node: &mut Node", "String"],
-            move |n: &mut NodeRef| n.read(Reading::Xtables { v6, table: None }),
+            move |n: &mut NodeRef| {
+                n.read(Reading::Xtables {
+                    v6,
+                    table: None,
+                    backend: default,
+                })
+            },
         );
         def(
             engine,
             name,
             &doc,
             &["node: &mut Node", "table: &str", "String"],
-            move |n: &mut NodeRef, t: &str| n.read(Reading::Xtables { v6, table: Some(t) }),
+            move |n: &mut NodeRef, t: &str| {
+                n.read(Reading::Xtables {
+                    v6,
+                    table: Some(t),
+                    backend: default,
+                })
+            },
+        );
+        let doc = format!(
+            "The node's {program} output of one backend, normalized: #{{ backend: \"legacy\" }} or \"nft\" (rules written with one are invisible to the other)."
+        );
+        def(
+            engine,
+            name,
+            &doc,
+            &["node: &mut Node", "options: Map", "String"],
+            move |n: &mut NodeRef, options: Map| {
+                let backend = backend_of(options)?;
+                n.read(Reading::Xtables {
+                    v6,
+                    table: None,
+                    backend,
+                })
+            },
+        );
+        def(
+            engine,
+            name,
+            &doc,
+            &["node: &mut Node", "table: &str", "options: Map", "String"],
+            move |n: &mut NodeRef, t: &str, options: Map| {
+                let backend = backend_of(options)?;
+                n.read(Reading::Xtables {
+                    v6,
+                    table: Some(t),
+                    backend,
+                })
+            },
         );
     }
     for (name, what, doc) in [
@@ -95,6 +139,23 @@ pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
 /// A snapshot that does not match does not stop the scenario: the rest of
 /// its snapshots are still compared (and left for review), and the
 /// scenario fails at its end with every mismatch.
+/// `#{ backend: "legacy" }`: the one option of `iptables_save`.
+fn backend_of(options: Map) -> Res<Backend> {
+    let mut backend = Backend::Default;
+    for (key, value) in options {
+        match key.as_str() {
+            "backend" => {
+                let name = value
+                    .into_string()
+                    .map_err(|t| fail(format!("backend must be a string, not {t}")))?;
+                backend = Backend::parse(&name).map_err(fail)?;
+            }
+            other => return Err(fail(format!("unknown option '{other}': iptables_save takes #{{ backend: \"legacy\" | \"nft\" }}"))),
+        }
+    }
+    Ok(backend)
+}
+
 fn register_snapshot(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
     let take = Rc::new(Snapshots {
         scenario: scenario.to_path_buf(),
@@ -141,6 +202,12 @@ impl Snapshots {
     ) -> Res<()> {
         if !self.state.assertions {
             return Ok(());
+        }
+        if let Some(line) = text.lines().find(|l| l.starts_with(state::OTHER_BACKEND)) {
+            return Err(fail(format!(
+                "snapshot '{name}' refused: its text shows no rules because they were written with the other iptables backend ({})",
+                line.trim_start_matches('#').trim()
+            )));
         }
         if !self.taken.borrow_mut().insert(name.to_string()) {
             return Err(fail(format!("snapshot '{name}' was already taken in this scenario; give each snapshot its own name")));

@@ -13,5 +13,5 @@ mod report_views;
 pub use iproute::{addrs, links, routes};
 pub use iptables::iptables_save;
 pub use nft::ruleset as nft_ruleset;
-pub use read::{read, Reading};
+pub use read::{read, Backend, Reading, OTHER_BACKEND};
 pub use report_views::{link_summary, without_comments};

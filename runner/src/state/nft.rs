@@ -1,5 +1,6 @@
-//! `nft list ruleset`, normalized: no counter values, no handles, no
-//! comments, tables sorted by family and name, and the chains, sets and
+//! `nft list ruleset`, normalized: no counter values (of rules and of
+//! named counters), no quota `used` amounts, no set elements' `expires`,
+//! no handles, no comments, tables sorted by family and name, and the chains, sets and
 //! maps of a table sorted by name (nft lists them in creation order, which
 //! differs with the order a tool happened to create them in). Rules keep
 //! their order.
@@ -81,20 +82,37 @@ fn clean(line: &str) -> String {
             last_space = c == ' ';
         }
     }
-    // "counter packets 3 bytes 180" → "counter"
+    // "counter packets 3 bytes 180" → "counter"; a named counter's body
+    // is "packets 3 bytes 180" alone, and goes whole.
     let words: Vec<&str> = collapsed.split(' ').collect();
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        if words[i] == "packets"
-            && kept.last() == Some(&"counter")
-            && words.get(i + 2) == Some(&"bytes")
+        let counted = words[i] == "packets" && words.get(i + 2) == Some(&"bytes");
+        if counted
+            && (kept.last().is_some_and(|w| w == "counter") || kept.is_empty())
             && i + 3 < words.len()
         {
             i += 4;
             continue;
         }
-        kept.push(words[i]);
+        // A quota's "used 5 mbytes", an element's "expires 59m59s996ms":
+        // they change as traffic passes and time goes by.
+        if words[i] == "used" && i + 2 < words.len() && words[i + 1].parse::<u64>().is_ok() {
+            i += 3;
+            continue;
+        }
+        if words[i] == "expires" && i + 1 < words.len() {
+            // The comma that ends an element stays.
+            if words[i + 1].ends_with(',') {
+                if let Some(last) = kept.last_mut() {
+                    last.push(',');
+                }
+            }
+            i += 2;
+            continue;
+        }
+        kept.push(words[i].to_string());
         i += 1;
     }
     format!("{indent}{}", kept.join(" "))
@@ -125,6 +143,19 @@ mod tests {
         assert_eq!(
             clean("\t\tcomment \"two  spaces\"  accept"),
             "\t\tcomment \"two  spaces\" accept"
+        );
+    }
+
+    #[test]
+    fn named_counters_quotas_and_expiring_elements_are_stable() {
+        assert_eq!(clean("\t\tpackets 12 bytes 1008"), "\t\t");
+        assert_eq!(
+            clean("\t\tover 100 mbytes used 5 mbytes"),
+            "\t\tover 100 mbytes"
+        );
+        assert_eq!(
+            clean("\t\telements = { 10.0.0.1 timeout 1h expires 59m59s996ms, 10.0.0.2 timeout 1h expires 3s }"),
+            "\t\telements = { 10.0.0.1 timeout 1h, 10.0.0.2 timeout 1h }"
         );
     }
 

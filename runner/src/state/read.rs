@@ -13,6 +13,7 @@ pub enum Reading<'a> {
     Xtables {
         v6: bool,
         table: Option<&'a str>,
+        backend: Backend,
     },
     /// `nft list ruleset`, normalized.
     NftRuleset,
@@ -40,7 +41,44 @@ pub enum Reading<'a> {
     XtablesCounters {
         v6: bool,
     },
+    /// `nft list ruleset` as nft prints it, counters kept.
+    NftCounters,
 }
+
+/// Which iptables a reading asks: the one `iptables` names, or one of the
+/// two explicitly (rules written with one are invisible to the other).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backend {
+    Default,
+    Legacy,
+    Nft,
+}
+
+impl Backend {
+    pub fn parse(name: &str) -> Result<Backend, String> {
+        match name {
+            "legacy" => Ok(Backend::Legacy),
+            "nft" => Ok(Backend::Nft),
+            other => Err(format!(
+                "backend '{other}' is not one of \"legacy\" and \"nft\""
+            )),
+        }
+    }
+
+    /// `iptables-legacy-save` for (v4, legacy), and so on.
+    fn program(self, v6: bool) -> String {
+        let family = if v6 { "ip6tables" } else { "iptables" };
+        match self {
+            Backend::Default => format!("{family}-save"),
+            Backend::Legacy => format!("{family}-legacy-save"),
+            Backend::Nft => format!("{family}-nft-save"),
+        }
+    }
+}
+
+/// The line an empty reading of the default backend carries when the other
+/// backend holds rules: a snapshot of it is refused (see `snapshot`).
+pub const OTHER_BACKEND: &str = "# the other iptables backend holds rules this one does not show";
 
 /// Reads `what` in `node`; a tool that fails is an error naming the
 /// command, the node and what the tool said.
@@ -50,17 +88,19 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
         node.exec(&argv)?.into_stdout(&node.name, &argv.join(" "))
     };
     Ok(match what {
-        Reading::Xtables { v6, table } => {
-            let program = if v6 {
-                "ip6tables-save"
-            } else {
-                "iptables-save"
-            };
+        Reading::Xtables { v6, table, backend } => {
+            let program = backend.program(v6);
             let text = match table {
-                Some(t) => run(&[program, "-t", t])?,
-                None => run(&[program])?,
+                Some(t) => run(&[&program, "-t", t])?,
+                None => run(&[&program])?,
             };
-            super::iptables_save(&text, table)
+            let normalized = super::iptables_save(&text, table);
+            if backend == Backend::Default && normalized.is_empty() {
+                if let Some(note) = other_backend_note(node, v6, &text, table) {
+                    return Ok(note);
+                }
+            }
+            normalized
         }
         Reading::NftRuleset => super::nft_ruleset(&run(&["nft", "list", "ruleset"])?),
         Reading::Routes => {
@@ -86,9 +126,59 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
             } else {
                 "iptables-save"
             };
-            super::without_comments(&run(&[program, "-c"])?)
+            // iptables-nft's word that it cannot show a table stays: the
+            // table would look empty without it.
+            let text = run(&[program, "-c"])?;
+            text.lines()
+                .filter(|l| l.contains("incompatible") || !l.starts_with('#'))
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| format!("{}\n", l.trim_end()))
+                .collect()
         }
+        Reading::NftCounters => super::without_comments(
+            &run(&["nft", "list", "ruleset"])?
+                .lines()
+                .map(|l| l.split(" # handle ").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
     })
+}
+
+/// When the default backend shows nothing and the other holds rules: the
+/// line saying so, and how to read them.
+fn other_backend_note(node: &Node, v6: bool, shown: &str, table: Option<&str>) -> Option<String> {
+    // iptables-save names its backend in its header comment.
+    let other = if shown.contains("(legacy)") {
+        Backend::Nft
+    } else {
+        Backend::Legacy
+    };
+    let program = other.program(v6);
+    locate(&program).ok()?;
+    let mut argv = vec![program.clone()];
+    argv.extend(
+        table
+            .map(|t| ["-t".to_string(), t.to_string()])
+            .into_iter()
+            .flatten(),
+    );
+    let text = node
+        .exec(&argv)
+        .ok()?
+        .into_stdout(&node.name, &argv.join(" "))
+        .ok()?;
+    if super::iptables_save(&text, None).is_empty() {
+        return None;
+    }
+    let name = if other == Backend::Legacy {
+        "legacy"
+    } else {
+        "nft"
+    };
+    Some(format!(
+        "{OTHER_BACKEND}: {program} does; read them with iptables_save(#{{ backend: \"{name}\" }})\n"
+    ))
 }
 
 /// The forwarding switches a stack turns on and should turn off again.
@@ -123,6 +213,7 @@ fn whole(node: &Node) -> Result<String, String> {
             Reading::Xtables {
                 v6: false,
                 table: None,
+                backend: Backend::Default,
             },
         ),
         (
@@ -131,6 +222,7 @@ fn whole(node: &Node) -> Result<String, String> {
             Reading::Xtables {
                 v6: true,
                 table: None,
+                backend: Backend::Default,
             },
         ),
         ("nft", "nft", Reading::NftRuleset),
