@@ -12,6 +12,7 @@ pub mod counters;
 mod diagnose;
 pub mod packet;
 pub mod path;
+pub mod stall;
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -20,7 +21,8 @@ use self::capture::Capture;
 use self::conntrack::Flow;
 use self::counters::{Moved, Rule};
 use self::diagnose::Evidence;
-use self::path::{PacketPath, Probe};
+use self::path::{PacketPath, Probe, Seen};
+use self::stall::Sent;
 use crate::exec::locate;
 use crate::lab::{Lab, Node};
 use crate::state::{self, Reading};
@@ -39,6 +41,23 @@ pub fn explain(
     server: Option<&Rc<Node>>,
     replay: impl FnOnce(),
 ) -> String {
+    explain_sent(lab, probe, client, dst, server, || {
+        replay();
+        None
+    })
+}
+
+/// The same for a probe that carried a payload: `replay` says what it
+/// sent and how far that got, so that a transfer that stalled, or a large
+/// packet lost where small ones pass, is told as such.
+pub fn explain_sent(
+    lab: &Lab,
+    probe: Probe,
+    client: &Rc<Node>,
+    dst: IpAddr,
+    server: Option<&Rc<Node>>,
+    replay: impl FnOnce() -> Option<Sent>,
+) -> String {
     let mut out = String::new();
     let target = server.cloned().or_else(|| lab.owner_of(dst));
     let v6 = dst.is_ipv6();
@@ -50,16 +69,14 @@ pub fn explain(
     watched.extend(target.clone());
     let watched = unique(watched);
     let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
-    let (trace, watching) = match Capture::start(&watched) {
+    let (seen, sent, watching) = match Capture::start(&watched) {
         Ok(capture) => {
-            replay();
-            (path::trace(&capture.finish(), probe), Ok(()))
+            let sent = replay();
+            (capture.finish(), sent, Ok(()))
         }
-        Err(e) => {
-            replay();
-            (PacketPath::default(), Err(e))
-        }
+        Err(e) => (Vec::new(), replay(), Err(e)),
     };
+    let trace = path::trace(&seen, probe);
     let rules: Vec<(Rc<Node>, Vec<Rule>, Vec<Moved>)> = watched
         .iter()
         .zip(before)
@@ -104,7 +121,9 @@ pub fn explain(
         flows: &flows,
         watched: watching.is_ok(),
     };
-    out.push_str(&format!("  {}\n", diagnose::diagnose(&evidence)));
+    let stalled = sent.and_then(|sent| stall_line(lab, sent, probe, &seen));
+    let stopped = stalled.unwrap_or_else(|| diagnose::diagnose(&evidence));
+    out.push_str(&format!("  {stopped}\n"));
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
     involved.extend(target);
     involved.extend(
@@ -129,6 +148,57 @@ pub fn explain(
         out.push_str(&dump(&node, v6, moved));
     }
     out
+}
+
+/// Where a payload's packets stopped, when the capture shows them stop at
+/// a size, with the links on the way on too narrow for them.
+fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen]) -> Option<String> {
+    let cut = stall::cut(seen, probe)?;
+    let node = lab.node(&cut.node)?;
+    let mtu = |dev: &str| -> Option<u32> {
+        let text = query(&node, &["ip", "-o", "link", "show", "dev", dev]).ok()?;
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let i = words.iter().position(|w| *w == "mtu")?;
+        words.get(i + 1)?.parse().ok()
+    };
+    let mut ways: Vec<String> = Vec::new();
+    if cut.bridged {
+        // A bridge sends a frame on out of another of its ports.
+        let master = query(&node, &["ip", "-o", "link", "show", "dev", &cut.iface]).ok()?;
+        let words: Vec<&str> = master.split_whitespace().collect();
+        let bridge = words.iter().position(|w| *w == "master").and_then(|i| words.get(i + 1))?;
+        let ports = query(&node, &["ip", "-o", "link", "show", "master", bridge]).unwrap_or_default();
+        for l in ports.lines() {
+            let name = l.split_whitespace().nth(1).unwrap_or_default();
+            let name = name.trim_end_matches(':').split('@').next().unwrap_or_default();
+            if !name.is_empty() && name != cut.iface {
+                ways.push(name.to_string());
+            }
+        }
+    } else {
+        let (src, dst) = (cut.src.to_string(), cut.dst.to_string());
+        // Where the packets began, they were routed as the node's own.
+        let route = if node.has_addr(cut.src) {
+            query(&node, &["ip", "route", "get", &dst])
+        } else {
+            query(&node, &["ip", "route", "get", &dst, "from", &src, "iif", &cut.iface])
+        };
+        let words: Vec<String> = route.ok()?.split_whitespace().map(str::to_string).collect();
+        if let Some(dev) = words.iter().position(|w| w == "dev").and_then(|i| words.get(i + 1)) {
+            ways.push(dev.clone());
+        }
+    }
+    let narrow: Vec<(String, u32)> = ways
+        .into_iter()
+        .filter_map(|w| Some((w.clone(), mtu(&w)?)))
+        .filter(|(_, m)| (*m as usize) < cut.largest)
+        .collect();
+    let proto = match probe {
+        Probe::Ping => "ICMP",
+        Probe::Tcp(..) => "TCP",
+        Probe::Udp(..) => "UDP",
+    };
+    stall::line(sent, proto, &cut, &narrow)
 }
 
 /// The nodes in their order, each once.
