@@ -12,6 +12,7 @@ pub mod counters;
 mod diagnose;
 pub mod packet;
 pub mod path;
+mod source;
 pub mod stall;
 
 use std::net::IpAddr;
@@ -30,6 +31,16 @@ use crate::state::{self, Reading};
 /// In a lab with more nodes than this, only some are watched.
 const WATCH_AT_MOST: usize = 32;
 
+/// What a failed probe showed beyond reaching or not, which the replay
+/// tells from the capture rather than from where its first packet went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shortfall {
+    /// A payload that did not get through whole.
+    Payload(Sent),
+    /// A probe that arrived from another source than the one expected.
+    Source { want: IpAddr, got: IpAddr },
+}
+
 /// Replays a failed probe under capture and explains it. `client` sent to
 /// `dst`; `server` is where the token should have arrived (for ping, the
 /// node that owns `dst`, if any).
@@ -41,22 +52,22 @@ pub fn explain(
     server: Option<&Rc<Node>>,
     replay: impl FnOnce(),
 ) -> String {
-    explain_sent(lab, probe, client, dst, server, || {
+    explain_shortfall(lab, probe, client, dst, server, || {
         replay();
         None
     })
 }
 
-/// The same for a probe that carried a payload: `replay` says what it
-/// sent and how far that got, so that a transfer that stalled, or a large
-/// packet lost where small ones pass, is told as such.
-pub fn explain_sent(
+/// The same, where `replay` says what fell short beyond reaching: a
+/// transfer that stalled, a large packet lost where small ones pass, a
+/// source that is not the one expected; each is told as such.
+pub fn explain_shortfall(
     lab: &Lab,
     probe: Probe,
     client: &Rc<Node>,
     dst: IpAddr,
     server: Option<&Rc<Node>>,
-    replay: impl FnOnce() -> Option<Sent>,
+    replay: impl FnOnce() -> Option<Shortfall>,
 ) -> String {
     let mut out = String::new();
     let target = server.cloned().or_else(|| lab.owner_of(dst));
@@ -69,7 +80,7 @@ pub fn explain_sent(
     watched.extend(target.clone());
     let watched = unique(watched);
     let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
-    let (seen, sent, watching) = match Capture::start(&watched) {
+    let (seen, sent, watching): (Vec<Seen>, Option<Shortfall>, _) = match Capture::start(&watched) {
         Ok(capture) => {
             let sent = replay();
             (capture.finish(), sent, Ok(()))
@@ -121,8 +132,12 @@ pub fn explain_sent(
         flows: &flows,
         watched: watching.is_ok(),
     };
-    let stalled = sent.and_then(|sent| stall_line(lab, sent, probe, &seen));
-    let stopped = stalled.unwrap_or_else(|| diagnose::diagnose(&evidence));
+    let told = match sent {
+        Some(Shortfall::Payload(sent)) => stall_line(lab, sent, probe, &seen),
+        Some(Shortfall::Source { want, got }) => Some(source_line(&evidence, want, got)),
+        None => None,
+    };
+    let stopped = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
     out.push_str(&format!("  {stopped}\n"));
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
     involved.extend(target);
@@ -148,6 +163,36 @@ pub fn explain_sent(
         out.push_str(&dump(&node, v6, moved));
     }
     out
+}
+
+/// The source NAT a probe that arrived from an unexpected source went
+/// through: the rules that translate sources whose counters moved, or else
+/// the flow's conntrack entries that record a source translation.
+fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
+    let mut nodes: Vec<String> = vec![e.client.name.clone()];
+    for h in &e.path.request {
+        if !nodes.contains(&h.node) {
+            nodes.push(h.node.clone());
+        }
+    }
+    let mut said: Vec<String> = Vec::new();
+    for name in &nodes {
+        for (n, _, moved) in e.rules.iter().filter(|(n, _, _)| &n.name == name) {
+            for m in moved.iter().filter(|m| counters::translates_source(&m.rule.text)) {
+                said.push(format!("{}'s {}", n.name, m.describe()));
+            }
+        }
+    }
+    if said.is_empty() {
+        said = e
+            .flows
+            .iter()
+            .filter(|(_, f)| f.snat().is_some())
+            .map(|(n, f)| format!("{}'s conntrack entry: {}", n.name, f.describe()))
+            .collect();
+    }
+    let sent_from = e.path.request.first().map_or(got, |h| h.src);
+    source::line(want, got, sent_from, &said)
 }
 
 /// Where a payload's packets stopped, when the capture shows them stop at

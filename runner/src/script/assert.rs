@@ -12,10 +12,10 @@ use rhai::{Array, Dynamic, Engine, Map, INT};
 use super::args::{def, fail, fmt_secs, parse_ip, parse_socket_addr, port, NodeRef, Res};
 use super::probe_options::{self, PortOptions};
 use super::RunState;
-use crate::explain::{self, path::Probe, stall::Sent};
+use crate::explain::{self, path::Probe, stall::Sent, Shortfall};
 use crate::lab::{Lab, Node};
 use crate::probe::icmp::PingOptions;
-use crate::probe::{same_source, source_text, ProbeOutcome, Proto, Watch};
+use crate::probe::{canonical, same_source, source_text, ProbeOutcome, Proto, Watch};
 
 /// Which way an assertion points.
 #[derive(Clone, Copy, PartialEq)]
@@ -138,10 +138,12 @@ fn assert_ping(
             if !explain {
                 return fail(report);
             }
-            let why = explain::explain_sent(&n.lab, Probe::Ping, &n.node, ip, None, || {
+            let why = explain::explain_shortfall(&n.lab, Probe::Ping, &n.node, ip, None, || {
                 let o = n.node.ping(ip, expect.replay(&n.lab), opts);
                 let lost = o.is_ok_and(|o| !o.delivered);
-                opts.size.filter(|_| lost).map(Sent::Ping)
+                opts.size
+                    .filter(|_| lost)
+                    .map(|size| Shortfall::Payload(Sent::Ping(size)))
             });
             fail(format!("{report}\n{why}"))
         })
@@ -257,7 +259,7 @@ fn assert_port(
             Proto::Tcp => Probe::Tcp(addr.port(), port),
             Proto::Udp => Probe::Udp(addr.port(), port),
         };
-        let why = explain::explain_sent(
+        let why = explain::explain_shortfall(
             lab,
             probe,
             &client.node,
@@ -265,7 +267,14 @@ fn assert_port(
             Some(&server.node),
             || {
                 let o = run(expect.replay(lab)).ok()?;
-                o.transfer.filter(|t| t.stalled()).map(Sent::Transfer)
+                let reached = o.delivered && expect == Expect::Reach;
+                if let (Some(want), Some(got), true) = (opts.seen_from, o.seen_from, reached) {
+                    let got = canonical(got).ip();
+                    return (got != want.to_canonical()).then_some(Shortfall::Source { want, got });
+                }
+                o.transfer
+                    .filter(|t| t.stalled() && !o.delivered)
+                    .map(|t| Shortfall::Payload(Sent::Transfer(t)))
             },
         );
         return Err(fail(format!("{report}\n{why}")));
