@@ -129,7 +129,7 @@ fn check_catches_mistakes_with_line_signatures_and_a_suggestion() {
         (
             "wrong-arity",
             vec![
-                "wrong-arity.rhai:7: assert_tcp takes 4 arguments, not 3:\n        assert_tcp(client: Node, target: String, server: Node, port: int)\n       | assert_tcp(a, ",
+                "wrong-arity.rhai:7: assert_tcp takes 4 or 5 arguments, not 3:\n        assert_tcp(client: Node, target: String, server: Node, port: int) -> map\n        assert_tcp(client: Node, target: String, server: Node, port: int, options: map) -> map\n       | assert_tcp(a, ",
                 "wrong-arity.rhai:8: .bridge(…) takes 1 or 2 arguments after the dot, not 3:\n        bridge(node: Node, name: String)\n        bridge(node: Node, name: String, cidr: String)\n       | a.bridge(",
             ],
         ),
