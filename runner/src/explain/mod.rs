@@ -133,7 +133,8 @@ pub fn explain_shortfall(
         watched: watching.is_ok(),
     };
     let told = match sent {
-        Some(Shortfall::Payload(sent)) => stall_line(lab, sent, probe, &seen),
+        Some(Shortfall::Payload(sent)) => stall_line(lab, sent, probe, &seen)
+            .or_else(|| unsent_line(client, dst, sent, probe, &seen)),
         Some(Shortfall::Source { want, got }) => Some(source_line(&evidence, want, got)),
         None => None,
     };
@@ -193,6 +194,34 @@ fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
     }
     let sent_from = e.path.request.first().map_or(got, |h| h.src);
     source::line(want, got, sent_from, &said)
+}
+
+/// A payload none of whose packets left the client, held back by a path
+/// MTU its route learned.
+fn unsent_line(client: &Node, dst: IpAddr, sent: Sent, probe: Probe, seen: &[Seen]) -> Option<String> {
+    // Only the packets that carry the payload: a TCP handshake may well
+    // have gone out.
+    let (size, proto) = match (sent, probe) {
+        (Sent::Ping(size), _) => (size + 8 + ip_header(dst), "ICMP"),
+        (Sent::Transfer(t), Probe::Udp(..)) => (t.total + 8 + ip_header(dst), "UDP"),
+        _ => return None,
+    };
+    let left = path::requests(seen, probe)
+        .iter()
+        .any(|s| s.node == client.name && s.packet.len >= size);
+    if left {
+        return None;
+    }
+    let route = query(client, &["ip", "route", "get", &dst.to_string()]).ok()?;
+    stall::unsent_line(sent, proto, &client.name, &route, size)
+}
+
+fn ip_header(dst: IpAddr) -> usize {
+    if dst.is_ipv6() {
+        40
+    } else {
+        20
+    }
 }
 
 /// Where a payload's packets stopped, when the capture shows them stop at

@@ -113,6 +113,24 @@ pub fn line(sent: Sent, proto: &str, cut: &Cut, narrow: &[(String, u32)]) -> Opt
     Some(out)
 }
 
+/// The `stopped:` line for a payload that never left its sender because
+/// the route there has learned a smaller path MTU (`mtu` in `ip route get`,
+/// from an ICMP fragmentation-needed that came back earlier) than the
+/// packet's `size`.
+pub fn unsent_line(sent: Sent, proto: &str, client: &str, route: &str, size: usize) -> Option<String> {
+    let words: Vec<&str> = route.split_whitespace().collect();
+    let mtu: usize = words
+        .iter()
+        .position(|w| *w == "mtu")
+        .and_then(|i| words.get(i + 1)?.parse().ok())?;
+    (mtu < size).then(|| {
+        format!(
+            "stopped: {}: it never left {client}, whose route there has learned a path MTU of {mtu} (from an ICMP fragmentation-needed that came back earlier), smaller than its {size}-byte packets",
+            sent.describe(proto)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::packet::tests::{ipv4, tcp};
@@ -188,6 +206,21 @@ mod tests {
             "{l}"
         );
         assert_eq!(cut(&[], Probe::Ping), None);
+    }
+
+    #[test]
+    fn a_learned_path_mtu_keeps_a_large_packet_home() {
+        let route = "172.28.0.3 dev eth0 src 172.28.0.2 uid 0 \n    cache expires 597sec mtu 1450";
+        let l = unsent_line(Sent::Ping(1472), "ICMP", "bird", route, 1500).unwrap();
+        assert_eq!(
+            l,
+            "stopped: no echo of the 1472-byte payload came back: it never left bird, whose route there has learned a path MTU of 1450 (from an ICMP fragmentation-needed that came back earlier), smaller than its 1500-byte packets"
+        );
+        assert_eq!(unsent_line(Sent::Ping(1400), "ICMP", "bird", route, 1428), None);
+        assert_eq!(
+            unsent_line(Sent::Ping(1472), "ICMP", "bird", "172.28.0.3 dev eth0 src 172.28.0.2", 1500),
+            None
+        );
     }
 
     #[test]
