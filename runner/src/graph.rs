@@ -15,8 +15,11 @@ pub struct Topology {
     /// A device on top of another: a macvlan on its parent (in whichever
     /// node it lives), a vxlan device over the one it sends through; the
     /// upper device, the lower one, and what joins them.
-    pub stacked: Vec<((String, String), (String, String), &'static str)>,
+    pub stacked: Vec<(End, End, &'static str)>,
 }
+
+/// An interface of a node: (node, interface).
+pub type End = (String, String);
 
 #[derive(Debug)]
 pub struct NodeView {

@@ -179,7 +179,10 @@ fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
     let mut said: Vec<String> = Vec::new();
     for name in &nodes {
         for (n, _, moved) in e.rules.iter().filter(|(n, _, _)| &n.name == name) {
-            for m in moved.iter().filter(|m| counters::translates_source(&m.rule.text)) {
+            for m in moved
+                .iter()
+                .filter(|m| counters::translates_source(&m.rule.text))
+            {
                 said.push(format!("{}'s {}", n.name, m.describe()));
             }
         }
@@ -198,7 +201,13 @@ fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
 
 /// A payload none of whose packets left the client, held back by a path
 /// MTU its route learned.
-fn unsent_line(client: &Node, dst: IpAddr, sent: Sent, probe: Probe, seen: &[Seen]) -> Option<String> {
+fn unsent_line(
+    client: &Node,
+    dst: IpAddr,
+    sent: Sent,
+    probe: Probe,
+    seen: &[Seen],
+) -> Option<String> {
     // Only the packets that carry the payload: a TCP handshake may well
     // have gone out.
     let (size, proto) = match (sent, probe) {
@@ -240,11 +249,19 @@ fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen]) -> Option<Stri
         // A bridge sends a frame on out of another of its ports.
         let master = query(&node, &["ip", "-o", "link", "show", "dev", &cut.iface]).ok()?;
         let words: Vec<&str> = master.split_whitespace().collect();
-        let bridge = words.iter().position(|w| *w == "master").and_then(|i| words.get(i + 1))?;
-        let ports = query(&node, &["ip", "-o", "link", "show", "master", bridge]).unwrap_or_default();
+        let bridge = words
+            .iter()
+            .position(|w| *w == "master")
+            .and_then(|i| words.get(i + 1))?;
+        let ports =
+            query(&node, &["ip", "-o", "link", "show", "master", bridge]).unwrap_or_default();
         for l in ports.lines() {
             let name = l.split_whitespace().nth(1).unwrap_or_default();
-            let name = name.trim_end_matches(':').split('@').next().unwrap_or_default();
+            let name = name
+                .trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap_or_default();
             if !name.is_empty() && name != cut.iface {
                 ways.push(name.to_string());
             }
@@ -255,10 +272,17 @@ fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen]) -> Option<Stri
         let route = if node.has_addr(cut.src) {
             query(&node, &["ip", "route", "get", &dst])
         } else {
-            query(&node, &["ip", "route", "get", &dst, "from", &src, "iif", &cut.iface])
+            query(
+                &node,
+                &["ip", "route", "get", &dst, "from", &src, "iif", &cut.iface],
+            )
         };
         let words: Vec<String> = route.ok()?.split_whitespace().map(str::to_string).collect();
-        if let Some(dev) = words.iter().position(|w| w == "dev").and_then(|i| words.get(i + 1)) {
+        if let Some(dev) = words
+            .iter()
+            .position(|w| w == "dev")
+            .and_then(|i| words.get(i + 1))
+        {
             ways.push(dev.clone());
         }
     }

@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn a_missing_translation_says_none_applied() {
         let l = line(ip("198.51.100.5"), ip("172.29.0.2"), ip("172.29.0.2"), &[]);
-        assert!(l.ends_with("it left with that source and no source NAT applied to it"), "{l}");
+        assert!(
+            l.ends_with("it left with that source and no source NAT applied to it"),
+            "{l}"
+        );
         let l = line(ip("198.51.100.5"), ip("10.0.0.9"), ip("172.29.0.2"), &[]);
         assert!(l.ends_with("cause unknown"), "{l}");
     }

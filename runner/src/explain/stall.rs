@@ -96,7 +96,9 @@ pub fn line(sent: Sent, proto: &str, cut: &Cut, narrow: &[(String, u32)]) -> Opt
         if cut.bridged { ", a bridge port" } else { "" }
     );
     if let Some(past) = cut.past {
-        out.push_str(&format!(", while smaller ones (up to {past} bytes) went on"));
+        out.push_str(&format!(
+            ", while smaller ones (up to {past} bytes) went on"
+        ));
     }
     if !narrow.is_empty() {
         let links: Vec<String> = narrow
@@ -117,7 +119,13 @@ pub fn line(sent: Sent, proto: &str, cut: &Cut, narrow: &[(String, u32)]) -> Opt
 /// the route there has learned a smaller path MTU (`mtu` in `ip route get`,
 /// from an ICMP fragmentation-needed that came back earlier) than the
 /// packet's `size`.
-pub fn unsent_line(sent: Sent, proto: &str, client: &str, route: &str, size: usize) -> Option<String> {
+pub fn unsent_line(
+    sent: Sent,
+    proto: &str,
+    client: &str,
+    route: &str,
+    size: usize,
+) -> Option<String> {
     let words: Vec<&str> = route.split_whitespace().collect();
     let mtu: usize = words
         .iter()
@@ -216,9 +224,18 @@ mod tests {
             l,
             "stopped: no echo of the 1472-byte payload came back: it never left bird, whose route there has learned a path MTU of 1450 (from an ICMP fragmentation-needed that came back earlier), smaller than its 1500-byte packets"
         );
-        assert_eq!(unsent_line(Sent::Ping(1400), "ICMP", "bird", route, 1428), None);
         assert_eq!(
-            unsent_line(Sent::Ping(1472), "ICMP", "bird", "172.28.0.3 dev eth0 src 172.28.0.2", 1500),
+            unsent_line(Sent::Ping(1400), "ICMP", "bird", route, 1428),
+            None
+        );
+        assert_eq!(
+            unsent_line(
+                Sent::Ping(1472),
+                "ICMP",
+                "bird",
+                "172.28.0.3 dev eth0 src 172.28.0.2",
+                1500
+            ),
             None
         );
     }

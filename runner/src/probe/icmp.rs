@@ -65,7 +65,11 @@ fn fragmenting(sock: &impl AsRawFd, v6: bool, dont_fragment: bool) -> io::Result
         }
     };
     match (v6, dont_fragment) {
-        (false, true) => set(libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DO),
+        (false, true) => set(
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        ),
         (false, false) => set(
             libc::IPPROTO_IP,
             libc::IP_MTU_DISCOVER,
@@ -234,7 +238,9 @@ fn classify(packet: &[u8], v6: bool, ident: u16, payload: &[u8]) -> Option<Answe
             Answer::Unreachable(if too_big {
                 // RFC 1191: the next hop's MTU in the second half of the
                 // header's last word.
-                let mtu = icmp.get(6..8).map_or(0, |m| u16::from_be_bytes([m[0], m[1]]));
+                let mtu = icmp
+                    .get(6..8)
+                    .map_or(0, |m| u16::from_be_bytes([m[0], m[1]]));
                 format!("fragmentation needed: the next hop's MTU is {mtu}")
             } else {
                 format!("destination unreachable (ICMP code {code})")

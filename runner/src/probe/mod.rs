@@ -439,7 +439,11 @@ mod tests {
         bad[5] ^= 1;
         assert_eq!(first_difference(&sent, 40, &bad), Some(45));
         assert_eq!(
-            first_difference(&sent, 95, &[sent[95], sent[96], sent[97], sent[98], sent[99], 0]),
+            first_difference(
+                &sent,
+                95,
+                &[sent[95], sent[96], sent[97], sent[98], sent[99], 0]
+            ),
             Some(100),
             "a byte beyond the payload is not ours"
         );
@@ -471,7 +475,9 @@ mod tests {
         assert_eq!(t(0, None).describe(), "none of the 200000 bytes arrived");
         assert_eq!(t(200000, None).describe(), "all 200000 bytes arrived");
         assert!(!t(200000, None).stalled());
-        assert!(t(3000, Some(2000)).describe().contains("byte 2000 of 200000"));
+        assert!(t(3000, Some(2000))
+            .describe()
+            .contains("byte 2000 of 200000"));
         assert!(!t(3000, Some(2000)).stalled());
     }
 

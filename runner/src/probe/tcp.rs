@@ -20,9 +20,7 @@ pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
     let connected = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| serve(&listener, meet, &connected));
-        let out = p
-            .client
-            .run(|| connect_loop(p.target, meet, p.watch));
+        let out = p.client.run(|| connect_loop(p.target, meet, p.watch));
         meet.closing.client_done();
         let mut out = out??;
         out.connected = connected.load(Ordering::SeqCst);
@@ -58,10 +56,9 @@ fn receive(mut stream: TcpStream, from: SocketAddr, meet: &Rendezvous) {
             break;
         };
         // Short reads, so that the listener's end is noticed on time.
-        let _ = stream.set_read_timeout(Some(left.clamp(
-            Duration::from_millis(1),
-            Duration::from_millis(50),
-        )));
+        let _ = stream.set_read_timeout(Some(
+            left.clamp(Duration::from_millis(1), Duration::from_millis(50)),
+        ));
         let room = (want - got).min(buf.len());
         match stream.read(&mut buf[..room]) {
             Ok(0) => break,
@@ -73,7 +70,11 @@ fn receive(mut stream: TcpStream, from: SocketAddr, meet: &Rendezvous) {
                 got += n;
                 meet.record(got, None, from);
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => break,
         }
     }

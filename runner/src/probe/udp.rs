@@ -17,9 +17,7 @@ pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
     socket.set_nonblocking(true)?;
     thread::scope(|s| {
         s.spawn(|| serve(&socket, meet));
-        let out = p
-            .client
-            .run(|| send_loop(p.target, meet, p.watch));
+        let out = p.client.run(|| send_loop(p.target, meet, p.watch));
         meet.closing.client_done();
         out?
     })

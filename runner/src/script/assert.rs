@@ -403,13 +403,27 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
                     engine,
                     name,
                     &doc,
-                    &["client: Node", "target: &str", "server: Node", "port: int", returns],
+                    &[
+                        "client: Node",
+                        "target: &str",
+                        "server: Node",
+                        "port: int",
+                        returns,
+                    ],
                     move |c: NodeRef, t: &str, s: NodeRef, p: INT| -> Res<Dynamic> {
                         let p = port(p)?;
-                        plain.assertion(|explain| {
-                            assert_port(proto, expect, (&c, t), (&s, p), PortOptions::default(), explain)
-                        })
-                        .map(f)
+                        plain
+                            .assertion(|explain| {
+                                assert_port(
+                                    proto,
+                                    expect,
+                                    (&c, t),
+                                    (&s, p),
+                                    PortOptions::default(),
+                                    explain,
+                                )
+                            })
+                            .map(f)
                     },
                 );
                 let st = st.clone();

@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn bad_ping_options_say_what_is_taken() {
         let e = ping("assert_ping", &map(&[("sise", int(1))])).unwrap_err();
-        assert!(e.contains("unknown option 'sise'") && e.contains("size, dont_fragment"), "{e}");
+        assert!(
+            e.contains("unknown option 'sise'") && e.contains("size, dont_fragment"),
+            "{e}"
+        );
         let e = ping("assert_ping", &map(&[("size", int(8))])).unwrap_err();
         assert!(e.contains("out of range 16-65507"), "{e}");
         let e = ping("assert_ping", &map(&[("size", Dynamic::from("big"))])).unwrap_err();
