@@ -133,7 +133,7 @@ pub fn explain_shortfall(
         watched: watching.is_ok(),
     };
     let told = match sent {
-        Some(Shortfall::Payload(sent)) => stall_line(lab, sent, probe, &seen)
+        Some(Shortfall::Payload(sent)) => stall_line(lab, sent, probe, &seen, client)
             .or_else(|| unsent_line(client, dst, sent, probe, &seen)),
         Some(Shortfall::Source { want, got }) => Some(source_line(&evidence, want, got)),
         None => None,
@@ -195,7 +195,21 @@ fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
             .map(|(n, f)| format!("{}'s conntrack entry: {}", n.name, f.describe()))
             .collect();
     }
-    let sent_from = e.path.request.first().map_or(got, |h| h.src);
+    // The source the client sent from: seen leaving it, or else the one
+    // its route picks (a capture may miss a hop; the route does not lie).
+    let sent_from = e
+        .path
+        .request
+        .iter()
+        .find(|h| h.node == e.client.name)
+        .map(|h| h.src)
+        .or_else(|| {
+            let route = query(e.client, &["ip", "route", "get", &e.dst.to_string()]).ok()?;
+            let words: Vec<&str> = route.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == "src")?;
+            words.get(i + 1)?.parse().ok()
+        })
+        .unwrap_or(got);
     source::line(want, got, sent_from, &said)
 }
 
@@ -235,8 +249,8 @@ fn ip_header(dst: IpAddr) -> usize {
 
 /// Where a payload's packets stopped, when the capture shows them stop at
 /// a size, with the links on the way on too narrow for them.
-fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen]) -> Option<String> {
-    let cut = stall::cut(seen, probe)?;
+fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen], client: &Node) -> Option<String> {
+    let cut = stall::cut(seen, probe, &client.name)?;
     let node = lab.node(&cut.node)?;
     let mtu = |dev: &str| -> Option<u32> {
         let text = query(&node, &["ip", "-o", "link", "show", "dev", dev]).ok()?;

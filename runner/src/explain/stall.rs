@@ -50,8 +50,12 @@ pub struct Cut {
 
 /// The last place the probe's largest request packets were seen, when
 /// they went no further: either smaller packets of the probe were seen
-/// after it, or nothing was.
-pub fn cut(seen: &[Seen], probe: Probe) -> Option<Cut> {
+/// after it, or nothing was. The order of places is the capture's, and
+/// the capture cannot always order one packet seen at two places at the
+/// same kernel timestamp (a veth pair, a bridge): the client's own
+/// interfaces, where every packet starts, are the cut only when nothing
+/// else saw the largest packets.
+pub fn cut(seen: &[Seen], probe: Probe, client: &str) -> Option<Cut> {
     // The request's places in the order first seen, with the largest
     // packet seen at each.
     let mut places: Vec<(&Seen, usize)> = Vec::new();
@@ -65,8 +69,16 @@ pub fn cut(seen: &[Seen], probe: Probe) -> Option<Cut> {
         }
     }
     let largest = places.iter().map(|(_, l)| *l).max()?;
-    let last = places.iter().rposition(|(_, l)| *l == largest)?;
-    let past = places[last + 1..].iter().map(|(_, l)| *l).max();
+    let last = places
+        .iter()
+        .rposition(|(s, l)| *l == largest && s.node != client)
+        .or_else(|| places.iter().rposition(|(_, l)| *l == largest))?;
+    // Where only smaller packets of the probe were seen.
+    let past = places
+        .iter()
+        .map(|(_, l)| *l)
+        .filter(|l| *l < largest)
+        .max();
     let (at, _) = places[last];
     Some(Cut {
         node: at.node.clone(),
@@ -172,7 +184,7 @@ mod tests {
             seen("bird", "eth0", segment(0x10, 1448)),
             seen("host-a", "v-bird", segment(0x10, 1448)),
         ];
-        let c = cut(&packets, Probe::Tcp(80, 80)).unwrap();
+        let c = cut(&packets, Probe::Tcp(80, 80), "bird").unwrap();
         assert_eq!(
             c,
             Cut {
@@ -198,12 +210,23 @@ mod tests {
     }
 
     #[test]
+    fn the_client_is_not_the_cut_when_a_hop_after_it_saw_the_packet() {
+        // One packet seen at both ends of a veth pair at the same kernel
+        // timestamp may be listed hop first.
+        let big = || ipv4(1, [172, 28, 0, 3], [172, 28, 0, 2], &[8; 1480]);
+        let packets = vec![seen("host-b", "v-fish", big()), seen("fish", "eth0", big())];
+        let c = cut(&packets, Probe::Ping, "fish").unwrap();
+        assert_eq!((c.node.as_str(), c.iface.as_str()), ("host-b", "v-fish"));
+        assert_eq!(c.past, None);
+    }
+
+    #[test]
     fn a_probe_that_went_all_the_way_has_no_cut_to_tell() {
         let packets = vec![
             seen("bird", "eth0", segment(0x10, 1448)),
             seen("host", "eth0", segment(0x10, 1448)),
         ];
-        let c = cut(&packets, Probe::Tcp(80, 80)).unwrap();
+        let c = cut(&packets, Probe::Tcp(80, 80), "bird").unwrap();
         assert_eq!(c.past, None);
         assert_eq!(c.node, "host");
         let sent = Sent::Ping(1472);
@@ -213,7 +236,7 @@ mod tests {
             l.starts_with("stopped: no echo of the 1472-byte payload came back: packets of 1488 bytes were last seen at host eth0; on the way on, host's eth1 has MTU 1400"),
             "{l}"
         );
-        assert_eq!(cut(&[], Probe::Ping), None);
+        assert_eq!(cut(&[], Probe::Ping, "bird"), None);
     }
 
     #[test]
