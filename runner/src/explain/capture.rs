@@ -7,7 +7,7 @@ use std::io;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -38,9 +38,32 @@ struct Tap {
 /// A frame addressed to another machine's MAC (`PACKET_OTHERHOST`).
 const OTHERHOST: u8 = 3;
 
+/// The kernel stamps packets only while some socket wants timestamps, and
+/// when the first one asks it turns stamping on later, from a work queue:
+/// until then a packet seen leaving its first interface carries no stamp
+/// and is stamped when read, after every hop it went on to, and the path
+/// comes out of order. One socket that asks for the whole run keeps
+/// stamping on; the first capture waits for it to take effect.
+fn keep_stamping_on() {
+    static ON: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    ON.get_or_init(|| {
+        let s = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .ok()?;
+        setsockopt(&s, sockopt::ReceiveTimestampns, &true).ok()?;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        Some(s)
+    });
+}
+
 impl Capture {
     /// Watches every interface of `nodes`.
     pub fn start(nodes: &[Rc<Node>]) -> io::Result<Capture> {
+        keep_stamping_on();
         let mut taps = Vec::new();
         for node in nodes {
             // Datagram sockets hand over packets from their IP header on.
