@@ -1,6 +1,7 @@
 //! `scenario graph`: the topology a scenario really builds (read back from
-//! the kernel: nodes, bridges, veth pairs with interface names, addresses)
-//! as Graphviz dot or Mermaid.
+//! the kernel: nodes, bridges, veth pairs with interface names, addresses,
+//! vxlan devices with their VNI and the device they send through, macvlans
+//! with their parent) as Graphviz dot or Mermaid.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,14 @@ pub struct Topology {
     pub nodes: Vec<NodeView>,
     /// Veth pairs: (node, interface) at each end.
     pub cables: Vec<((String, String), (String, String))>,
+    /// A device on top of another: a macvlan on its parent (in whichever
+    /// node it lives), a vxlan device over the one it sends through; the
+    /// upper device, the lower one, and what joins them.
+    pub stacked: Vec<(End, End, &'static str)>,
 }
+
+/// An interface of a node: (node, interface).
+pub type End = (String, String);
 
 #[derive(Debug)]
 pub struct NodeView {
@@ -26,6 +34,33 @@ pub struct Iface {
     pub kind: String,
     pub master: Option<String>,
     pub addrs: Vec<String>,
+    /// What the device is, where a name does not say it: "vxlan VNI 42",
+    /// "macvlan bridge".
+    pub detail: Option<String>,
+}
+
+impl Iface {
+    fn lines(&self) -> Vec<String> {
+        let mut out = vec![self.name.clone()];
+        out.extend(self.detail.clone());
+        out.extend(self.addrs.iter().cloned());
+        out
+    }
+}
+
+/// What a vxlan or macvlan is, for its label.
+fn detail(l: &crate::network::LinkDetail) -> Option<String> {
+    match l.kind.as_deref() {
+        Some("vxlan") => Some(match l.vni {
+            Some(vni) => format!("vxlan VNI {vni}"),
+            None => "vxlan".into(),
+        }),
+        Some(k @ ("macvlan" | "macvtap")) => Some(match &l.macvlan_mode {
+            Some(mode) => format!("{k} {mode}"),
+            None => k.to_string(),
+        }),
+        _ => None,
+    }
 }
 
 impl Topology {
@@ -58,11 +93,19 @@ impl Topology {
                 if l.name == "lo" && addrs.is_empty() {
                     continue;
                 }
-                if kind == "veth" {
+                if kind == "veth" || kind == "macvlan" || kind == "macvtap" {
                     veths.push((ni, l.clone()));
+                }
+                if let Some(lower) = l.vxlan_dev.and_then(|i| by_index.get(&i)) {
+                    topo.stacked.push((
+                        (node.name.clone(), l.name.clone()),
+                        (node.name.clone(), lower.clone()),
+                        "over",
+                    ));
                 }
                 ifaces.push(Iface {
                     name: l.name.clone(),
+                    detail: detail(l),
                     kind,
                     master: l.master.and_then(|m| by_index.get(&m).cloned()),
                     addrs,
@@ -85,6 +128,7 @@ impl Topology {
                 }
             }
         }
+        // A macvlan names its parent as a veth names its peer.
         for (ni, l) in &veths {
             let Some(peer) = l.peer else { continue };
             let other = match l.peer_nsid {
@@ -94,6 +138,16 @@ impl Topology {
                 },
                 None => *ni,
             };
+            if l.kind.as_deref() != Some("veth") {
+                if let Some(parent) = names.get(&(other, peer)) {
+                    topo.stacked.push((
+                        (nodes[*ni].name.clone(), l.name.clone()),
+                        (nodes[other].name.clone(), parent.clone()),
+                        "on",
+                    ));
+                }
+                continue;
+            }
             let (Some(peer_name), true) =
                 (names.get(&(other, peer)), (*ni, l.index) < (other, peer))
             else {
@@ -118,14 +172,12 @@ impl Topology {
                 n.name, n.name
             ));
             for i in &n.ifaces {
-                let mut label = i.name.clone();
-                for a in &i.addrs {
-                    label.push_str(&format!("\\n{a}"));
-                }
-                let style = if i.kind == "bridge" {
-                    ", style=bold"
-                } else {
-                    ""
+                let label = i.lines().join("\\n");
+                let style = match i.kind.as_str() {
+                    "bridge" => ", style=bold",
+                    // A tunnel end: the shape of a signpost.
+                    "vxlan" => ", shape=cds",
+                    _ => "",
                 };
                 out.push_str(&format!(
                     "    \"{}/{}\" [label=\"{label}\"{style}];\n",
@@ -147,6 +199,11 @@ impl Topology {
         for ((a, ai), (b, bi)) in &self.cables {
             out.push_str(&format!("  \"{a}/{ai}\" -- \"{b}/{bi}\" [penwidth=2];\n"));
         }
+        for ((a, ai), (b, bi), how) in &self.stacked {
+            out.push_str(&format!(
+                "  \"{a}/{ai}\" -- \"{b}/{bi}\" [style=dotted, label=\"{how}\"];\n"
+            ));
+        }
         out.push_str("}\n");
         out
     }
@@ -163,14 +220,12 @@ impl Topology {
                 n.name
             ));
             for i in &n.ifaces {
-                let mut label = i.name.clone();
-                for a in &i.addrs {
-                    label.push_str(&format!("<br/>{a}"));
-                }
-                let (open, close) = if i.kind == "bridge" {
-                    ("[[", "]]")
-                } else {
-                    ("[", "]")
+                let label = i.lines().join("<br/>");
+                let (open, close) = match i.kind.as_str() {
+                    "bridge" => ("[[", "]]"),
+                    // A tunnel end: Mermaid's flag shape.
+                    "vxlan" => (">", "]"),
+                    _ => ("[", "]"),
                 };
                 out.push_str(&format!(
                     "    {}{open}\"{label}\"{close}\n",
@@ -192,6 +247,9 @@ impl Topology {
         }
         for ((a, ai), (b, bi)) in &self.cables {
             out.push_str(&format!("  {} --- {}\n", id(a, ai), id(b, bi)));
+        }
+        for ((a, ai), (b, bi), how) in &self.stacked {
+            out.push_str(&format!("  {} -. {how} .- {}\n", id(a, ai), id(b, bi)));
         }
         out
     }
@@ -219,30 +277,68 @@ mod tests {
                             kind: "bridge".into(),
                             master: None,
                             addrs: vec!["172.29.0.1/24".into()],
+                            detail: None,
                         },
                         Iface {
                             name: "v-bird".into(),
                             kind: "veth".into(),
                             master: Some("testbridge".into()),
                             addrs: vec![],
+                            detail: None,
+                        },
+                        Iface {
+                            name: "vxlan0".into(),
+                            kind: "vxlan".into(),
+                            master: Some("testbridge".into()),
+                            addrs: vec![],
+                            detail: Some("vxlan VNI 42".into()),
+                        },
+                        Iface {
+                            name: "eth0".into(),
+                            kind: "veth".into(),
+                            master: None,
+                            addrs: vec!["198.51.100.5/24".into()],
+                            detail: None,
                         },
                     ],
                 },
                 NodeView {
                     name: "bird".into(),
                     container: true,
-                    ifaces: vec![Iface {
-                        name: "eth0".into(),
-                        kind: "veth".into(),
-                        master: None,
-                        addrs: vec!["172.29.0.2/24".into()],
-                    }],
+                    ifaces: vec![
+                        Iface {
+                            name: "eth0".into(),
+                            kind: "veth".into(),
+                            master: None,
+                            addrs: vec!["172.29.0.2/24".into()],
+                            detail: None,
+                        },
+                        Iface {
+                            name: "mv0".into(),
+                            kind: "macvlan".into(),
+                            master: None,
+                            addrs: vec!["198.51.100.21/24".into()],
+                            detail: Some("macvlan bridge".into()),
+                        },
+                    ],
                 },
             ],
             cables: vec![(
                 ("bird".into(), "eth0".into()),
                 ("host".into(), "v-bird".into()),
             )],
+            stacked: vec![
+                (
+                    ("host".into(), "vxlan0".into()),
+                    ("host".into(), "eth0".into()),
+                    "over",
+                ),
+                (
+                    ("bird".into(), "mv0".into()),
+                    ("host".into(), "eth0".into()),
+                    "on",
+                ),
+            ],
         }
     }
 
@@ -255,6 +351,10 @@ mod tests {
             "testbridge\\n172.29.0.1/24",
             "\"bird/eth0\" -- \"host/v-bird\"",
             "\"host/v-bird\" -- \"host/testbridge\" [style=dashed]",
+            "\"host/vxlan0\" [label=\"vxlan0\\nvxlan VNI 42\", shape=cds]",
+            "\"host/vxlan0\" -- \"host/eth0\" [style=dotted, label=\"over\"]",
+            "\"bird/mv0\" [label=\"mv0\\nmacvlan bridge\\n198.51.100.21/24\"]",
+            "\"bird/mv0\" -- \"host/eth0\" [style=dotted, label=\"on\"]",
         ] {
             assert!(d.contains(needle), "{needle} in {d}");
         }
@@ -269,6 +369,10 @@ mod tests {
             "host_testbridge[[\"testbridge<br/>172.29.0.1/24\"]]",
             "bird_eth0 --- host_v_bird",
             "host_v_bird -.- host_testbridge",
+            "host_vxlan0>\"vxlan0<br/>vxlan VNI 42\"]",
+            "host_vxlan0 -. over .- host_eth0",
+            "bird_mv0[\"mv0<br/>macvlan bridge<br/>198.51.100.21/24\"]",
+            "bird_mv0 -. on .- host_eth0",
         ] {
             assert!(m.contains(needle), "{needle} in {m}");
         }

@@ -119,7 +119,7 @@ fn check_catches_mistakes_with_line_signatures_and_a_suggestion() {
             "unknown-function",
             vec![
                 "unknown-function.rhai:5: unknown function nodee; did you mean node?\n        node(name: String) -> Node\n       | let h = nodee(\"host\");",
-                "unknown-function.rhai:6: unknown function asert_ping; did you mean assert_ping?\n        assert_ping(node: Node, target: String)\n       | asert_ping(h, \"10.0.0.1\");",
+                "unknown-function.rhai:6: unknown function asert_ping; did you mean assert_ping?\n        assert_ping(node: Node, target: String)\n        assert_ping(node: Node, target: String, options: map)\n       | asert_ping(h, \"10.0.0.1\");",
             ],
         ),
         (
@@ -129,8 +129,8 @@ fn check_catches_mistakes_with_line_signatures_and_a_suggestion() {
         (
             "wrong-arity",
             vec![
-                "wrong-arity.rhai:7: assert_tcp takes 4 arguments, not 3:\n        assert_tcp(client: Node, target: String, server: Node, port: int)\n       | assert_tcp(a, ",
-                "wrong-arity.rhai:8: .bridge(…) takes 1 or 2 arguments after the dot, not 3:\n        bridge(node: Node, name: String)\n        bridge(node: Node, name: String, cidr: String)\n       | a.bridge(",
+                "wrong-arity.rhai:8: assert_tcp takes 4 or 5 arguments, not 3:\n        assert_tcp(client: Node, target: String, server: Node, port: int) -> map\n        assert_tcp(client: Node, target: String, server: Node, port: int, options: map) -> map\n       | assert_tcp(a, ",
+                "wrong-arity.rhai:9: .bridge(…) takes 1 or 2 arguments after the dot, not 3:\n        bridge(node: Node, name: String)\n        bridge(node: Node, name: String, cidr: String)\n       | a.bridge(",
             ],
         ),
         (

@@ -272,7 +272,13 @@ fn every_shipped_fault_run_without_its_expect_failure_is_diagnosed_for_what_it_i
     )
     .unwrap();
     let mut expected = Vec::new();
-    for folder in ["scenarios/faults", "scenarios/regressions"] {
+    for folder in [
+        "scenarios/faults",
+        "scenarios/regressions",
+        "scenarios/nft",
+        "scenarios/multihost",
+        "scenarios/macvlan",
+    ] {
         for entry in std::fs::read_dir(common::root().join(folder)).unwrap() {
             let path = entry.unwrap().path();
             let script = std::fs::read_to_string(&path).unwrap();
@@ -282,7 +288,13 @@ fn every_shipped_fault_run_without_its_expect_failure_is_diagnosed_for_what_it_i
             let text = expected_diagnosis(&script).unwrap_or_else(|| {
                 panic!("{}: its expect_failure names no diagnosis", path.display())
             });
-            let name = path.file_name().unwrap().to_owned();
+            // Folders may hold faults of the same name: the copy says which.
+            let name = if folder.ends_with("faults") || folder.ends_with("regressions") {
+                path.file_name().unwrap().to_owned()
+            } else {
+                let last = folder.rsplit('/').next().unwrap();
+                format!("{last}-{}", path.file_name().unwrap().to_string_lossy()).into()
+            };
             let stripped: String = script
                 .lines()
                 .filter(|l| !l.starts_with("expect_failure("))

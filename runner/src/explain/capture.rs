@@ -7,7 +7,7 @@ use std::io;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -45,7 +45,7 @@ const OTHERHOST: u8 = 3;
 /// later than its arrival at the peer. Asked once, when the first lab is
 /// made, they are on long before any failure is replayed.
 pub fn keep_timestamps_on() {
-    static HOLDER: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
+    static HOLDER: OnceLock<Option<OwnedFd>> = OnceLock::new();
     HOLDER.get_or_init(|| {
         let fd = socket(
             AddressFamily::Inet,
@@ -62,6 +62,7 @@ pub fn keep_timestamps_on() {
 impl Capture {
     /// Watches every interface of `nodes`.
     pub fn start(nodes: &[Rc<Node>]) -> io::Result<Capture> {
+        keep_timestamps_on();
         let mut taps = Vec::new();
         for node in nodes {
             // Datagram sockets hand over packets from their IP header on.

@@ -12,6 +12,8 @@ pub mod counters;
 mod diagnose;
 pub mod packet;
 pub mod path;
+mod source;
+pub mod stall;
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -20,13 +22,24 @@ use self::capture::Capture;
 use self::conntrack::Flow;
 use self::counters::{Moved, Rule};
 use self::diagnose::Evidence;
-use self::path::{PacketPath, Probe};
+use self::path::{PacketPath, Probe, Seen};
+use self::stall::Sent;
 use crate::exec::locate;
 use crate::lab::{Lab, Node};
 use crate::state::{self, Reading};
 
 /// In a lab with more nodes than this, only some are watched.
 const WATCH_AT_MOST: usize = 32;
+
+/// What a failed probe showed beyond reaching or not, which the replay
+/// tells from the capture rather than from where its first packet went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shortfall {
+    /// A payload that did not get through whole.
+    Payload(Sent),
+    /// A probe that arrived from another source than the one expected.
+    Source { want: IpAddr, got: IpAddr },
+}
 
 /// Replays a failed probe under capture and explains it. `client` sent to
 /// `dst`; `server` is where the token should have arrived (for ping, the
@@ -39,6 +52,23 @@ pub fn explain(
     server: Option<&Rc<Node>>,
     replay: impl FnOnce(),
 ) -> String {
+    explain_shortfall(lab, probe, client, dst, server, || {
+        replay();
+        None
+    })
+}
+
+/// The same, where `replay` says what fell short beyond reaching: a
+/// transfer that stalled, a large packet lost where small ones pass, a
+/// source that is not the one expected; each is told as such.
+pub fn explain_shortfall(
+    lab: &Lab,
+    probe: Probe,
+    client: &Rc<Node>,
+    dst: IpAddr,
+    server: Option<&Rc<Node>>,
+    replay: impl FnOnce() -> Option<Shortfall>,
+) -> String {
     let mut out = String::new();
     let target = server.cloned().or_else(|| lab.owner_of(dst));
     let v6 = dst.is_ipv6();
@@ -50,16 +80,14 @@ pub fn explain(
     watched.extend(target.clone());
     let watched = unique(watched);
     let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
-    let (trace, watching) = match Capture::start(&watched) {
+    let (seen, sent, watching): (Vec<Seen>, Option<Shortfall>, _) = match Capture::start(&watched) {
         Ok(capture) => {
-            replay();
-            (path::trace(&capture.finish(), probe), Ok(()))
+            let sent = replay();
+            (capture.finish(), sent, Ok(()))
         }
-        Err(e) => {
-            replay();
-            (PacketPath::default(), Err(e))
-        }
+        Err(e) => (Vec::new(), replay(), Err(e)),
     };
+    let trace = path::trace(&seen, probe);
     let rules: Vec<(Rc<Node>, Vec<Rule>, Vec<Moved>)> = watched
         .iter()
         .zip(before)
@@ -104,7 +132,14 @@ pub fn explain(
         flows: &flows,
         watched: watching.is_ok(),
     };
-    out.push_str(&format!("  {}\n", diagnose::diagnose(&evidence)));
+    let told = match sent {
+        Some(Shortfall::Payload(sent)) => stall_line(lab, sent, probe, &seen, client)
+            .or_else(|| unsent_line(client, dst, sent, probe, &seen)),
+        Some(Shortfall::Source { want, got }) => Some(source_line(&evidence, want, got)),
+        None => None,
+    };
+    let stopped = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
+    out.push_str(&format!("  {stopped}\n"));
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
     involved.extend(target);
     involved.extend(
@@ -129,6 +164,153 @@ pub fn explain(
         out.push_str(&dump(&node, v6, moved));
     }
     out
+}
+
+/// The source NAT a probe that arrived from an unexpected source went
+/// through: the rules that translate sources whose counters moved, or else
+/// the flow's conntrack entries that record a source translation.
+fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
+    let mut nodes: Vec<String> = vec![e.client.name.clone()];
+    for h in &e.path.request {
+        if !nodes.contains(&h.node) {
+            nodes.push(h.node.clone());
+        }
+    }
+    let mut said: Vec<String> = Vec::new();
+    for name in &nodes {
+        for (n, _, moved) in e.rules.iter().filter(|(n, _, _)| &n.name == name) {
+            for m in moved
+                .iter()
+                .filter(|m| counters::translates_source(&m.rule.text))
+            {
+                said.push(format!("{}'s {}", n.name, m.describe()));
+            }
+        }
+    }
+    if said.is_empty() {
+        said = e
+            .flows
+            .iter()
+            .filter(|(_, f)| f.snat().is_some())
+            .map(|(n, f)| format!("{}'s conntrack entry: {}", n.name, f.describe()))
+            .collect();
+    }
+    // The source the client sent from: seen leaving it, or else the one
+    // its route picks (a capture may miss a hop; the route does not lie).
+    let sent_from = e
+        .path
+        .request
+        .iter()
+        .find(|h| h.node == e.client.name)
+        .map(|h| h.src)
+        .or_else(|| {
+            let route = query(e.client, &["ip", "route", "get", &e.dst.to_string()]).ok()?;
+            let words: Vec<&str> = route.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == "src")?;
+            words.get(i + 1)?.parse().ok()
+        })
+        .unwrap_or(got);
+    source::line(want, got, sent_from, &said)
+}
+
+/// A payload none of whose packets left the client, held back by a path
+/// MTU its route learned.
+fn unsent_line(
+    client: &Node,
+    dst: IpAddr,
+    sent: Sent,
+    probe: Probe,
+    seen: &[Seen],
+) -> Option<String> {
+    // Only the packets that carry the payload: a TCP handshake may well
+    // have gone out.
+    let (size, proto) = match (sent, probe) {
+        (Sent::Ping(size), _) => (size + 8 + ip_header(dst), "ICMP"),
+        (Sent::Transfer(t), Probe::Udp(..)) => (t.total + 8 + ip_header(dst), "UDP"),
+        _ => return None,
+    };
+    let left = path::requests(seen, probe)
+        .iter()
+        .any(|s| s.node == client.name && s.packet.len >= size);
+    if left {
+        return None;
+    }
+    let route = query(client, &["ip", "route", "get", &dst.to_string()]).ok()?;
+    stall::unsent_line(sent, proto, &client.name, &route, size)
+}
+
+fn ip_header(dst: IpAddr) -> usize {
+    if dst.is_ipv6() {
+        40
+    } else {
+        20
+    }
+}
+
+/// Where a payload's packets stopped, when the capture shows them stop at
+/// a size, with the links on the way on too narrow for them.
+fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen], client: &Node) -> Option<String> {
+    let cut = stall::cut(seen, probe, &client.name)?;
+    let node = lab.node(&cut.node)?;
+    let mtu = |dev: &str| -> Option<u32> {
+        let text = query(&node, &["ip", "-o", "link", "show", "dev", dev]).ok()?;
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let i = words.iter().position(|w| *w == "mtu")?;
+        words.get(i + 1)?.parse().ok()
+    };
+    let mut ways: Vec<String> = Vec::new();
+    if cut.bridged {
+        // A bridge sends a frame on out of another of its ports.
+        let master = query(&node, &["ip", "-o", "link", "show", "dev", &cut.iface]).ok()?;
+        let words: Vec<&str> = master.split_whitespace().collect();
+        let bridge = words
+            .iter()
+            .position(|w| *w == "master")
+            .and_then(|i| words.get(i + 1))?;
+        let ports =
+            query(&node, &["ip", "-o", "link", "show", "master", bridge]).unwrap_or_default();
+        for l in ports.lines() {
+            let name = l.split_whitespace().nth(1).unwrap_or_default();
+            let name = name
+                .trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap_or_default();
+            if !name.is_empty() && name != cut.iface {
+                ways.push(name.to_string());
+            }
+        }
+    } else {
+        let (src, dst) = (cut.src.to_string(), cut.dst.to_string());
+        // Where the packets began, they were routed as the node's own.
+        let route = if node.has_addr(cut.src) {
+            query(&node, &["ip", "route", "get", &dst])
+        } else {
+            query(
+                &node,
+                &["ip", "route", "get", &dst, "from", &src, "iif", &cut.iface],
+            )
+        };
+        let words: Vec<String> = route.ok()?.split_whitespace().map(str::to_string).collect();
+        if let Some(dev) = words
+            .iter()
+            .position(|w| w == "dev")
+            .and_then(|i| words.get(i + 1))
+        {
+            ways.push(dev.clone());
+        }
+    }
+    let narrow: Vec<(String, u32)> = ways
+        .into_iter()
+        .filter_map(|w| Some((w.clone(), mtu(&w)?)))
+        .filter(|(_, m)| (*m as usize) < cut.largest)
+        .collect();
+    let proto = match probe {
+        Probe::Ping => "ICMP",
+        Probe::Tcp(..) => "TCP",
+        Probe::Udp(..) => "UDP",
+    };
+    stall::line(sent, proto, &cut, &narrow)
 }
 
 /// The nodes in their order, each once.

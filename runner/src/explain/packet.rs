@@ -39,6 +39,9 @@ pub struct Packet {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub transport: Transport,
+    /// Its length from the IP header on, as seen (a segmentation-offloaded
+    /// packet is seen whole, before it is cut into frames).
+    pub len: usize,
 }
 
 impl Packet {
@@ -59,6 +62,7 @@ impl Packet {
                     src,
                     dst,
                     transport,
+                    len: b.len(),
                 })
             }
             6 => {
@@ -73,6 +77,7 @@ impl Packet {
                     src,
                     dst,
                     transport,
+                    len: b.len(),
                 })
             }
             _ => None,

@@ -88,10 +88,9 @@ pub struct PacketPath {
     pub errors: Vec<(String, String)>,
 }
 
-pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
-    let mut t = PacketPath::default();
-    // The client's source ports, from the packets it sent to the port it
-    // dialled, before any NAT.
+/// The client's source ports, from the packets it sent to the port it
+/// dialled, before any NAT.
+fn client_ports(seen: &[Seen], probe: Probe) -> Vec<u16> {
     let mut clients: Vec<u16> = Vec::new();
     if let Probe::Tcp(dialled, _) | Probe::Udp(dialled, _) = probe {
         for s in seen {
@@ -104,6 +103,20 @@ pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
             }
         }
     }
+    clients
+}
+
+/// Every packet of the probe's request direction, in the order seen.
+pub fn requests(seen: &[Seen], probe: Probe) -> Vec<&Seen> {
+    let clients = client_ports(seen, probe);
+    seen.iter()
+        .filter(|s| role(&s.packet, probe, &clients) == Some(Role::Request))
+        .collect()
+}
+
+pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
+    let mut t = PacketPath::default();
+    let clients = client_ports(seen, probe);
     for s in seen {
         let hop = |p: &Packet| Hop {
             node: s.node.clone(),

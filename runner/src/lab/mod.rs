@@ -245,11 +245,13 @@ impl Lab {
         watch: Watch,
     ) -> Result<Vec<ProbeOutcome>> {
         let namespaces: Vec<&Namespaces> = nodes.iter().map(|n| &n.ns).collect();
-        parallel(&namespaces, |ns| probe::icmp::ping(ns, ip, watch))
-            .into_iter()
-            .zip(nodes)
-            .map(|(o, n)| o.map_err(|e| format!("ping from '{}' failed to run: {e}", n.name)))
-            .collect()
+        parallel(&namespaces, |ns| {
+            probe::icmp::ping(ns, ip, watch, Default::default())
+        })
+        .into_iter()
+        .zip(nodes)
+        .map(|(o, n)| o.map_err(|e| format!("ping from '{}' failed to run: {e}", n.name)))
+        .collect()
     }
 }
 

@@ -14,6 +14,7 @@ use super::{LabContext, Result};
 use crate::exec::{self, Output};
 use crate::netns::{self, Namespaces};
 use crate::network::{self, LinkDetail, Netlink, Via};
+use crate::probe::icmp::PingOptions;
 use crate::probe::{self, ProbeOutcome, Proto, Watch};
 
 pub struct Node {
@@ -310,20 +311,19 @@ impl Node {
         )
     }
 
-    pub fn ping(&self, ip: IpAddr, watch: Watch) -> Result<ProbeOutcome> {
-        probe::icmp::ping(&self.ns, ip, watch)
+    pub fn ping(&self, ip: IpAddr, watch: Watch, opts: PingOptions) -> Result<ProbeOutcome> {
+        probe::icmp::ping(&self.ns, ip, watch, opts)
             .map_err(|e| format!("ping from '{}' failed to run: {e}", self.name))
     }
 
-    /// A TCP or UDP probe: a listener in `server` on `port`, a token from
-    /// this node to `target`.
+    /// A TCP or UDP probe: a listener in `server` on `port`, a token (and
+    /// `bytes` of payload in all) from this node to `target`.
     pub fn probe_port(
         &self,
         proto: Proto,
-        target: SocketAddr,
-        server: &Node,
-        port: u16,
+        (target, server, port): (SocketAddr, &Node, u16),
         watch: Watch,
+        bytes: Option<usize>,
     ) -> Result<ProbeOutcome> {
         let probe = probe::PortProbe {
             client: &self.ns,
@@ -331,6 +331,7 @@ impl Node {
             server: &server.ns,
             port,
             watch,
+            bytes,
         };
         probe.run(proto).map_err(|e| e.to_string())
     }

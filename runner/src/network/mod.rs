@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, State,
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, State,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::packet_route::AddressFamily;
@@ -38,6 +38,12 @@ pub struct LinkDetail {
     /// new state in: it does that later, from a work queue shared by the
     /// whole machine, and until then a bridge does not forward on it.
     pub settling: bool,
+    /// A vxlan device: its VNI, and the index of the device it sends
+    /// through (in its own namespace), if it names one.
+    pub vni: Option<u32>,
+    pub vxlan_dev: Option<u32>,
+    /// A macvlan: its mode ("bridge", "vepa", …); its parent is `peer`.
+    pub macvlan_mode: Option<String>,
 }
 
 /// A random, locally administered unicast MAC. A bridge given one keeps
@@ -68,8 +74,26 @@ impl From<&rtnetlink::packet_route::link::LinkMessage> for LinkDetail {
                 }
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
-                        if let LinkInfo::Kind(k) = i {
-                            d.kind = Some(k.to_string());
+                        match i {
+                            LinkInfo::Kind(k) => d.kind = Some(k.to_string()),
+                            LinkInfo::Data(InfoData::Vxlan(v)) => {
+                                for a in v {
+                                    match a {
+                                        InfoVxlan::Id(id) => d.vni = Some(*id),
+                                        InfoVxlan::Link(l) => d.vxlan_dev = Some(*l),
+                                        _ => {}
+                                    }
+                                }
+                            }
+                            LinkInfo::Data(InfoData::MacVlan(m)) => {
+                                d.macvlan_mode = m.iter().find_map(|a| match a {
+                                    InfoMacVlan::Mode(mode) => {
+                                        Some(format!("{mode:?}").to_lowercase())
+                                    }
+                                    _ => None,
+                                });
+                            }
+                            _ => {}
                         }
                     }
                 }

@@ -1,6 +1,8 @@
 //! ICMP echo from a raw socket opened inside the probing node: no `ping`
 //! binary, no ping_group_range, and the reply is matched by identifier and
-//! payload so that nobody else's echo counts.
+//! payload so that nobody else's echo counts. A ping may carry a payload
+//! of a given size and set the don't-fragment bit, to find the MTU black
+//! holes a small echo passes through.
 
 use std::io;
 use std::net::{IpAddr, SocketAddrV4, SocketAddrV6};
@@ -11,19 +13,85 @@ use nix::sys::socket::{
     SockaddrIn6,
 };
 
-use super::{is_refusal, readable, token, Pacer, ProbeOutcome, Watch};
+use super::{is_refusal, payload, readable, token, Pacer, ProbeOutcome, Watch};
 use crate::netns::Namespaces;
+
+/// What an echo request carries beyond its token.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PingOptions {
+    /// The ICMP payload in bytes, as `ping -s` counts it (at least the
+    /// 16-byte token); 16 when unset.
+    pub size: Option<usize>,
+    /// `Some(true)`: the don't-fragment bit set, never fragmented by the
+    /// sender (`ping -M do`); `Some(false)`: fragmented wherever needed
+    /// (`ping -M dont`); unset, the kernel's default.
+    pub dont_fragment: Option<bool>,
+}
+
+/// The largest ICMP payload an IPv4 packet holds.
+pub const MAX_SIZE: usize = 65507;
 
 const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
 const ECHO_REQUEST_V6: u8 = 128;
 const ECHO_REPLY_V6: u8 = 129;
 
-pub fn ping(ns: &Namespaces, target: IpAddr, watch: Watch) -> io::Result<ProbeOutcome> {
-    ns.run(|| ping_here(target, watch))?
+pub fn ping(
+    ns: &Namespaces,
+    target: IpAddr,
+    watch: Watch,
+    opts: PingOptions,
+) -> io::Result<ProbeOutcome> {
+    ns.run(|| ping_here(target, watch, opts))?
 }
 
-fn ping_here(target: IpAddr, watch: Watch) -> io::Result<ProbeOutcome> {
+/// Sets the don't-fragment behaviour of the socket, as `ping -M` does.
+fn fragmenting(sock: &impl AsRawFd, v6: bool, dont_fragment: bool) -> io::Result<()> {
+    let set = |level, name, value: libc::c_int| {
+        // SAFETY: a c_int option of the right size on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    match (v6, dont_fragment) {
+        (false, true) => set(
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        ),
+        (false, false) => set(
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DONT,
+        ),
+        (true, true) => {
+            set(
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU_DISCOVER,
+                libc::IPV6_PMTUDISC_DO,
+            )?;
+            set(libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 1)
+        }
+        (true, false) => set(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DONT,
+        ),
+    }
+}
+
+fn ping_here(target: IpAddr, watch: Watch, opts: PingOptions) -> io::Result<ProbeOutcome> {
     let (family, proto) = match target {
         IpAddr::V4(_) => (AddressFamily::Inet, SockProtocol::Icmp),
         IpAddr::V6(_) => (AddressFamily::Inet6, SockProtocol::IcmpV6),
@@ -34,11 +102,14 @@ fn ping_here(target: IpAddr, watch: Watch) -> io::Result<ProbeOutcome> {
         SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
         proto,
     )?;
+    if let Some(df) = opts.dont_fragment {
+        fragmenting(&sock, target.is_ipv6(), df)?;
+    }
     let ident = u16::from_ne_bytes([token()[0], token()[1]]);
-    let payload = token();
+    let payload = payload(&token(), opts.size.unwrap_or(16));
     let mut pacer = Pacer::new(watch);
     let mut out = ProbeOutcome::default();
-    let mut buf = [0u8; 2048];
+    let mut buf = vec![0u8; 65536];
     loop {
         out.attempts += 1;
         let seq = out.attempts as u16;
@@ -161,11 +232,19 @@ fn classify(packet: &[u8], v6: bool, ident: u16, payload: &[u8]) -> Option<Answe
             quoted.get(ip_header_len(quoted)?..)?
         };
         let ours = inner.get(4..6)? == ident.to_be_bytes();
+        let code = icmp.get(1).copied().unwrap_or(0);
+        let too_big = !v6 && code == 4;
         return ours.then(|| {
-            Answer::Unreachable(format!(
-                "destination unreachable (ICMP code {})",
-                icmp.get(1).copied().unwrap_or(0)
-            ))
+            Answer::Unreachable(if too_big {
+                // RFC 1191: the next hop's MTU in the second half of the
+                // header's last word.
+                let mtu = icmp
+                    .get(6..8)
+                    .map_or(0, |m| u16::from_be_bytes([m[0], m[1]]));
+                format!("fragmentation needed: the next hop's MTU is {mtu}")
+            } else {
+                format!("destination unreachable (ICMP code {code})")
+            })
         });
     }
     None

@@ -12,7 +12,7 @@ pub mod udp;
 
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -83,17 +83,63 @@ pub struct ProbeOutcome {
     /// TCP only: a connection was accepted somewhere, token delivered or not.
     pub connected: bool,
     pub elapsed: Duration,
+    /// TCP and UDP: the source address the listener saw the token come from.
+    pub seen_from: Option<SocketAddr>,
+    /// TCP and UDP with `bytes`: how far the best attempt got.
+    pub transfer: Option<Transfer>,
+}
+
+/// How much of a payload reached the listener, checked byte for byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Transfer {
+    pub total: usize,
+    /// Bytes that arrived, in order and equal to what was sent.
+    pub received: usize,
+    /// The offset of the first byte that arrived different, if one did.
+    pub differs_at: Option<usize>,
+}
+
+impl Transfer {
+    /// "the first 1448 of 200000 bytes arrived, then nothing".
+    pub fn describe(&self) -> String {
+        match (self.differs_at, self.received) {
+            (Some(at), _) => format!(
+                "byte {at} of {} arrived different from what was sent",
+                self.total
+            ),
+            (None, 0) => format!("none of the {} bytes arrived", self.total),
+            (None, r) if r >= self.total => format!("all {} bytes arrived", self.total),
+            (None, r) => format!(
+                "the first {r} of {} bytes arrived, then nothing",
+                self.total
+            ),
+        }
+    }
+
+    pub fn stalled(&self) -> bool {
+        self.differs_at.is_none() && self.received < self.total
+    }
 }
 
 impl ProbeOutcome {
+    /// What arrived of a probe that did not get through: "nothing", or how
+    /// far its payload got.
+    pub fn shortfall(&self) -> String {
+        match self.transfer {
+            Some(t) => t.describe(),
+            _ => "nothing arrived".into(),
+        }
+    }
+
     /// A short account for failure messages.
     pub fn describe(&self) -> String {
-        let mut s = format!(
+        let mut s = String::new();
+        s.push_str(&format!(
             "{} attempt{} in {:.2} s",
             self.attempts,
             if self.attempts == 1 { "" } else { "s" },
             self.elapsed.as_secs_f64()
-        );
+        ));
         match (&self.last_error, self.delivered) {
             // What went wrong before an attempt got through is no error of
             // the probe's: said as such, never beside "arrived" as a failure.
@@ -116,6 +162,48 @@ pub fn token() -> [u8; 16] {
         chunk.copy_from_slice(&h.finish().to_ne_bytes());
     }
     out
+}
+
+/// What a TCP or UDP probe sends: its token, then up to `len` bytes of a
+/// pattern drawn from the token, so that the listener can check every byte
+/// and a short, reordered or foreign stream is told from ours.
+pub fn payload(token: &[u8; 16], len: usize) -> Vec<u8> {
+    let mut out = token[..len.min(16)].to_vec();
+    let mut x = u64::from_ne_bytes(token[..8].try_into().expect("8 bytes")) | 1;
+    while out.len() < len {
+        // xorshift64: cheap, and no byte repeats with a short period.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let take = (len - out.len()).min(8);
+        out.extend_from_slice(&x.to_le_bytes()[..take]);
+    }
+    out
+}
+
+/// Compares bytes that arrived at `offset` with what was sent: the offset
+/// of the first that differs (a byte beyond the payload differs too).
+pub fn first_difference(sent: &[u8], offset: usize, got: &[u8]) -> Option<usize> {
+    got.iter()
+        .enumerate()
+        .find(|(i, b)| sent.get(offset + i) != Some(b))
+        .map(|(i, _)| offset + i)
+}
+
+/// How a listener saw a source: an IPv4 client of a dual-stack socket
+/// arrives as `::ffff:a.b.c.d`.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// The source a listener saw, as scripts get it: `198.51.100.5:40312`.
+pub fn source_text(addr: SocketAddr) -> String {
+    canonical(addr).to_string()
+}
+
+/// Whether the listener saw `expected` as the source.
+pub fn same_source(expected: IpAddr, seen: SocketAddr) -> bool {
+    canonical(seen).ip() == expected.to_canonical()
 }
 
 /// How a probe watches: for how long, and whether a refusal ends it.
@@ -191,27 +279,61 @@ pub struct PortProbe<'a> {
     pub server: &'a Namespaces,
     pub port: u16,
     pub watch: Watch,
+    /// The payload's size (the token alone when `None`); for UDP one
+    /// datagram of that size.
+    pub bytes: Option<usize>,
 }
 
 /// What the listener and the client of one probe share.
 pub struct Rendezvous {
-    pub token: [u8; 16],
+    /// What the client sends: the token, or the token and its pattern.
+    pub payload: Vec<u8>,
     pub delivered: Arrived,
     pub closing: Closing,
+    /// The best attempt so far, and the source of the one that arrived.
+    pub progress: Mutex<(Transfer, Option<SocketAddr>)>,
+}
+
+impl Rendezvous {
+    /// Records what one attempt got; the furthest attempt is kept.
+    pub fn record(&self, received: usize, differs_at: Option<usize>, from: SocketAddr) {
+        let mut p = self.progress.lock().unwrap();
+        let best = &mut p.0;
+        if received > best.received || (best.differs_at.is_none() && differs_at.is_some()) {
+            best.received = received.max(best.received);
+            best.differs_at = best.differs_at.or(differs_at);
+        }
+        if received == self.payload.len() && differs_at.is_none() {
+            p.1 = Some(from);
+            drop(p);
+            self.delivered.set();
+        }
+    }
 }
 
 impl PortProbe<'_> {
     pub fn run(&self, proto: Proto) -> io::Result<ProbeOutcome> {
+        let len = self.bytes.unwrap_or(16);
         let meet = Rendezvous {
-            token: token(),
+            payload: payload(&token(), len),
             delivered: Arrived::default(),
             closing: Closing::new(self.watch),
+            progress: Mutex::new((
+                Transfer {
+                    total: len,
+                    ..Transfer::default()
+                },
+                None,
+            )),
         };
         let mut out = match proto {
             Proto::Tcp => tcp::probe(self, &meet),
             Proto::Udp => udp::probe(self, &meet),
         }?;
         out.delivered = meet.delivered.is_set();
+        let (transfer, from) = *meet.progress.lock().unwrap();
+        out.seen_from = from;
+        out.transfer = self.bytes.map(|_| transfer);
         Ok(out)
     }
 }
@@ -293,6 +415,71 @@ pub fn readable(fd: impl AsFd, wait: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payloads_begin_with_the_token_and_differ_per_token() {
+        let (a, b) = (token(), token());
+        let pa = payload(&a, 1000);
+        assert_eq!(pa.len(), 1000);
+        assert_eq!(&pa[..16], &a);
+        assert_eq!(payload(&a, 1000), pa, "the same token gives the same bytes");
+        assert_ne!(payload(&b, 1000)[16..], pa[16..]);
+        assert_eq!(payload(&a, 16), a.to_vec());
+        assert_eq!(payload(&a, 20).len(), 20);
+        // No short period: a segment resent at the wrong offset is caught.
+        assert_ne!(pa[16..48], pa[48..80]);
+    }
+
+    #[test]
+    fn differences_are_found_at_their_offset() {
+        let sent = payload(&token(), 100);
+        assert_eq!(first_difference(&sent, 0, &sent[..50]), None);
+        assert_eq!(first_difference(&sent, 50, &sent[50..]), None);
+        let mut bad = sent[40..60].to_vec();
+        bad[5] ^= 1;
+        assert_eq!(first_difference(&sent, 40, &bad), Some(45));
+        assert_eq!(
+            first_difference(
+                &sent,
+                95,
+                &[sent[95], sent[96], sent[97], sent[98], sent[99], 0]
+            ),
+            Some(100),
+            "a byte beyond the payload is not ours"
+        );
+    }
+
+    #[test]
+    fn sources_are_compared_as_the_client_would_write_them() {
+        let mapped: SocketAddr = "[::ffff:198.51.100.5]:40000".parse().unwrap();
+        assert!(same_source("198.51.100.5".parse().unwrap(), mapped));
+        assert!(!same_source("172.29.0.2".parse().unwrap(), mapped));
+        assert_eq!(source_text(mapped), "198.51.100.5:40000");
+        let v6: SocketAddr = "[2001:db8::5]:95".parse().unwrap();
+        assert_eq!(source_text(v6), "[2001:db8::5]:95");
+        assert!(same_source("2001:db8::5".parse().unwrap(), v6));
+    }
+
+    #[test]
+    fn transfers_say_how_far_they_got() {
+        let t = |received, differs_at| Transfer {
+            total: 200000,
+            received,
+            differs_at,
+        };
+        assert_eq!(
+            t(1448, None).describe(),
+            "the first 1448 of 200000 bytes arrived, then nothing"
+        );
+        assert!(t(1448, None).stalled());
+        assert_eq!(t(0, None).describe(), "none of the 200000 bytes arrived");
+        assert_eq!(t(200000, None).describe(), "all 200000 bytes arrived");
+        assert!(!t(200000, None).stalled());
+        assert!(t(3000, Some(2000))
+            .describe()
+            .contains("byte 2000 of 200000"));
+        assert!(!t(3000, Some(2000)).stalled());
+    }
 
     #[test]
     fn tokens_differ() {

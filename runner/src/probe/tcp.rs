@@ -1,6 +1,7 @@
 //! TCP: a listener opened inside the server node before the client starts,
-//! a client inside the client node that sends a token, and success only
-//! when that listener reads that token.
+//! a client inside the client node that sends a token (and, with `bytes`,
+//! a pattern after it), and success only when that listener reads all of
+//! it, byte for byte.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -9,8 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::{
-    bind_in, is_refusal, readable, Arrived, Pacer, PortProbe, ProbeOutcome, Proto, Rendezvous,
-    Watch,
+    bind_in, first_difference, is_refusal, readable, Pacer, PortProbe, ProbeOutcome, Proto,
+    Rendezvous, Watch,
 };
 
 pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
@@ -19,9 +20,7 @@ pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
     let connected = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| serve(&listener, meet, &connected));
-        let out = p
-            .client
-            .run(|| connect_loop(p.target, &meet.token, &meet.delivered, p.watch));
+        let out = p.client.run(|| connect_loop(p.target, meet, p.watch));
         meet.closing.client_done();
         let mut out = out??;
         out.connected = connected.load(Ordering::SeqCst);
@@ -30,51 +29,83 @@ pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
 }
 
 fn serve(listener: &TcpListener, meet: &Rendezvous, connected: &AtomicBool) {
-    let Rendezvous {
-        token,
-        delivered,
-        closing,
-    } = meet;
-    while let Some(left) = closing.remaining() {
-        if delivered.is_set() {
+    while let Some(left) = meet.closing.remaining() {
+        if meet.delivered.is_set() {
             return;
         }
         if !readable(listener, left.min(Duration::from_millis(20))) {
             continue;
         }
-        let Ok((stream, _)) = listener.accept() else {
+        let Ok((stream, from)) = listener.accept() else {
             continue;
         };
         connected.store(true, Ordering::SeqCst);
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(10))));
-        let mut got = Vec::new();
-        let _ = stream.take(token.len() as u64).read_to_end(&mut got);
-        if got == *token {
-            delivered.set();
+        receive(stream, from, meet);
+    }
+}
+
+/// Reads one connection until the payload is in, a byte differs, the
+/// client closes, or the listener's time is up; records how far it got.
+fn receive(mut stream: TcpStream, from: SocketAddr, meet: &Rendezvous) {
+    let want = meet.payload.len();
+    let _ = stream.set_nonblocking(false);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0;
+    while got < want {
+        let Some(left) = meet.closing.remaining() else {
+            break;
+        };
+        // Short reads, so that the listener's end is noticed on time.
+        let _ = stream.set_read_timeout(Some(
+            left.clamp(Duration::from_millis(1), Duration::from_millis(50)),
+        ));
+        let room = (want - got).min(buf.len());
+        match stream.read(&mut buf[..room]) {
+            Ok(0) => break,
+            Ok(n) => {
+                if let Some(at) = first_difference(&meet.payload, got, &buf[..n]) {
+                    meet.record(got, Some(at), from);
+                    return;
+                }
+                got += n;
+                meet.record(got, None, from);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
         }
     }
 }
 
-fn connect_loop(
-    target: SocketAddr,
-    token: &[u8],
-    delivered: &Arrived,
-    watch: Watch,
-) -> io::Result<ProbeOutcome> {
+fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Result<ProbeOutcome> {
+    let delivered = &meet.delivered;
+    // A transfer larger than the token is under way once it is written: it
+    // is waited for, not started again over a fresh connection.
+    let transfer = meet.payload.len() > 16;
     let mut pacer = Pacer::new(watch);
     let mut out = ProbeOutcome::default();
     loop {
         out.attempts += 1;
+        // What an earlier attempt got, should this one get through.
+        let earlier = out.last_error.clone();
         let wait = pacer.remaining().max(Duration::from_millis(1));
         let mut refused = false;
         match TcpStream::connect_timeout(&target, wait) {
             Ok(mut stream) => {
-                let sent = stream
-                    .write_all(token)
+                let sent = send(&mut stream, &meet.payload, &pacer)
                     .and_then(|_| stream.shutdown(Shutdown::Write));
                 out.last_error = Some(match sent {
+                    Err(e) if transfer && e.kind() == io::ErrorKind::WouldBlock => {
+                        "connected, but sending stalled".into()
+                    }
                     Err(e) => format!("connected, but sending failed: {e}"),
+                    Ok(()) if transfer => {
+                        let _ = delivered.wait(pacer.remaining());
+                        "connected and sent, but not all of it reached the listener".into()
+                    }
                     Ok(()) => "connected, but the token did not reach the listener".into(),
                 });
             }
@@ -84,9 +115,33 @@ fn connect_loop(
             }
         }
         pacer.answer(refused);
-        if delivered.wait(pacer.gap()) || pacer.done() {
+        if delivered.wait(pacer.gap()) {
+            out.last_error = earlier;
+            out.elapsed = pacer.elapsed();
+            return Ok(out);
+        }
+        if pacer.done() {
             out.elapsed = pacer.elapsed();
             return Ok(out);
         }
     }
+}
+
+/// Writes the payload by the probe's deadline: a send timeout restarts with
+/// every write that makes progress, so it is set anew from the deadline.
+fn send(stream: &mut TcpStream, payload: &[u8], pacer: &Pacer) -> io::Result<()> {
+    let mut off = 0;
+    while off < payload.len() {
+        if pacer.expired() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        stream.set_write_timeout(Some(pacer.remaining().max(Duration::from_millis(1))))?;
+        match stream.write(&payload[off..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => off += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! UDP: a socket bound inside the server node before the client sends; the
-//! client repeats its token until the server reads it or the window ends.
+//! client repeats its token (one datagram, of `bytes` with the pattern
+//! after the token) until the server reads it whole or the window ends.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -7,8 +8,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::{
-    bind_in, is_refusal, readable, Arrived, Pacer, PortProbe, ProbeOutcome, Proto, Rendezvous,
-    Watch,
+    bind_in, first_difference, is_refusal, readable, Pacer, PortProbe, ProbeOutcome, Proto,
+    Rendezvous, Watch,
 };
 
 pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
@@ -16,42 +17,41 @@ pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
     socket.set_nonblocking(true)?;
     thread::scope(|s| {
         s.spawn(|| serve(&socket, meet));
-        let out = p
-            .client
-            .run(|| send_loop(p.target, &meet.token, &meet.delivered, p.watch));
+        let out = p.client.run(|| send_loop(p.target, meet, p.watch));
         meet.closing.client_done();
         out?
     })
 }
 
 fn serve(socket: &UdpSocket, meet: &Rendezvous) {
-    let Rendezvous {
-        token,
-        delivered,
-        closing,
-    } = meet;
-    let mut buf = [0u8; 64];
-    while let Some(left) = closing.remaining() {
-        if delivered.is_set() {
+    // One byte more than the largest datagram: a longer one is not ours.
+    let mut buf = vec![0u8; 65536];
+    while let Some(left) = meet.closing.remaining() {
+        if meet.delivered.is_set() {
             return;
         }
         if !readable(socket, left.min(Duration::from_millis(20))) {
             continue;
         }
-        while let Ok((n, _)) = socket.recv_from(&mut buf) {
-            if buf[..n] == *token {
-                delivered.set();
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            // Someone else's datagram (not starting with our token) is no
+            // attempt of ours.
+            if buf[..n.min(16)] != meet.payload[..16.min(meet.payload.len())] {
+                continue;
             }
+            let differs = first_difference(&meet.payload, 0, &buf[..n]);
+            let whole = n == meet.payload.len();
+            meet.record(
+                if differs.is_none() && whole { n } else { 0 },
+                differs,
+                from,
+            );
         }
     }
 }
 
-fn send_loop(
-    target: SocketAddr,
-    token: &[u8],
-    delivered: &Arrived,
-    watch: Watch,
-) -> io::Result<ProbeOutcome> {
+fn send_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Result<ProbeOutcome> {
+    let delivered = &meet.delivered;
     let local: SocketAddr = match target {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -64,10 +64,12 @@ fn send_loop(
     let mut out = ProbeOutcome::default();
     loop {
         out.attempts += 1;
+        // What an earlier attempt got, should this one get through.
+        let earlier = out.last_error.clone();
         let sent = connected
             .as_ref()
             .map_err(|e| io::Error::new(e.kind(), e.to_string()))
-            .and_then(|_| socket.send(token));
+            .and_then(|_| socket.send(&meet.payload));
         let mut refused = false;
         match sent {
             Ok(_) => out.last_error = Some("sent, but the token did not reach the listener".into()),
@@ -82,6 +84,9 @@ fn send_loop(
             out.last_error = Some(e.to_string());
         }
         pacer.answer(refused);
+        if arrived {
+            out.last_error = earlier;
+        }
         if arrived || pacer.done() {
             out.elapsed = pacer.elapsed();
             return Ok(out);

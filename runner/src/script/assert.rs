@@ -7,13 +7,15 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use rhai::{Array, Engine, INT};
+use rhai::{Array, Dynamic, Engine, Map, INT};
 
 use super::args::{def, fail, fmt_secs, parse_ip, parse_socket_addr, port, NodeRef, Res};
+use super::probe_options::{self, PortOptions};
 use super::RunState;
-use crate::explain::{self, path::Probe};
+use crate::explain::{self, path::Probe, stall::Sent, Shortfall};
 use crate::lab::{Lab, Node};
-use crate::probe::{ProbeOutcome, Proto, Watch};
+use crate::probe::icmp::PingOptions;
+use crate::probe::{canonical, same_source, source_text, ProbeOutcome, Proto, Watch};
 
 /// Which way an assertion points.
 #[derive(Clone, Copy, PartialEq)]
@@ -60,8 +62,9 @@ impl Expect {
         match (self, o.delivered) {
             (Expect::Reach, true) | (Expect::NoReach, false) => Ok(()),
             (Expect::Reach, false) => Err(format!(
-                "{call} failed\n  expected: {what} arrives within {}\n  happened: nothing arrived ({})",
+                "{call} failed\n  expected: {what} arrives within {}\n  happened: {} ({})",
                 fmt_secs(window),
+                o.shortfall(),
                 o.describe()
             )),
             (Expect::NoReach, true) => Err(format!(
@@ -83,27 +86,65 @@ fn log_probe(lab: &Lab, began: Instant, call: &str, o: &ProbeOutcome) {
     let _step = lab.step_since(began, || format!("{call}: {seen}, {}", o.describe()));
 }
 
+/// What a ping's options add to the call and to what is expected.
+fn ping_words(opts: PingOptions) -> (String, String) {
+    let mut shown = Vec::new();
+    let mut what = Vec::new();
+    if let Some(size) = opts.size {
+        shown.push(format!("size: {size}"));
+        what.push(format!("a {size}-byte payload"));
+    }
+    if let Some(df) = opts.dont_fragment {
+        shown.push(format!("dont_fragment: {df}"));
+        if df {
+            what.push("don't fragment".to_string());
+        }
+    }
+    let call = if shown.is_empty() {
+        String::new()
+    } else {
+        format!(", #{{ {} }}", shown.join(", "))
+    };
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" (to a request of {})", what.join(", "))
+    };
+    (call, what)
+}
+
 /// `explain`: replay a failure under capture and say why.
-fn assert_ping(expect: Expect, n: &NodeRef, target: &str, explain: bool) -> Res<()> {
+fn assert_ping(
+    expect: Expect,
+    n: &NodeRef,
+    target: &str,
+    opts: PingOptions,
+    explain: bool,
+) -> Res<()> {
     let ip = parse_ip(target).map_err(fail)?;
     let watch = expect.watch(&n.lab);
     let began = Instant::now();
-    let o = n.node.ping(ip, watch).map_err(fail)?;
+    let o = n.node.ping(ip, watch, opts).map_err(fail)?;
     let name = match expect {
         Expect::Reach => "assert_ping",
         Expect::NoReach => "assert_no_ping",
     };
-    let call = format!("{name}({}, \"{target}\")", n.node.name);
+    let (shown, asked) = ping_words(opts);
+    let call = format!("{name}({}, \"{target}\"{shown})", n.node.name);
     log_probe(&n.lab, began, &call, &o);
-    let what = format!("an echo reply from {target}");
+    let what = format!("an echo reply from {target}{asked}");
     expect
         .judge(call, &what, o, watch.window)
         .map_err(|report| {
             if !explain {
                 return fail(report);
             }
-            let why = explain::explain(&n.lab, Probe::Ping, &n.node, ip, None, || {
-                let _ = n.node.ping(ip, expect.replay(&n.lab));
+            let why = explain::explain_shortfall(&n.lab, Probe::Ping, &n.node, ip, None, || {
+                let o = n.node.ping(ip, expect.replay(&n.lab), opts);
+                let lost = o.is_ok_and(|o| !o.delivered);
+                opts.size
+                    .filter(|_| lost)
+                    .map(|size| Shortfall::Payload(Sent::Ping(size)))
             });
             fail(format!("{report}\n{why}"))
         })
@@ -151,27 +192,30 @@ fn assert_ping_all(lab: &Rc<Lab>, nodes: Array, target: &str, explain: bool) -> 
     if explain {
         report.push_str(&format!("\nthe first of them, {}:\n", first.name));
         report.push_str(&explain::explain(lab, Probe::Ping, first, ip, None, || {
-            let _ = first.ping(ip, Expect::Reach.replay(lab));
+            let _ = first.ping(ip, Expect::Reach.replay(lab), PingOptions::default());
         }));
     }
     Err(fail(report))
 }
 
-/// A TCP or UDP assertion: a token from `client` to `target` must (or must
-/// not) arrive at the listener in `server` on `port`.
+/// A TCP or UDP assertion: a token (with `bytes`, a payload) from `client`
+/// to `target` must (or must not) arrive at the listener in `server` on
+/// `port`, and (with `seen_from`) come from that source. A positive one
+/// returns `#{ seen_from: "addr:port" }`.
 fn assert_port(
     proto: Proto,
     expect: Expect,
     (client, target): (&NodeRef, &str),
     (server, port): (&NodeRef, u16),
+    opts: PortOptions,
     explain: bool,
-) -> Res<()> {
+) -> Res<Map> {
     let addr = parse_socket_addr(target).map_err(fail)?;
     let lab = &client.lab;
     let run = |watch| {
         client
             .node
-            .probe_port(proto, addr, &server.node, port, watch)
+            .probe_port(proto, (addr, &server.node, port), watch, opts.bytes)
     };
     let watch = expect.watch(lab);
     let began = Instant::now();
@@ -181,39 +225,88 @@ fn assert_port(
         Expect::Reach => format!("assert_{label}"),
         Expect::NoReach => format!("assert_no_{label}"),
     };
+    let payload = match opts.bytes {
+        Some(n) => format!("a payload of {n} bytes"),
+        None => "the token".to_string(),
+    };
     let what = format!(
-        "the token sent by '{}' to {target} ({}) at the listener in '{}' on port {port}",
+        "{payload} sent by '{}' to {target} ({}) at the listener in '{}' on port {port}",
         client.node.name,
         proto.name(),
         server.node.name
     );
     let call = format!(
-        "{name}({}, \"{target}\", {}, {port})",
-        client.node.name, server.node.name
+        "{name}({}, \"{target}\", {}, {port}{})",
+        client.node.name,
+        server.node.name,
+        port_words(opts)
     );
     log_probe(lab, began, &call, &o);
-    expect
-        .judge(call, &what, o, watch.window)
-        .map_err(|report| {
-            if !explain {
-                return fail(report);
-            }
-            let probe = match proto {
-                Proto::Tcp => Probe::Tcp(addr.port(), port),
-                Proto::Udp => Probe::Udp(addr.port(), port),
-            };
-            let why = explain::explain(
-                lab,
-                probe,
-                &client.node,
-                addr.ip(),
-                Some(&server.node),
-                || {
-                    let _ = run(expect.replay(lab));
-                },
-            );
-            fail(format!("{report}\n{why}"))
-        })
+    let seen = o.seen_from;
+    let verdict = expect
+        .judge(call.clone(), &what, o, watch.window)
+        .and_then(|()| match (expect, opts.seen_from, seen) {
+            (Expect::Reach, Some(want), Some(got)) if !same_source(want, got) => Err(format!(
+                "{call} failed\n  expected: {payload} arrives from {want}\n  happened: it arrived from {}, not from {want}",
+                source_text(got)
+            )),
+            _ => Ok(()),
+        });
+    if let Err(report) = verdict {
+        if !explain {
+            return Err(fail(report));
+        }
+        let probe = match proto {
+            Proto::Tcp => Probe::Tcp(addr.port(), port),
+            Proto::Udp => Probe::Udp(addr.port(), port),
+        };
+        let why = explain::explain_shortfall(
+            lab,
+            probe,
+            &client.node,
+            addr.ip(),
+            Some(&server.node),
+            || {
+                let o = run(expect.replay(lab)).ok()?;
+                let reached = o.delivered && expect == Expect::Reach;
+                if let (Some(want), Some(got), true) = (opts.seen_from, o.seen_from, reached) {
+                    let got = canonical(got).ip();
+                    return (got != want.to_canonical()).then_some(Shortfall::Source { want, got });
+                }
+                o.transfer
+                    .filter(|t| t.stalled() && !o.delivered)
+                    .map(|t| Shortfall::Payload(Sent::Transfer(t)))
+            },
+        );
+        return Err(fail(format!("{report}\n{why}")));
+    }
+    let mut out = Map::new();
+    if let (Expect::Reach, Some(from)) = (expect, seen) {
+        out.insert("seen_from".into(), Dynamic::from(source_text(from)));
+    }
+    Ok(out)
+}
+
+/// A port probe's options as the call shows them.
+fn port_words(opts: PortOptions) -> String {
+    let mut shown = Vec::new();
+    if let Some(n) = opts.bytes {
+        shown.push(format!("bytes: {n}"));
+    }
+    if let Some(ip) = opts.seen_from {
+        shown.push(format!("seen_from: \"{ip}\""));
+    }
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!(", #{{ {} }}", shown.join(", "))
+    }
+}
+
+fn ping(n: &NodeRef, target: &str, opts: PingOptions) -> Res<bool> {
+    let ip: IpAddr = parse_ip(target).map_err(fail)?;
+    let watch = Expect::Reach.watch(&n.lab);
+    Ok(n.node.ping(ip, watch, opts).map_err(fail)?.delivered)
 }
 
 pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
@@ -222,10 +315,16 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
         "ping",
         "Whether an ICMP echo reply comes back within the probe timeout.",
         &["node: &mut Node", "target: &str", "bool"],
-        |n: &mut NodeRef, target: &str| -> Res<bool> {
-            let ip: IpAddr = parse_ip(target).map_err(fail)?;
-            let watch = Expect::Reach.watch(&n.lab);
-            Ok(n.node.ping(ip, watch).map_err(fail)?.delivered)
+        |n: &mut NodeRef, target: &str| -> Res<bool> { ping(n, target, PingOptions::default()) },
+    );
+    def(
+        engine,
+        "ping",
+        "Whether an ICMP echo reply comes back within the probe timeout, with options: #{ size: payload bytes, dont_fragment: bool }.",
+        &["node: &mut Node", "target: &str", "options: Map", "bool"],
+        |n: &mut NodeRef, target: &str, opts: Map| -> Res<bool> {
+            let opts = probe_options::ping("ping", &opts).map_err(fail)?;
+            ping(n, target, opts)
         },
     );
     {
@@ -253,14 +352,25 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
             "Fails the scenario if an echo reply comes back.",
         ),
     ] {
-        let state = state.clone();
+        let st = state.clone();
         def(
             engine,
             name,
             doc,
             &["node: Node", "target: &str", "()"],
             move |n: NodeRef, t: &str| {
-                state.assertion(|explain| assert_ping(expect, &n, t, explain))
+                st.assertion(|explain| assert_ping(expect, &n, t, PingOptions::default(), explain))
+            },
+        );
+        let st = state.clone();
+        def(
+            engine,
+            name,
+            &format!("{doc} Options: #{{ size: payload bytes (16-65507), dont_fragment: bool }}."),
+            &["node: Node", "target: &str", "options: Map", "()"],
+            move |n: NodeRef, t: &str, opts: Map| {
+                let opts = probe_options::ping(name, &opts).map_err(fail)?;
+                st.assertion(|explain| assert_ping(expect, &n, t, opts, explain))
             },
         );
     }
@@ -269,28 +379,78 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
         (Proto::Udp, "assert_udp", "assert_no_udp"),
     ] {
         for (name, expect) in [(reach, Expect::Reach), (no_reach, Expect::NoReach)] {
-            let doc = format!(
-                "A listener on server:port, the client sends a token to target (addr:port) over {}; \
-                 fails unless (assert_) / if (assert_no_) the token arrives there.",
-                proto.name()
-            );
-            let state = state.clone();
-            def(
-                engine,
-                name,
-                &doc,
-                &[
-                    "client: Node",
-                    "target: &str",
-                    "server: Node",
-                    "port: int",
+            let (doc, returns) = match expect {
+                Expect::Reach => (
+                    format!(
+                        "A listener on server:port, the client sends a token to target (addr:port) over {}; \
+                         fails unless the token arrives there. Returns #{{ seen_from: \"addr:port\" }}, the source the listener saw.",
+                        proto.name()
+                    ),
+                    "Map",
+                ),
+                Expect::NoReach => (
+                    format!(
+                        "A listener on server:port, the client sends a token to target (addr:port) over {}; \
+                         fails if the token arrives there.",
+                        proto.name()
+                    ),
                     "()",
-                ],
-                move |c: NodeRef, t: &str, s: NodeRef, p: INT| {
-                    let p = port(p)?;
-                    state.assertion(|explain| assert_port(proto, expect, (&c, t), (&s, p), explain))
-                },
-            );
+                ),
+            };
+            let st = state.clone();
+            let register = |engine: &mut Engine, f: fn(Map) -> Dynamic| {
+                let plain = st.clone();
+                def(
+                    engine,
+                    name,
+                    &doc,
+                    &[
+                        "client: Node",
+                        "target: &str",
+                        "server: Node",
+                        "port: int",
+                        returns,
+                    ],
+                    move |c: NodeRef, t: &str, s: NodeRef, p: INT| -> Res<Dynamic> {
+                        let p = port(p)?;
+                        plain
+                            .assertion(|explain| {
+                                assert_port(
+                                    proto,
+                                    expect,
+                                    (&c, t),
+                                    (&s, p),
+                                    PortOptions::default(),
+                                    explain,
+                                )
+                            })
+                            .map(f)
+                    },
+                );
+                let st = st.clone();
+                def(
+                    engine,
+                    name,
+                    &format!(
+                        "{doc} Options: #{{ bytes: the payload size (checked byte for byte{}), seen_from: the source address the listener must see }}.",
+                        if proto == Proto::Udp { ", one datagram" } else { "" }
+                    ),
+                    &["client: Node", "target: &str", "server: Node", "port: int", "options: Map", returns],
+                    move |c: NodeRef, t: &str, s: NodeRef, p: INT, opts: Map| -> Res<Dynamic> {
+                        let p = port(p)?;
+                        let opts = probe_options::port(name, proto, &opts).map_err(fail)?;
+                        st.assertion(|explain| {
+                            assert_port(proto, expect, (&c, t), (&s, p), opts, explain)
+                        })
+                        .map(f)
+                    },
+                );
+            };
+            // A negative assertion returns nothing, as before.
+            match expect {
+                Expect::Reach => register(engine, Dynamic::from_map),
+                Expect::NoReach => register(engine, |_| Dynamic::UNIT),
+            }
         }
     }
     let st = state.clone();

@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(found.len(), 3, "{found:#?}");
         assert_eq!(
             found[0],
-            "3: assert_tcp takes 4 arguments, not 3:\n    assert_tcp(client: Node, target: String, server: Node, port: int)"
+            "3: assert_tcp takes 4 or 5 arguments, not 3:\n    assert_tcp(client: Node, target: String, server: Node, port: int) -> map\n    assert_tcp(client: Node, target: String, server: Node, port: int, options: map) -> map"
         );
         assert!(found[1].starts_with("4: .bridge(…) takes 1 or 2 arguments after the dot, not 3:\n    bridge(node: Node, name: String)"), "{}", found[1]);
         assert_eq!(

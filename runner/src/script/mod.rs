@@ -13,6 +13,7 @@ mod commands;
 mod limits;
 mod modules;
 mod observe;
+mod probe_options;
 mod report;
 mod signatures;
 mod wiring;
@@ -177,9 +178,9 @@ impl RunState {
     /// Runs an assertion, or not at all when assertions are off, and notes
     /// whether it failed. `check` is told whether to explain a failure: not
     /// in a fault scenario, whose failures are expected.
-    fn assertion(&self, check: impl FnOnce(bool) -> args::Res<()>) -> args::Res<()> {
+    fn assertion<T: Default>(&self, check: impl FnOnce(bool) -> args::Res<T>) -> args::Res<T> {
         if !self.assertions {
-            return Ok(());
+            return Ok(T::default());
         }
         // An expected failure is explained only where its diagnosis is
         // checked: the replay costs a probe window.

@@ -255,10 +255,14 @@ mod tests {
     fn the_api_speaks_the_script_writers_types() {
         let api = api();
         let tcp = api.get("assert_tcp");
-        assert_eq!(tcp.len(), 1);
+        assert_eq!(tcp.len(), 2);
         assert_eq!(
             tcp[0].render(""),
-            "assert_tcp(client: Node, target: String, server: Node, port: int)"
+            "assert_tcp(client: Node, target: String, server: Node, port: int) -> map"
+        );
+        assert_eq!(
+            tcp[1].render(""),
+            "assert_tcp(client: Node, target: String, server: Node, port: int, options: map) -> map"
         );
         assert_eq!(api.get("node")[0].render(""), "node(name: String) -> Node");
         assert_eq!(api.get("bridge").len(), 2);

@@ -1,0 +1,160 @@
+//! The options map a probe takes as its last argument
+//! (`#{ size: 1472, dont_fragment: true }`, `#{ bytes: 200000, seen_from:
+//! "198.51.100.5" }`), read once at the boundary: an unknown key, a value
+//! of the wrong type or out of range is an error that names the call and
+//! what it takes.
+
+use std::net::IpAddr;
+
+use rhai::{Dynamic, Map};
+
+use crate::probe::icmp::{PingOptions, MAX_SIZE};
+use crate::probe::Proto;
+
+/// What a TCP or UDP assertion checks beyond its token.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PortOptions {
+    /// The payload in bytes, token included; for UDP one datagram.
+    pub bytes: Option<usize>,
+    /// The source address the listener must see.
+    pub seen_from: Option<IpAddr>,
+}
+
+/// The largest TCP transfer a probe makes: enough for any window and
+/// segmentation to show, small enough to stay quick.
+const MAX_TCP_BYTES: usize = 64 << 20;
+/// Every payload starts with the probe's 16-byte token.
+const MIN_BYTES: usize = 16;
+
+pub fn ping(call: &str, map: &Map) -> Result<PingOptions, String> {
+    let mut out = PingOptions::default();
+    for (key, value) in map {
+        match key.as_str() {
+            "size" => out.size = Some(size(call, key, value, MAX_SIZE)?),
+            "dont_fragment" => out.dont_fragment = Some(flag(call, key, value)?),
+            _ => return Err(unknown(call, key, &["size", "dont_fragment"])),
+        }
+    }
+    Ok(out)
+}
+
+pub fn port(call: &str, proto: Proto, map: &Map) -> Result<PortOptions, String> {
+    let max = match proto {
+        Proto::Tcp => MAX_TCP_BYTES,
+        Proto::Udp => MAX_SIZE,
+    };
+    let mut out = PortOptions::default();
+    for (key, value) in map {
+        match key.as_str() {
+            "bytes" => out.bytes = Some(size(call, key, value, max)?),
+            "seen_from" => {
+                let text = value.clone().into_string().map_err(|t| {
+                    format!("{call}: seen_from takes an address as a string, such as \"198.51.100.5\", not a {t}")
+                })?;
+                let ip = text.parse::<IpAddr>().map_err(|_| {
+                    format!("{call}: seen_from '{text}' is not an IPv4 or IPv6 address (write the address alone, without a port)")
+                })?;
+                out.seen_from = Some(ip);
+            }
+            _ => return Err(unknown(call, key, &["bytes", "seen_from"])),
+        }
+    }
+    Ok(out)
+}
+
+fn size(call: &str, key: &str, value: &Dynamic, max: usize) -> Result<usize, String> {
+    let n = value
+        .as_int()
+        .map_err(|t| format!("{call}: {key} takes a number of bytes, not a {t}"))?;
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (MIN_BYTES..=max).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{call}: {key} {n} is out of range {MIN_BYTES}-{max} (the payload begins with the probe's {MIN_BYTES}-byte token)"
+            )
+        })
+}
+
+fn flag(call: &str, key: &str, value: &Dynamic) -> Result<bool, String> {
+    value
+        .as_bool()
+        .map_err(|t| format!("{call}: {key} takes true or false, not a {t}"))
+}
+
+fn unknown(call: &str, key: &str, known: &[&str]) -> String {
+    format!(
+        "{call}: unknown option '{key}'; it takes: {}",
+        known.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rhai::INT;
+
+    fn int(n: INT) -> Dynamic {
+        Dynamic::from(n)
+    }
+
+    fn map(pairs: &[(&str, Dynamic)]) -> Map {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn ping_takes_size_and_dont_fragment() {
+        let o = ping(
+            "assert_ping",
+            &map(&[("size", int(1472)), ("dont_fragment", Dynamic::from(true))]),
+        )
+        .unwrap();
+        assert_eq!(o.size, Some(1472));
+        assert_eq!(o.dont_fragment, Some(true));
+        assert_eq!(ping("ping", &Map::new()).unwrap(), PingOptions::default());
+    }
+
+    #[test]
+    fn bad_ping_options_say_what_is_taken() {
+        let e = ping("assert_ping", &map(&[("sise", int(1))])).unwrap_err();
+        assert!(
+            e.contains("unknown option 'sise'") && e.contains("size, dont_fragment"),
+            "{e}"
+        );
+        let e = ping("assert_ping", &map(&[("size", int(8))])).unwrap_err();
+        assert!(e.contains("out of range 16-65507"), "{e}");
+        let e = ping("assert_ping", &map(&[("size", Dynamic::from("big"))])).unwrap_err();
+        assert!(e.contains("takes a number of bytes"), "{e}");
+        let e = ping("assert_ping", &map(&[("dont_fragment", int(1))])).unwrap_err();
+        assert!(e.contains("true or false"), "{e}");
+    }
+
+    #[test]
+    fn ports_take_bytes_and_seen_from() {
+        let o = port(
+            "assert_tcp",
+            Proto::Tcp,
+            &map(&[
+                ("bytes", int(200_000)),
+                ("seen_from", Dynamic::from("198.51.100.5")),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(o.bytes, Some(200_000));
+        assert_eq!(o.seen_from, Some("198.51.100.5".parse().unwrap()));
+        let e = port("assert_udp", Proto::Udp, &map(&[("bytes", int(200_000))])).unwrap_err();
+        assert!(e.contains("out of range 16-65507"), "one datagram: {e}");
+        let e = port(
+            "assert_tcp",
+            Proto::Tcp,
+            &map(&[("seen_from", Dynamic::from("198.51.100.5:80"))]),
+        )
+        .unwrap_err();
+        assert!(e.contains("without a port"), "{e}");
+        let e = port("assert_tcp", Proto::Tcp, &map(&[("from", int(1))])).unwrap_err();
+        assert!(e.contains("bytes, seen_from"), "{e}");
+    }
+}
