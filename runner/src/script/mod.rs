@@ -14,6 +14,7 @@ mod limits;
 mod modules;
 mod observe;
 mod report;
+mod services;
 mod signatures;
 mod wiring;
 
@@ -124,6 +125,7 @@ impl RunState {
 fn register(engine: &mut Engine, lab: &Rc<Lab>, scenario: &Path, state: &Rc<RunState>) {
     wiring::register(engine, lab);
     commands::register(engine);
+    services::register(engine);
     assert::register(engine, lab, state);
     observe::register(engine, scenario, state);
     limits::register(engine, lab);
@@ -202,6 +204,10 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
         .into_iter()
         .collect();
     reports.extend(state.mismatches.take());
+    if !reports.is_empty() {
+        // What the services said is often why.
+        reports.extend(lab.service_reports());
+    }
     let result = if reports.is_empty() {
         Ok(())
     } else {
