@@ -187,7 +187,7 @@ impl Service {
             out.push_str(&format!("  … {skip} earlier lines\n"));
         }
         for l in &lines[skip..] {
-            out.push_str(&format!("  | {l}\n"));
+            out.push_str(&format!("  > {l}\n"));
         }
         out.trim_end().to_string()
     }

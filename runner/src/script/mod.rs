@@ -69,6 +69,15 @@ pub(crate) fn new_engine() -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 128);
     engine.set_strict_variables(true);
+    // Rhai reserves `spawn` for threads it does not have; here it starts a
+    // service (`n.spawn("dnsmasq …")`), so it is an ordinary name.
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "spawn" => {
+            rhai::Token::Identifier(Box::new("spawn".into()))
+        }
+        other => other,
+    });
     engine
 }
 
