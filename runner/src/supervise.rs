@@ -85,6 +85,11 @@ fn supervise(args: &[OsString]) -> i32 {
             return 127;
         }
     };
+    // The supervisor needs nothing of the node's network: in a namespace
+    // of its own, empty, it is not among the node's processes that a
+    // watchdog ends at once when the runner dies, and so it is always
+    // there to end those of its service that left the node.
+    let _ = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET);
     let mut code = None;
     loop {
         match set.wait() {

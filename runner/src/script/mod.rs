@@ -291,11 +291,22 @@ fn api_engine() -> Result<(Engine, Rc<Lab>), String> {
 /// The script API as Rhai definition files, for the Rhai language server.
 pub fn definitions() -> Result<String, String> {
     let (engine, _lab) = api_engine()?;
-    Ok(engine
+    let text = engine
         .definitions()
         .with_headers(true)
         .include_standard_packages(false)
-        .single_file())
+        .single_file();
+    // Rhai writes a function named like a reserved word as an operator,
+    // without its parameters' names; `spawn` is a method here.
+    Ok(text
+        .replace(
+            "op spawn(Node, string) -> Service;",
+            "fn spawn(node: Node, command: string) -> Service;",
+        )
+        .replace(
+            "op spawn(Node, string, map) -> Service;",
+            "fn spawn(node: Node, command: string, options: map) -> Service;",
+        ))
 }
 
 #[cfg(test)]
