@@ -75,11 +75,11 @@ impl Service {
             return Err("the run is being interrupted".into());
         }
         let program = exec::locate(&start.argv[0])?;
-        let me = std::env::current_exe()
-            .map_err(|e| format!("cannot find the runner's own binary: {e}"))?;
+        let me = own_binary()?;
         let (read, write): (OwnedFd, OwnedFd) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
         let mut cmd = std::process::Command::new(me);
+        std::os::unix::process::CommandExt::arg0(&mut cmd, "scenario");
         cmd.arg(supervise::ARG)
             .arg(std::process::id().to_string())
             .arg(&program)
@@ -103,7 +103,7 @@ impl Service {
         }
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+            .map_err(|e| format!("cannot start the supervisor of `{}`: {e}", start.command))?;
         drop(cmd);
         if let (Some(mut w), Some(text)) = (child.stdin.take(), start.opts.stdin.clone()) {
             // A service that never reads its input must not hold the
@@ -342,6 +342,21 @@ impl Service {
         if let Some(reader) = self.reader.borrow_mut().take() {
             let _ = reader.join();
         }
+    }
+}
+
+/// The runner's own binary, as a path that works in any node: its file
+/// may lie where a node's own /tmp hides it (a copy under /tmp), but a
+/// descriptor the child inherits names the file itself.
+fn own_binary() -> Result<String> {
+    static EXE: std::sync::OnceLock<std::io::Result<std::fs::File>> = std::sync::OnceLock::new();
+    let exe = EXE.get_or_init(|| std::fs::File::open("/proc/self/exe"));
+    match exe {
+        Ok(f) => Ok(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(f)
+        )),
+        Err(e) => Err(format!("cannot open the runner's own binary: {e}")),
     }
 }
 
