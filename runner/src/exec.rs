@@ -69,6 +69,17 @@ pub fn package_for(program: &str) -> Option<&'static str> {
         "conntrack" => "conntrack",
         "tcpdump" => "tcpdump",
         "nsenter" | "unshare" => "util-linux",
+        "dnsmasq" => "dnsmasq-base",
+        "udhcpc" => "udhcpc",
+        "dhclient" => "isc-dhcp-client",
+        "busybox" | "httpd" => "busybox-static",
+        "wget" => "wget",
+        "curl" => "curl",
+        "getent" => "libc-bin",
+        "aardvark-dns" => "aardvark-dns",
+        "netavark" => "netavark",
+        "python3" => "python3",
+        "dig" | "nslookup" => "bind9-dnsutils",
         _ => return None,
     })
 }
@@ -82,42 +93,67 @@ pub fn locate(program: &str) -> Result<PathBuf, String> {
     })
 }
 
+/// What a script may add to a command: text for its stdin, variables for
+/// its environment, a time limit of its own.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub stdin: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+}
+
 /// Runs `argv` inside `ns`, capturing its output; kills its whole process
-/// group when `timeout` passes.
+/// group when the time limit (the options' or `timeout`) passes.
 pub fn run(
     rt: &Runtime,
     ns: &Namespaces,
     argv: &[String],
     env: &[(String, String)],
     timeout: Duration,
+    opts: &Options,
 ) -> Result<Output, String> {
     if stop::requested() {
         return Err("the run is being interrupted".into());
     }
+    let timeout = opts.timeout.unwrap_or(timeout);
     let program = locate(&argv[0])?;
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&argv[1..])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .envs(env.iter().chain(&opts.env).map(|(k, v)| (k, v)))
+        .stdin(match opts.stdin {
+            Some(_) => Stdio::piped(),
+            None => Stdio::null(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns));
+        cmd.pre_exec(in_node(ns, Signal::SIGKILL));
     }
     let _guard = rt.enter();
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    let stdin = child.stdin.take();
+    let input = opts.stdin.clone().unwrap_or_default();
     enum End {
         Exited(std::io::Result<std::process::Output>),
         TimedOut,
         Stopped,
     }
     let end = rt.block_on(async {
-        let wait = child.wait_with_output();
+        // The input is written while the output is read, so that neither
+        // side waits for the other with a full pipe; a command that does
+        // not read it all is not an error of the runner's.
+        let feed = async move {
+            if let Some(mut w) = stdin {
+                use tokio::io::AsyncWriteExt;
+                let _ = w.write_all(input.as_bytes()).await;
+            }
+        };
+        let wait = async { tokio::join!(feed, child.wait_with_output()).1 };
         tokio::pin!(wait);
         tokio::select! {
             out = &mut wait => End::Exited(out),
@@ -161,15 +197,19 @@ pub fn run(
     }
 }
 
-/// What a child does between fork and exec: die with the runner, lead a
-/// process group of its own (so that what it leaves running can be ended
-/// with it), and enter the node's namespaces.
-fn in_node(ns: &Namespaces) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
-    let (net, uts) = ns.raw_fds();
+/// What a child does between fork and exec: get `death` when the runner
+/// goes, lead a process group of its own (so that what it leaves running
+/// can be ended with it), and enter the node's namespaces.
+pub(crate) fn in_node(
+    ns: &Namespaces,
+    death: Signal,
+) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
+    let raw = ns.raw_fds();
+    let cwd = crate::files::cwd();
     move || {
-        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+        nix::sys::prctl::set_pdeathsig(death)?;
         nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-        enter_raw(net, uts)
+        enter_raw(raw, cwd.as_deref())
     }
 }
 
@@ -186,7 +226,7 @@ pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns));
+        cmd.pre_exec(in_node(ns, Signal::SIGKILL));
     }
     cmd.spawn()
         .map_err(|e| format!("cannot start a process in the node: {e}"))

@@ -45,17 +45,21 @@ pub fn expose(lab: &Lab, scenario: &Path, mode: Mode) -> KeptLab {
         made_dir: !Path::new(NETNS_DIR).exists(),
     };
     for node in lab.nodes() {
-        let (net, uts) = node.ns().raw_fds();
+        let raw = node.ns().raw_fds();
+        let (net, uts) = (raw.net, raw.uts);
+        // A node with files of its own is entered with them.
         let uts_arg = uts
             .map(|u| format!(" --uts=/proc/{pid}/fd/{u}"))
-            .unwrap_or_default();
+            .into_iter()
+            .chain(raw.mnt.map(|m| format!(" --mount=/proc/{pid}/fd/{m}")))
+            .collect::<String>();
         let command = match mode {
             Mode::Privileged => {
                 let name = format!("{PREFIX}{pid}.{stem}.{}", node.name);
                 match bind(net, &name) {
                     Ok(path) => {
                         kept.mounted.push(path);
-                        match uts {
+                        match uts.or(raw.mnt) {
                             None => format!("ip netns exec {name} bash"),
                             Some(_) => format!("nsenter --net={NETNS_DIR}/{name}{uts_arg} bash"),
                         }

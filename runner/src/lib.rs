@@ -17,10 +17,13 @@ pub mod select;
 pub mod snapshot;
 pub mod stop;
 pub mod suite;
+pub mod supervise;
 
 mod explain;
+mod files;
 mod netns;
 mod network;
 mod probe;
+mod procs;
 mod state;
 mod watchdog;

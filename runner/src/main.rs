@@ -65,6 +65,8 @@ pub enum Format {
 }
 
 fn main() -> ExitCode {
+    // A service's supervisor is this binary, started by the runner.
+    scenario::supervise::serve_if_asked();
     scenario::open_files::raise();
     match Cli::parse().command {
         Command::Run(args) => run::run(args),

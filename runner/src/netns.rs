@@ -13,19 +13,35 @@ use std::thread;
 
 use nix::sched::{setns, unshare, CloneFlags};
 
-/// The namespaces of one node: always a network namespace, and a UTS
-/// namespace for containers.
+use crate::files::{self, OwnFiles};
+
+/// The namespaces of one node: always a network namespace, a UTS
+/// namespace for containers, and a mount namespace for nodes with files
+/// of their own (`files`).
 #[derive(Debug)]
 pub struct Namespaces {
     net: OwnedFd,
     uts: Option<OwnedFd>,
+    mnt: Option<OwnedFd>,
+    files: Option<OwnFiles>,
+}
+
+/// The descriptors a child enters between fork and exec.
+#[derive(Debug, Clone, Copy)]
+pub struct RawNamespaces {
+    pub net: RawFd,
+    pub uts: Option<RawFd>,
+    pub mnt: Option<RawFd>,
 }
 
 impl Namespaces {
     /// Creates fresh namespaces on a throwaway thread and runs `init` inside
-    /// them before the thread ends. `hostname` asks for a UTS namespace too.
+    /// them before the thread ends. `hostname` asks for a UTS namespace too;
+    /// `own_files` (the node's name) for a mount namespace with the node's
+    /// own /etc files and scratch space.
     pub fn create<R: Send>(
         hostname: Option<&str>,
+        own_files: Option<&str>,
         init: impl FnOnce() -> io::Result<R> + Send,
     ) -> io::Result<(Namespaces, R)> {
         thread::scope(|s| {
@@ -40,12 +56,36 @@ impl Namespaces {
                 }
                 let net = open_own_ns("net")?;
                 let uts = hostname.map(|_| open_own_ns("uts")).transpose()?;
+                let (mnt, files) = match own_files {
+                    Some(name) => {
+                        // A thread shares its filesystem context with the
+                        // process; a mount namespace needs one of its own.
+                        unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
+                            .map_err(io::Error::from)?;
+                        let files = files::set_up(name)?;
+                        (Some(open_own_ns("mnt")?), Some(files))
+                    }
+                    None => (None, None),
+                };
                 let out = init()?;
-                Ok((Namespaces { net, uts }, out))
+                Ok((
+                    Namespaces {
+                        net,
+                        uts,
+                        mnt,
+                        files,
+                    },
+                    out,
+                ))
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+
+    /// The node's own files, when it has them.
+    pub fn files(&self) -> Option<&OwnFiles> {
+        self.files.as_ref()
     }
 
     /// Runs `f` on a fresh OS thread inside these namespaces.
@@ -68,15 +108,20 @@ impl Namespaces {
         if let Some(uts) = &self.uts {
             setns(uts.as_fd(), CloneFlags::CLONE_NEWUTS)?;
         }
+        if let Some(mnt) = &self.mnt {
+            unshare(CloneFlags::CLONE_FS)?;
+            setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS)?;
+        }
         Ok(())
     }
 
     /// Raw descriptors, for a child process to enter between fork and exec.
-    pub fn raw_fds(&self) -> (RawFd, Option<RawFd>) {
-        (
-            self.net.as_raw_fd(),
-            self.uts.as_ref().map(|fd| fd.as_raw_fd()),
-        )
+    pub fn raw_fds(&self) -> RawNamespaces {
+        RawNamespaces {
+            net: self.net.as_raw_fd(),
+            uts: self.uts.as_ref().map(|fd| fd.as_raw_fd()),
+            mnt: self.mnt.as_ref().map(|fd| fd.as_raw_fd()),
+        }
     }
 
     pub fn net_fd(&self) -> RawFd {
@@ -113,15 +158,25 @@ pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
         .collect()
 }
 
-/// Enters the given namespaces; async-signal-safe, for `pre_exec`.
-pub fn enter_raw(net: RawFd, uts: Option<RawFd>) -> io::Result<()> {
+/// Enters the given namespaces; async-signal-safe, for `pre_exec`. `cwd`
+/// is where the child goes once in a mount namespace, which puts it at
+/// its root: the runner's directory, where the node sees it too.
+pub fn enter_raw(ns: RawNamespaces, cwd: Option<&std::ffi::CStr>) -> io::Result<()> {
     // SAFETY: the descriptors are owned by the parent's `Namespaces`, which
     // outlives the child's fork-to-exec window.
-    let net = unsafe { std::os::fd::BorrowedFd::borrow_raw(net) };
+    let net = unsafe { std::os::fd::BorrowedFd::borrow_raw(ns.net) };
     setns(net, CloneFlags::CLONE_NEWNET)?;
-    if let Some(uts) = uts {
+    if let Some(uts) = ns.uts {
         let uts = unsafe { std::os::fd::BorrowedFd::borrow_raw(uts) };
         setns(uts, CloneFlags::CLONE_NEWUTS)?;
+    }
+    if let Some(mnt) = ns.mnt {
+        let mnt = unsafe { std::os::fd::BorrowedFd::borrow_raw(mnt) };
+        setns(mnt, CloneFlags::CLONE_NEWNS)?;
+        if let Some(cwd) = cwd {
+            // A directory the node's scratch space hides is not there.
+            let _ = nix::unistd::chdir(cwd);
+        }
     }
     Ok(())
 }

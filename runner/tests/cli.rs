@@ -118,7 +118,7 @@ fn check_catches_mistakes_with_line_signatures_and_a_suggestion() {
         (
             "unknown-function",
             vec![
-                "unknown-function.rhai:5: unknown function nodee; did you mean node?\n        node(name: String) -> Node\n       | let h = nodee(\"host\");",
+                "unknown-function.rhai:5: unknown function nodee; did you mean node?\n        node(name: String) -> Node\n        node(name: String, options: map) -> Node\n       | let h = nodee(\"host\");",
                 "unknown-function.rhai:6: unknown function asert_ping; did you mean assert_ping?\n        assert_ping(node: Node, target: String)\n        assert_ping(node: Node, target: String, options: map)\n       | asert_ping(h, \"10.0.0.1\");",
             ],
         ),

@@ -306,3 +306,199 @@ fn clean_removes_what_a_crashed_keep_left_and_only_that() {
     let _ = std::fs::remove_dir("/run/netns");
     before.assert_clean("3129.4");
 }
+
+/// Mount namespaces a process holds open: a node with files of its own
+/// has one, which must go with the run.
+fn mount_namespaces_of(pid: u32) -> BTreeSet<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .map(|l| l.display().to_string())
+                .filter(|l| l.starts_with("mnt:["))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether any process is in, or holds, one of `namespaces`.
+fn still_held(namespaces: &BTreeSet<String>) -> Vec<String> {
+    let mut held = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let links = std::fs::read_dir(e.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|fd| fd.path())
+            .chain([e.path().join("ns/mnt")]);
+        for l in links.filter_map(|p| std::fs::read_link(p).ok()) {
+            let l = l.display().to_string();
+            if namespaces.contains(&l) {
+                held.push(format!("{}: {l}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    held
+}
+
+/// The markers of the services fixtures: a foreground service, a daemon
+/// that forked twice, one deaf to SIGTERM, one that left the node's
+/// network namespace, one waited for.
+fn service_markers(prefix: &str) -> Vec<String> {
+    ["1", "2", "3", "4", "6"]
+        .iter()
+        .map(|n| format!("sleep {prefix}.{n}"))
+        .collect()
+}
+
+fn assert_services_gone(markers: &[String]) {
+    for m in markers {
+        assert_eq!(
+            wait_until_gone(m),
+            Vec::<String>::new(),
+            "{m} outlived the run"
+        );
+    }
+}
+
+#[test]
+fn a_failed_run_with_services_leaves_nothing() {
+    let markers = service_markers("3131");
+    ends("services.rhai", "sleep 3131.", 1, "failing on purpose");
+    assert_services_gone(&markers);
+}
+
+#[test]
+fn a_panic_with_services_leaves_nothing() {
+    let markers = service_markers("3132");
+    ends(
+        "services-panic.rhai",
+        "sleep 3132.",
+        1,
+        "internal error in the runner",
+    );
+    assert_services_gone(&markers[..4]);
+}
+
+/// Starts the long services fixture, in a process group of its own, and
+/// returns once every service and the command are running.
+fn start_services_long(fixture: &str, prefix: &str, command: &str) -> Child {
+    use std::os::unix::process::CommandExt;
+    let child = scenario_cmd(&["run", &format!("runner/tests/endings/{fixture}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut markers = service_markers(prefix);
+    markers.push(format!("sleep {prefix}.5"));
+    markers.push(command.into());
+    while markers.iter().any(|m| processes_with(m).is_empty()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the services fixture did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+fn services_stopped_by(signal: i32, name: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let child = start_services_long("services-long.rhai", "3133", "sleep 41");
+    let run = namespaces_of(child.id());
+    let mounts_of_run = mount_namespaces_of(child.id());
+    assert_eq!(mounts_of_run.len(), 1, "the container has its own mounts");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::try_from(signal).unwrap(),
+    )
+    .unwrap();
+    let (code, out) = finish(child);
+    assert_eq!(code, Some(128 + signal), "{out}");
+    assert!(out.contains(&format!("stopped by {name}")), "{out}");
+    before.assert_clean_of("sleep 3133.", Some(&run));
+    assert_eq!(still_held(&mounts_of_run), Vec::<String>::new());
+}
+
+#[test]
+fn sigint_with_services_leaves_nothing() {
+    services_stopped_by(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigterm_with_services_leaves_nothing() {
+    services_stopped_by(libc::SIGTERM, "SIGTERM");
+}
+
+/// SIGKILL to the runner alone: its watchdog and the services'
+/// supervisors end what it can no longer end itself.
+#[test]
+fn sigkill_with_services_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let mut child = start_services_long("services-long.rhai", "3133", "sleep 41");
+    let run = namespaces_of(child.id());
+    let mounts_of_run = mount_namespaces_of(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    before.assert_clean_of("sleep 3133.", Some(&run));
+    assert_eq!(wait_until_gone("sleep 41"), Vec::<String>::new());
+    assert_eq!(still_held(&mounts_of_run), Vec::<String>::new());
+}
+
+/// SIGKILL to the runner's whole process group, its watchdog included
+/// (a CI job cancelled, `kill -9 -PGID`): each service's supervisor ends
+/// its service; what a command left running (`sleep 3134.5`, a daemon
+/// started with `sh`) is for the watchdog to find, which needs a watchdog
+/// that outlives its process group. Whatever is left is ended here, by
+/// PID, before the verdict, so that a failure leaks nothing either.
+#[test]
+fn sigkill_of_the_process_group_with_services_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let child = start_services_long("services-long-pg.rhai", "3134", "sleep 42");
+    let run = namespaces_of(child.id());
+    let mounts_of_run = mount_namespaces_of(child.id());
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let (code, _) = finish(child);
+    assert_eq!(code, None, "killed by a signal");
+    let mut left = Vec::new();
+    for marker in ["sleep 3134.", "sleep 42"] {
+        left.extend(wait_until_gone(marker));
+    }
+    for pid in pids_with("sleep 3134.")
+        .into_iter()
+        .chain(pids_with("sleep 42"))
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(left, Vec::<String>::new(), "processes outlived the run");
+    before.assert_clean_of("sleep 3134.", Some(&run));
+    assert_eq!(still_held(&mounts_of_run), Vec::<String>::new());
+}
+
+/// PIDs of processes whose command line contains `marker`.
+fn pids_with(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmd)
+                .replace('\0', " ")
+                .contains(marker)
+                .then_some(pid)
+        })
+        .collect()
+}

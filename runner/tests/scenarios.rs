@@ -68,6 +68,8 @@ fn check(path: &Path) -> Result<(), Failed> {
 }
 
 fn main() {
+    // Scenarios run in this process; their services' supervisors too.
+    scenario::supervise::serve_if_asked();
     let args = Arguments::from_args();
     // Reports name files relative to the repository, as users run them.
     std::env::set_current_dir(root()).expect("the repository is there");

@@ -4,10 +4,12 @@
 
 mod node;
 mod parallel;
+mod service;
 mod steps;
 
 pub use node::Node;
 pub use parallel::parallel;
+pub use service::{Service, GRACE};
 pub use steps::Step;
 
 use std::cell::{Cell, RefCell};
@@ -61,6 +63,8 @@ pub(crate) struct LabContext {
     /// Links may have changed since the last probe (wiring, or a command
     /// that may have made or moved some): see [`Lab::settle`].
     unsettled: Cell<bool>,
+    /// Every service started, running or not, in the order started.
+    services: RefCell<Vec<Rc<Service>>>,
 }
 
 impl LabContext {
@@ -108,6 +112,7 @@ impl Lab {
                 env: vec![("XTABLES_LOCKFILE".into(), lock_path)],
                 steps: verbose.map(StepLog::new),
                 unsettled: Cell::new(false),
+                services: RefCell::default(),
             }),
             nodes: RefCell::default(),
         })
@@ -135,20 +140,27 @@ impl Lab {
     /// A fresh node: its own network namespace (and UTS namespace, with the
     /// name as hostname, for a container), reachability sysctls at the
     /// kernel's defaults, loopback up.
-    pub fn add_node(&self, name: &str, container: bool) -> Result<Rc<Node>> {
+    pub fn add_node(&self, name: &str, container: bool, own_files: bool) -> Result<Rc<Node>> {
         let _step = self.step(|| {
             format!(
                 "{}(\"{name}\")",
                 if container { "container" } else { "node" }
             )
         });
-        let mut nodes = self.add_nodes(&[name.to_string()], container)?;
+        let mut nodes = self.add_nodes(&[name.to_string()], container, own_files)?;
         Ok(nodes.remove(0))
     }
 
     /// Many fresh nodes at once: their namespaces are made in parallel (the
     /// kernel's work, on every core), their loopbacks brought up together.
-    pub fn add_nodes(&self, names: &[String], container: bool) -> Result<Vec<Rc<Node>>> {
+    /// A container always has files of its own (see `files`); a node when
+    /// `own_files` asks for them.
+    pub fn add_nodes(
+        &self,
+        names: &[String],
+        container: bool,
+        own_files: bool,
+    ) -> Result<Vec<Rc<Node>>> {
         for (i, name) in names.iter().enumerate() {
             if name.is_empty()
                 || name.len() > 64
@@ -170,7 +182,9 @@ impl Lab {
             crate::open_files::room_for(names.len())?;
         }
         let rt = self.ctx.rt.handle().clone();
-        let made = parallel(names, |name| make_namespaces(&rt, name, container));
+        let made = parallel(names, |name| {
+            make_namespaces(&rt, name, container, container || own_files)
+        });
         let mut nodes = Vec::new();
         for (name, made) in names.iter().zip(made) {
             let (ns, (nl, conn)) = made.map_err(|e| match e.raw_os_error() {
@@ -202,6 +216,16 @@ impl Lab {
             )))?;
         self.nodes.borrow_mut().extend(nodes.iter().cloned());
         Ok(nodes)
+    }
+
+    /// What each service printed, for the report of a failed scenario.
+    pub fn service_reports(&self) -> Vec<String> {
+        self.ctx
+            .services
+            .borrow()
+            .iter()
+            .map(|s| s.report())
+            .collect()
     }
 
     pub fn nodes(&self) -> Vec<Rc<Node>> {
@@ -261,6 +285,7 @@ fn make_namespaces(
     rt: &tokio::runtime::Handle,
     name: &str,
     container: bool,
+    own_files: bool,
 ) -> io::Result<(
     Namespaces,
     (
@@ -269,22 +294,26 @@ fn make_namespaces(
     ),
 )> {
     let rt = rt.clone();
-    Namespaces::create(container.then_some(name), move || {
-        for (key, value) in netns::BASELINE_SYSCTLS {
-            // Most already hold the default; some writes (forwarding) are
-            // expensive for the kernel, so only differences are written.
-            if netns::read_sysctl(key).is_ok_and(|v| v == *value) {
-                continue;
+    Namespaces::create(
+        container.then_some(name),
+        own_files.then_some(name),
+        move || {
+            for (key, value) in netns::BASELINE_SYSCTLS {
+                // Most already hold the default; some writes (forwarding) are
+                // expensive for the kernel, so only differences are written.
+                if netns::read_sysctl(key).is_ok_and(|v| v == *value) {
+                    continue;
+                }
+                match netns::write_sysctl(key, value) {
+                    // IPv6 may be disabled on this kernel; nothing to reset then.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    other => other.map_err(|e| io::Error::new(e.kind(), format!("{key}: {e}")))?,
+                }
             }
-            match netns::write_sysctl(key, value) {
-                // IPv6 may be disabled on this kernel; nothing to reset then.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                other => other.map_err(|e| io::Error::new(e.kind(), format!("{key}: {e}")))?,
-            }
-        }
-        let _entered = rt.enter();
-        Netlink::open()
-    })
+            let _entered = rt.enter();
+            Netlink::open()
+        },
+    )
 }
 
 impl Drop for Lab {
@@ -292,6 +321,11 @@ impl Drop for Lab {
     /// (setsid, a daemon) still lives in the lab's namespaces and would keep
     /// them alive, so it is ended here.
     fn drop(&mut self) {
+        // Services first: their supervisors end every process they hold,
+        // those that left the node's namespaces too.
+        for service in self.ctx.services.borrow().iter() {
+            service.end();
+        }
         for node in self.nodes.borrow().iter() {
             if let Some(mut holder) = node.holder.borrow_mut().take() {
                 let _ = holder.kill();

@@ -441,7 +441,7 @@ mod tests {
             "{m}"
         );
         let m = not_found("node ()", &api);
-        assert!(m.starts_with("node takes 1 argument, not 0:"), "{m}");
+        assert!(m.starts_with("node takes 1 or 2 arguments, not 0:"), "{m}");
         // Never panics on what it cannot parse.
         for odd in ["", "(", " (", "x (", "a::b (i64)", "+ (i64, i64)"] {
             not_found(odd, &api);

@@ -15,6 +15,7 @@ mod modules;
 mod observe;
 mod probe_options;
 mod report;
+mod services;
 mod signatures;
 mod wiring;
 
@@ -148,6 +149,15 @@ pub(crate) fn new_engine() -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 128);
     engine.set_strict_variables(true);
+    // Rhai reserves `spawn` for threads it does not have; here it starts a
+    // service (`n.spawn("dnsmasq …")`), so it is an ordinary name.
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "spawn" => {
+            rhai::Token::Identifier(Box::new("spawn".into()))
+        }
+        other => other,
+    });
     engine
 }
 
@@ -204,6 +214,7 @@ impl RunState {
 fn register(engine: &mut Engine, lab: &Rc<Lab>, scenario: &Path, state: &Rc<RunState>) {
     wiring::register(engine, lab);
     commands::register(engine);
+    services::register(engine);
     assert::register(engine, lab, state);
     observe::register(engine, scenario, state);
     limits::register(engine, lab);
@@ -290,6 +301,10 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
         .into_iter()
         .collect();
     reports.extend(state.mismatches.take());
+    if !reports.is_empty() {
+        // What the services said is often why.
+        reports.extend(lab.service_reports());
+    }
     let result = if reports.is_empty() {
         Ok(())
     } else {
@@ -364,11 +379,22 @@ fn api_engine() -> Result<(Engine, Rc<Lab>), String> {
 /// The script API as Rhai definition files, for the Rhai language server.
 pub fn definitions() -> Result<String, String> {
     let (engine, _lab) = api_engine()?;
-    Ok(engine
+    let text = engine
         .definitions()
         .with_headers(true)
         .include_standard_packages(false)
-        .single_file())
+        .single_file();
+    // Rhai writes a function named like a reserved word as an operator,
+    // without its parameters' names; `spawn` is a method here.
+    Ok(text
+        .replace(
+            "op spawn(Node, string) -> Service;",
+            "fn spawn(node: Node, command: string) -> Service;",
+        )
+        .replace(
+            "op spawn(Node, string, map) -> Service;",
+            "fn spawn(node: Node, command: string, options: map) -> Service;",
+        ))
 }
 
 #[cfg(test)]

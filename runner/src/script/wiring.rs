@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic, Engine, INT};
+use rhai::{Array, Dynamic, Engine, Map, INT};
 
 use super::args::{
     check_ifname, def, fail, parse_cidr, parse_destination, parse_ip, parse_via, NodeRef, Res,
@@ -40,7 +40,7 @@ fn register_nodes(engine: &mut Engine, lab: &Rc<Lab>) {
             doc,
             &["name: &str", "Node"],
             move |n: &str| -> Res<NodeRef> {
-                let node = lab.add_node(n, container).map_err(fail)?;
+                let node = lab.add_node(n, container, false).map_err(fail)?;
                 Ok(NodeRef {
                     lab: lab.clone(),
                     node,
@@ -48,6 +48,36 @@ fn register_nodes(engine: &mut Engine, lab: &Rc<Lab>) {
             },
         );
     }
+    let with = lab.clone();
+    def(
+        engine,
+        "node",
+        "A fresh network namespace, loopback up; #{ own_files: true } gives it files of its own, as a container has: \
+         its own /etc/resolv.conf, /etc/hosts, /etc/hostname, and private /tmp and /run.",
+        &["name: &str", "options: Map", "Node"],
+        move |n: &str, options: Map| -> Res<NodeRef> {
+            let mut own_files = false;
+            for (key, value) in options {
+                match key.as_str() {
+                    "own_files" => {
+                        own_files = value.as_bool().map_err(|t| {
+                            fail(format!("node option own_files must be true or false, not {t}"))
+                        })?
+                    }
+                    other => {
+                        return Err(fail(format!(
+                            "unknown node option '{other}'; the options are: own_files"
+                        )))
+                    }
+                }
+            }
+            let node = with.add_node(n, false, own_files).map_err(fail)?;
+            Ok(NodeRef {
+                lab: with.clone(),
+                node,
+            })
+        },
+    );
     for (name, container, doc) in [
         (
             "nodes",
@@ -74,7 +104,7 @@ fn register_nodes(engine: &mut Engine, lab: &Rc<Lab>) {
                 }
                 let _step = lab.step(|| format!("{name}(\"{prefix}\", {n})"));
                 let names: Vec<String> = (1..=n).map(|i| format!("{prefix}{i}")).collect();
-                let made = lab.add_nodes(&names, container).map_err(fail)?;
+                let made = lab.add_nodes(&names, container, false).map_err(fail)?;
                 Ok(made
                     .into_iter()
                     .map(|node| {

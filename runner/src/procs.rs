@@ -1,0 +1,84 @@
+//! The machine's processes as /proc shows them: who is whose parent, for
+//! finding every process of a service, daemons that forked away included
+//! (their supervisor adopts them, see `supervise`).
+
+use std::collections::HashMap;
+
+/// One line of /proc/PID/stat, the fields that matter here.
+struct Stat {
+    ppid: i32,
+    zombie: bool,
+    start: u64,
+}
+
+fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields start
+    // after its last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        zombie: fields.first()? == &"Z",
+        ppid: fields.get(1)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+fn all() -> HashMap<i32, Stat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid)?)))
+        .collect()
+}
+
+/// Every living (not yet reaped is not living) descendant of `root`.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let procs = all();
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for (pid, s) in &procs {
+        children.entry(s.ppid).or_default().push(*pid);
+    }
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(p) = queue.pop() {
+        for c in children.get(&p).into_iter().flatten() {
+            queue.push(*c);
+            if !procs[c].zombie {
+                found.push(*c);
+            }
+        }
+    }
+    found
+}
+
+/// The oldest living child of `parent`: the first one it started.
+pub fn first_child(parent: i32) -> Option<i32> {
+    all()
+        .into_iter()
+        .filter(|(_, s)| s.ppid == parent && !s.zombie)
+        .min_by_key(|(pid, s)| (s.start, *pid))
+        .map(|(pid, _)| pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_is_a_descendant() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let pid = child.id() as i32;
+        assert!(descendants(me).contains(&pid));
+        assert!(!descendants(pid).contains(&me));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!descendants(me).contains(&pid));
+    }
+}
