@@ -3,6 +3,21 @@
 
 use crate::sandbox::Mode;
 
+/// Whether this kernel has bridge netfilter, module or built in, read
+/// where scenarios run: in a fresh network namespace (a module nothing
+/// loaded leaves no sysctl there; the runner never loads one). None when
+/// no namespace could be made.
+pub fn bridge_netfilter() -> Option<bool> {
+    static KNOWN: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        crate::netns::Namespaces::create(None, None, || {
+            Ok(std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists())
+        })
+        .ok()
+        .map(|(_, present)| present)
+    })
+}
+
 pub struct Facts {
     pub kernel: String,
     pub iptables: String,
@@ -28,11 +43,10 @@ impl Facts {
             })
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "not installed".into());
-        // Whether bridged traffic passes iptables: br_netfilter makes it so.
-        let br_netfilter = if std::path::Path::new("/sys/module/br_netfilter").exists() {
-            "loaded (bridged traffic passes iptables)"
-        } else {
-            "not loaded (bridged traffic skips iptables)"
+        let br_netfilter = match bridge_netfilter() {
+            Some(true) => "present (bridged traffic passes iptables: bridge-nf-call-* pinned to 1 in every node)",
+            Some(false) => "absent (bridged traffic skips iptables; scenarios that require br_netfilter are skipped)",
+            None => "unknown (no namespace could be made to read it)",
         }
         .to_string();
         Facts {

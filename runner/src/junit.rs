@@ -29,7 +29,7 @@ pub fn write(
             (None, None) => TestCaseStatus::success(),
             (Some(report), None) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(report.lines().next().unwrap_or_default().to_string());
+                s.set_message(headline(report));
                 s.set_description(report.clone());
                 s
             }
@@ -60,4 +60,35 @@ pub fn write(
         .to_string()
         .map_err(|e| format!("cannot write JUnit XML: {e}"))?;
     std::fs::write(file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
+}
+
+/// A report's headline: its first line, and the lines that continue it (a
+/// command written over several lines, a heredoc), up to the first line of
+/// detail, which is indented, or the line of code (`   | `).
+fn headline(report: &str) -> String {
+    let mut lines = report.lines();
+    let mut out = lines.next().unwrap_or_default().to_string();
+    for l in lines {
+        if l.starts_with(' ') || l.is_empty() {
+            break;
+        }
+        out.push('\n');
+        out.push_str(l);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::headline;
+
+    #[test]
+    fn the_headline_keeps_a_command_written_over_lines() {
+        let report = "x.rhai:3: `sh -c cat <<EOF\nline one\nEOF` in node 'h' exited with code 1\n    stderr:\n    boom\n   | h.sh(…);";
+        assert_eq!(
+            headline(report),
+            "x.rhai:3: `sh -c cat <<EOF\nline one\nEOF` in node 'h' exited with code 1"
+        );
+        assert_eq!(headline("one line\n  expected: x"), "one line");
+    }
 }

@@ -239,6 +239,14 @@ pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
     // construction.
     ("net.ipv6.conf.all.accept_dad", "0"),
     ("net.ipv6.conf.default.accept_dad", "0"),
+    // Bridge netfilter (bridged traffic through iptables, ip6tables and
+    // arptables): a new namespace takes its values from the kernel, module
+    // or built in, so they are pinned to what Docker and Kubernetes hosts
+    // run with. Absent where the kernel has no bridge netfilter; a
+    // scenario that needs it says `// requires: br_netfilter`.
+    ("net.bridge.bridge-nf-call-iptables", "1"),
+    ("net.bridge.bridge-nf-call-ip6tables", "1"),
+    ("net.bridge.bridge-nf-call-arptables", "1"),
 ];
 
 #[cfg(test)]

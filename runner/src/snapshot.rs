@@ -191,8 +191,14 @@ pub fn assert(call: &Call, text: &str, redact: &Redactions) -> Result<(), String
     let shown = relative(&file);
     let rerun = format!("scenario run --accept {}", relative(scenario).display());
     let next = if pending.exists() {
+        // cargo-insta reviews the .snap.new files; name it only where it is.
+        let review = if which::which("cargo-insta").is_ok() {
+            ", or review it with `cargo insta review`"
+        } else {
+            ""
+        };
         format!(
-            "the new version is in {}: review it with `cargo insta review`, or run again with `{rerun}`",
+            "the new version is in {}: accept it with `{rerun}`{review}",
             relative(&pending).display()
         )
     } else if is_ci() {

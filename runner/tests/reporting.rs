@@ -363,3 +363,16 @@ fn a_fault_that_failed_as_expected_shows_its_diagnosis_in_verbose_and_junit() {
     std::fs::remove_file(&file).unwrap();
     assert!(xml.contains(said), "{xml}");
 }
+
+#[test]
+fn a_filter_that_selects_nothing_is_a_usage_error() {
+    let o = scenario(&["run", "--filter", "no-such-scenario", "scenarios/article"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains(
+            "no scenario is left to run: --filter no-such-scenario selects none of the 5 found"
+        ),
+        "{err}"
+    );
+}

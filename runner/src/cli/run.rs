@@ -87,6 +87,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return usage_error(&e),
     };
+    let found_count = found.len();
     if found.is_empty() {
         let list: Vec<_> = args.paths.iter().map(|p| p.display().to_string()).collect();
         return usage_error(&format!(
@@ -95,6 +96,21 @@ pub fn run(args: RunArgs) -> ExitCode {
         ));
     }
     let files = select::select(found, &args.filter, args.shard);
+    if files.is_empty() && !args.list {
+        let mut chosen: Vec<String> = args
+            .filter
+            .iter()
+            .map(|f| format!("--filter {f}"))
+            .collect();
+        chosen.extend(
+            args.shard
+                .map(|s| format!("--shard {}/{}", s.index, s.count)),
+        );
+        return usage_error(&format!(
+            "no scenario is left to run: {} selects none of the {found_count} found",
+            chosen.join(" ")
+        ));
+    }
     if args.list {
         for f in &files {
             println!("{}", f.display());
