@@ -383,29 +383,28 @@ COMMIT
 COMMIT
 ";
 
-    fn after(text: &str, moves: &[(&str, &str)]) -> String {
-        let mut t = text.to_string();
+    /// The rules that moved when BEFORE's counters change as `moves` say,
+    /// and how the report describes them.
+    fn moved_by(moves: &[(&str, &str)]) -> (Vec<Moved>, Vec<String>) {
+        let mut later = BEFORE.to_string();
         for (from, to) in moves {
-            t = t.replacen(from, to, 1);
+            later = later.replacen(from, to, 1);
         }
-        t
-    }
-
-    #[test]
-    fn moved_rules_in_the_order_a_forwarded_packet_meets_them() {
-        let later = after(
-            BEFORE,
-            &[
-                ("[0:0] -A FORWARD -p tcp", "[2:120] -A FORWARD -p tcp"),
-                ("[0:0] -A PREROUTING", "[1:60] -A PREROUTING"),
-                (":INPUT ACCEPT [5:300]", ":INPUT ACCEPT [6:400]"),
-            ],
-        );
         let m = moved(
             &parse_xtables("iptables", BEFORE),
             &parse_xtables("iptables", &later),
         );
-        let lines: Vec<String> = m.iter().map(Moved::describe).collect();
+        let lines = m.iter().map(Moved::describe).collect();
+        (m, lines)
+    }
+
+    #[test]
+    fn moved_rules_in_the_order_a_forwarded_packet_meets_them() {
+        let (m, lines) = moved_by(&[
+            ("[0:0] -A FORWARD -p tcp", "[2:120] -A FORWARD -p tcp"),
+            ("[0:0] -A PREROUTING", "[1:60] -A PREROUTING"),
+            (":INPUT ACCEPT [5:300]", ":INPUT ACCEPT [6:400]"),
+        ]);
         assert_eq!(
             lines,
             [
@@ -420,20 +419,12 @@ COMMIT
 
     #[test]
     fn a_user_chain_comes_right_after_the_jump_into_it() {
-        let later = after(
-            BEFORE,
-            &[
-                ("[0:0] -A FORWARD -o br0", "[1:60] -A FORWARD -o br0"),
-                ("[0:0] -A DOCKER", "[1:60] -A DOCKER"),
-                (":FORWARD DROP [0:0]", ":FORWARD DROP [3:180]"),
-                ("[0:0] -A POSTROUTING", "[1:60] -A POSTROUTING"),
-            ],
-        );
-        let m = moved(
-            &parse_xtables("iptables", BEFORE),
-            &parse_xtables("iptables", &later),
-        );
-        let lines: Vec<String> = m.iter().map(Moved::describe).collect();
+        let (m, lines) = moved_by(&[
+            ("[0:0] -A FORWARD -o br0", "[1:60] -A FORWARD -o br0"),
+            ("[0:0] -A DOCKER", "[1:60] -A DOCKER"),
+            (":FORWARD DROP [0:0]", ":FORWARD DROP [3:180]"),
+            ("[0:0] -A POSTROUTING", "[1:60] -A POSTROUTING"),
+        ]);
         assert_eq!(
             lines,
             [

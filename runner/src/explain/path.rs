@@ -195,11 +195,13 @@ pub fn render(hops: &[Hop], reply: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::super::packet::tests::{echo, ipv4, tcp};
     use super::*;
 
-    fn seen(node: &str, iface: &str, bytes: Vec<u8>) -> Seen {
+    /// A packet seen at `node`'s `iface`; the lab's bridge ports are the
+    /// interfaces named `v-…`.
+    pub fn seen(node: &str, iface: &str, bytes: Vec<u8>) -> Seen {
         Seen {
             node: node.into(),
             iface: iface.into(),

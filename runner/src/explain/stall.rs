@@ -154,17 +154,8 @@ pub fn unsent_line(
 #[cfg(test)]
 mod tests {
     use super::super::packet::tests::{ipv4, tcp};
-    use super::super::packet::Packet;
+    use super::super::path::tests::seen;
     use super::*;
-
-    fn seen(node: &str, iface: &str, bytes: Vec<u8>) -> Seen {
-        Seen {
-            node: node.into(),
-            iface: iface.into(),
-            bridged: iface.starts_with("v-"),
-            packet: Packet::parse(&bytes).unwrap(),
-        }
-    }
 
     /// A TCP segment from the client's port 40000 to port 80 with `data`
     /// bytes after its header.
