@@ -87,11 +87,17 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
     let transfer = meet.payload.len() > 16;
     let mut pacer = Pacer::new(watch);
     let mut out = ProbeOutcome::default();
+    // The kernel sends a lost SYN again only after a second, the length
+    // of a whole probe window: a connection that has not got through by
+    // this is given up for a fresh one, and the wait doubles each time so
+    // that a slow path still has its chance.
+    let mut patience = Duration::from_millis(250);
     loop {
         out.attempts += 1;
         // What an earlier attempt got, should this one get through.
         let earlier = out.last_error.clone();
-        let wait = pacer.remaining().max(Duration::from_millis(1));
+        let wait = pacer.remaining().min(patience).max(Duration::from_millis(1));
+        patience *= 2;
         let mut refused = false;
         match TcpStream::connect_timeout(&target, wait) {
             Ok(mut stream) => {
