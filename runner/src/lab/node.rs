@@ -311,7 +311,7 @@ impl Node {
             .step(|| format!("{}: {}", self.name, argv.join(" ")));
         exec::run(
             &self.ctx.rt,
-            &self.ns,
+            (&self.ns, self.ctx.dir.as_ref()),
             argv,
             &self.ctx.env,
             self.ctx.limits.get().exec_timeout,
