@@ -219,6 +219,7 @@ impl Lab {
                 ns,
                 nl,
                 holder: RefCell::new(None),
+                ports: RefCell::default(),
                 ctx: self.ctx.clone(),
             }));
         }
