@@ -117,7 +117,10 @@ impl Lab {
                 env: std::iter::once(("XTABLES_LOCKFILE".into(), lock_path))
                     // A shell's `pwd` believes $PWD: it must be where the
                     // command runs, not where the runner was started.
-                    .chain(dir.as_ref().map(|d| ("PWD".into(), d.path().display().to_string())))
+                    .chain(
+                        dir.as_ref()
+                            .map(|d| ("PWD".into(), d.path().display().to_string())),
+                    )
                     .collect(),
                 steps: verbose.map(StepLog::new),
                 unsettled: Cell::new(false),
@@ -126,6 +129,16 @@ impl Lab {
             }),
             nodes: RefCell::default(),
         })
+    }
+
+    /// The lock iptables-legacy takes in this lab, for commands started
+    /// from outside (`--keep`).
+    pub fn xtables_lockfile(&self) -> Option<&str> {
+        self.ctx
+            .env
+            .iter()
+            .find(|(k, _)| k == "XTABLES_LOCKFILE")
+            .map(|(_, v)| v.as_str())
     }
 
     /// The directory commands run in, when the lab has one.

@@ -99,7 +99,11 @@ impl Service {
         unsafe {
             use std::os::unix::process::CommandExt;
             // The supervisor ends the service when the runner dies.
-            cmd.pre_exec(exec::in_node(node.ns(), node.ctx.dir.as_ref(), Signal::SIGTERM));
+            cmd.pre_exec(exec::in_node(
+                node.ns(),
+                node.ctx.dir.as_ref(),
+                Signal::SIGTERM,
+            ));
         }
         let mut child = cmd
             .spawn()

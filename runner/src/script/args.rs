@@ -66,7 +66,6 @@ pub fn fmt_secs(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
-
 /// An address with its prefix, as `ip addr add` takes it.
 pub fn parse_cidr(text: &str) -> Result<IpNetwork, String> {
     if !text.contains('/') {

@@ -171,13 +171,14 @@ fn register_links(engine: &mut Engine) {
                       and named v-<node> (v-<node>-N for ethN; an error if that does not fit in 15 bytes or is taken); \
                       with a CIDR, a default route via the bridge's address when there is none. Returns the interface name.";
     let with_doc = "The same, with options: #{ host_if: the bridge side's name (at most 15 bytes, not taken) }.";
-    let attach = |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: Option<&str>, opts: Map| -> Res<String> {
-        let net = cidr.map(parse_cidr).transpose().map_err(fail)?;
-        let host_if = attach_options(&opts)?;
-        c.node
-            .attach(&h.node, bridge, net, host_if.as_deref())
-            .map_err(fail)
-    };
+    let attach =
+        |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: Option<&str>, opts: Map| -> Res<String> {
+            let net = cidr.map(parse_cidr).transpose().map_err(fail)?;
+            let host_if = attach_options(&opts)?;
+            c.node
+                .attach(&h.node, bridge, net, host_if.as_deref())
+                .map_err(fail)
+        };
     let (c, h, b) = ("container: &mut Node", "host: Node", "bridge: &str");
     def(
         engine,
