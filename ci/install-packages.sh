@@ -6,4 +6,4 @@ sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends iptables nftables iproute2 util-linux containernetworking-plugins netavark aardvark-dns dnsmasq-base busybox-static udhcpc wget >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends iptables nftables iproute2 util-linux containernetworking-plugins netavark aardvark-dns dnsmasq-base busybox-static udhcpc wget uidmap >/dev/null

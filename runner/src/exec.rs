@@ -1,7 +1,10 @@
 //! Commands inside a node: the child enters the node's namespaces between
 //! fork and exec, in its own process group, and dies with the runner.
 
-use std::path::PathBuf;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -93,6 +96,102 @@ pub fn locate(program: &str) -> Result<PathBuf, String> {
     })
 }
 
+/// Finds `program` as a command line names it: a path with a slash is
+/// taken from `dir` (the scenario's directory, where the command runs),
+/// a bare name from PATH.
+pub fn locate_in(program: &str, dir: Option<&WorkDir>) -> Result<PathBuf, String> {
+    match dir {
+        Some(dir) if program.contains('/') && !program.starts_with('/') => {
+            let path = dir.path.join(program);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!(
+                    "program '{program}' not found in {}",
+                    dir.path.display()
+                ))
+            }
+        }
+        _ => locate(program),
+    }
+}
+
+/// The directory commands run in: the scenario's, so that `nft -f fw.nft`
+/// finds the file next to the scenario whatever directory `scenario` was
+/// started in. Held open: a node's own /tmp or /run may hide the path in
+/// its mount namespace, and the open directory still leads there.
+#[derive(Debug)]
+pub struct WorkDir {
+    path: PathBuf,
+    c_path: CString,
+    fd: OwnedFd,
+    dev: u64,
+    ino: u64,
+}
+
+impl WorkDir {
+    pub fn open(path: &Path) -> std::io::Result<WorkDir> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = path.canonicalize()?;
+        let dir = std::fs::File::open(&path)?;
+        let m = dir.metadata()?;
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(WorkDir {
+            c_path,
+            fd: dir.into(),
+            dev: m.dev(),
+            ino: m.ino(),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn raw(&self) -> RawWorkDir {
+        RawWorkDir {
+            path: self.c_path.clone(),
+            fd: self.fd.as_raw_fd(),
+            dev: self.dev,
+            ino: self.ino,
+        }
+    }
+}
+
+/// A `WorkDir` as a child between fork and exec uses it.
+struct RawWorkDir {
+    path: CString,
+    fd: RawFd,
+    dev: u64,
+    ino: u64,
+}
+
+impl RawWorkDir {
+    /// Goes there by path, so that the command's `pwd` is the path; where
+    /// the node's mount namespace has another directory (or none) there,
+    /// by the descriptor. Async-signal-safe.
+    fn enter(&self) -> std::io::Result<()> {
+        // SAFETY: plain system calls on a valid C string and descriptor.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::chdir(self.path.as_ptr()) == 0
+                && libc::stat(c".".as_ptr(), &mut st) == 0
+                && st.st_dev == self.dev
+                && st.st_ino == self.ino
+            {
+                return Ok(());
+            }
+            if libc::fchdir(self.fd) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+    }
+}
+
 /// What a script may add to a command: text for its stdin, variables for
 /// its environment, a time limit of its own.
 #[derive(Debug, Clone, Default)]
@@ -106,7 +205,7 @@ pub struct Options {
 /// group when the time limit (the options' or `timeout`) passes.
 pub fn run(
     rt: &Runtime,
-    ns: &Namespaces,
+    (ns, dir): (&Namespaces, Option<&WorkDir>),
     argv: &[String],
     env: &[(String, String)],
     timeout: Duration,
@@ -116,7 +215,7 @@ pub fn run(
         return Err("the run is being interrupted".into());
     }
     let timeout = opts.timeout.unwrap_or(timeout);
-    let program = locate(&argv[0])?;
+    let program = locate_in(&argv[0], dir)?;
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&argv[1..])
         .envs(env.iter().chain(&opts.env).map(|(k, v)| (k, v)))
@@ -129,7 +228,7 @@ pub fn run(
         .kill_on_drop(true);
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns, Signal::SIGKILL));
+        cmd.pre_exec(in_node(ns, dir, Signal::SIGKILL));
     }
     let _guard = rt.enter();
     let mut child = cmd
@@ -199,17 +298,26 @@ pub fn run(
 
 /// What a child does between fork and exec: get `death` when the runner
 /// goes, lead a process group of its own (so that what it leaves running
-/// can be ended with it), and enter the node's namespaces.
+/// can be ended with it), enter the node's namespaces, and go to `dir`
+/// (without one, the runner's own directory).
 pub(crate) fn in_node(
     ns: &Namespaces,
+    dir: Option<&WorkDir>,
     death: Signal,
 ) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
     let raw = ns.raw_fds();
     let cwd = crate::files::cwd();
+    let dir = dir.map(WorkDir::raw);
     move || {
         nix::sys::prctl::set_pdeathsig(death)?;
         nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-        enter_raw(raw, cwd.as_deref())
+        match &dir {
+            Some(dir) => {
+                enter_raw(raw, None)?;
+                dir.enter()
+            }
+            None => enter_raw(raw, cwd.as_deref()),
+        }
     }
 }
 
@@ -226,7 +334,7 @@ pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns, Signal::SIGKILL));
+        cmd.pre_exec(in_node(ns, None, Signal::SIGKILL));
     }
     cmd.spawn()
         .map_err(|e| format!("cannot start a process in the node: {e}"))

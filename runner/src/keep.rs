@@ -36,7 +36,7 @@ impl Drop for KeptLab {
 }
 
 /// Makes every node of `lab` enterable the way `mode` allows.
-pub fn expose(lab: &Lab, scenario: &Path, mode: Mode) -> KeptLab {
+pub fn expose(lab: &Lab, scenario: &Path, mode: &Mode) -> KeptLab {
     let pid = std::process::id();
     let stem = scenario.file_stem().unwrap_or_default().to_string_lossy();
     let mut kept = KeptLab {
@@ -67,9 +67,15 @@ pub fn expose(lab: &Lab, scenario: &Path, mode: Mode) -> KeptLab {
                     Err(e) => format!("nsenter --net=/proc/{pid}/fd/{net}{uts_arg} bash   (no /run/netns entry: {e})"),
                 }
             }
-            Mode::Rootless => format!(
+            Mode::Rootless { .. } => format!(
                 "nsenter --user=/proc/{pid}/ns/user --preserve-credentials --net=/proc/{pid}/fd/{net}{uts_arg} bash"
             ),
+        };
+        // iptables-legacy takes its lock where the lab's commands take it:
+        // rootless, the machine's /run/xtables.lock cannot be opened.
+        let command = match lab.xtables_lockfile() {
+            Some(lock) => format!("XTABLES_LOCKFILE={lock} {command}"),
+            None => command,
         };
         kept.entries.push((node.name.clone(), command));
     }

@@ -3,6 +3,13 @@
 //! enters a user namespace of its own, mapped to root inside, and a mount
 //! namespace, and from there works exactly as under root. Either way the
 //! watchdog starts here, so that nothing a lab started outlives the run.
+//!
+//! Rootless, one uid maps only the user: a daemon that drops to `nobody`
+//! and `setpriv --reuid=65534` fail with EINVAL. Where `newuidmap` and
+//! `newgidmap` (Debian's uidmap, setuid root) and a subordinate range of
+//! the user's in /etc/subuid and /etc/subgid exist, the range is mapped
+//! too, as podman and rootlesskit do: a helper left in the machine's user
+//! namespace runs them on the runner's PID once it has unshared.
 
 use std::io;
 
@@ -13,17 +20,38 @@ use nix::unistd::{fork, getegid, geteuid, ForkResult};
 
 use crate::watchdog;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+mod subordinate;
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Privileged,
-    Rootless,
+    /// `ids` says which ids the user namespace maps.
+    Rootless {
+        ids: Ids,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ids {
+    /// The user as root, and 1…count as the user's subordinate range.
+    Range { count: u32 },
+    /// Only the user, as root; why no range could be mapped.
+    One { why: String },
 }
 
 impl Mode {
-    pub fn describe(self) -> &'static str {
+    pub fn describe(&self) -> String {
         match self {
-            Mode::Privileged => "privileged",
-            Mode::Rootless => "rootless (user namespace)",
+            Mode::Privileged => "privileged".into(),
+            Mode::Rootless {
+                ids: Ids::Range { count },
+            } => format!("rootless (user namespace, uids and gids 0-{count} mapped)"),
+            Mode::Rootless {
+                ids: Ids::One { why },
+            } => format!(
+                "rootless (user namespace, one uid mapped: {why}; \
+                 commands that change user, and daemons that drop to nobody, fail)"
+            ),
         }
     }
 }
@@ -34,7 +62,7 @@ pub fn prepare() -> Result<Mode, String> {
     let mode = if can_create_netns() {
         Mode::Privileged
     } else {
-        enter_user_namespace()?;
+        let ids = enter_user_namespace()?;
         if !can_create_netns() {
             return Err(
                 "cannot create network namespaces even inside a user namespace of its own; \
@@ -42,7 +70,7 @@ pub fn prepare() -> Result<Mode, String> {
                     .into(),
             );
         }
-        Mode::Rootless
+        Mode::Rootless { ids }
     };
     watchdog::start().map_err(|e| format!("cannot start the watchdog process: {e}"))?;
     Ok(mode)
@@ -67,17 +95,37 @@ fn can_create_netns() -> bool {
     }
 }
 
-fn enter_user_namespace() -> Result<(), String> {
+fn enter_user_namespace() -> Result<Ids, String> {
     let (uid, gid) = (geteuid(), getegid());
+    let ranges = subordinate::ranges(uid, gid);
+    let helper = match &ranges {
+        Ok(r) => Some(subordinate::Helper::fork(r)?),
+        Err(_) => None,
+    };
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(no_user_namespace)?;
+    let mapped = match (helper, ranges) {
+        (Some(helper), Ok(r)) => helper.map().map(|()| r.count()),
+        (_, Err(why)) => Err(subordinate::Failed {
+            why,
+            uid_written: false,
+        }),
+        (None, Ok(_)) => unreachable!("a helper is forked whenever there are ranges"),
+    };
     let write = |file: &str, text: String| {
         std::fs::write(format!("/proc/self/{file}"), text)
             .map_err(|e| format!("cannot write /proc/self/{file}: {e}"))
     };
-    write("setgroups", "deny".into())?;
-    write("uid_map", format!("0 {uid} 1\n"))?;
-    write("gid_map", format!("0 {gid} 1\n"))?;
-    Ok(())
+    match mapped {
+        Ok(count) => Ok(Ids::Range { count }),
+        Err(subordinate::Failed { why, uid_written }) => {
+            if !uid_written {
+                write("uid_map", format!("0 {uid} 1\n"))?;
+            }
+            write("setgroups", "deny".into())?;
+            write("gid_map", format!("0 {gid} 1\n"))?;
+            Ok(Ids::One { why })
+        }
+    }
 }
 
 fn read_proc(path: &str) -> Option<String> {

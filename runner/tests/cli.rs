@@ -248,3 +248,52 @@ fn a_low_soft_open_file_limit_is_raised_and_a_low_hard_one_is_named() {
         "{out}"
     );
 }
+
+/// A scenario's commands run in its own directory, whatever directory
+/// `scenario` was started in: `nft -f fw.nft` and `cat data.txt` find the
+/// files next to it, in a plain node, in a container (whose own /tmp hides
+/// this scenario's directory, under /tmp) and in a service, and also when
+/// an imported module's function runs them.
+#[test]
+fn commands_run_in_the_scenarios_directory() {
+    let dir = std::env::temp_dir().join(format!("scenario-cwd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    write(
+        "fw.nft",
+        "table inet scenario_cwd {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n",
+    );
+    write("data.txt", "next to the scenario\n");
+    write("lib/data.txt", "next to the module\n");
+    write("lib/m.rhai", "fn read(n) { n.exec(\"cat data.txt\") }\n");
+    write(
+        "reads-files.rhai",
+        r#"import "lib/m" as m;
+let host = node("host");
+host.exec("nft -f fw.nft");
+let rules = host.exec("nft list table inet scenario_cwd");
+if !rules.contains("chain input") { throw `nft -f did not load fw.nft: ${rules}`; }
+if host.exec("pwd") != script_dir() { throw `pwd is ${host.exec("pwd")}, script_dir() ${script_dir()}`; }
+let c = container("c");
+let got = c.exec("cat data.txt");
+if got != "next to the scenario" { throw `a container read ${got}`; }
+let got = c.sh("cat ./data.txt");
+if got != "next to the scenario" { throw `sh in a container read ${got}`; }
+let got = m::read(host);
+if got != "next to the scenario" { throw `a module's command read ${got}`; }
+let s = c.spawn_sh("cat data.txt && sleep 30");
+s.wait_output("next to the scenario");
+s.stop();
+"#,
+    );
+    let file = dir.join("reads-files.rhai");
+    let o = common::scenario_cmd(&["run", file.to_str().unwrap()])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+}

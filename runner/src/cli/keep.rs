@@ -23,7 +23,7 @@ pub fn hook(mode: Mode, shown: Shown) -> FailureHook {
     Arc::new(move |lab: &Lab, scenario: &Path, report: &str| {
         let _terminal = TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
         println!("FAIL  {}\n{report}\n", scenario.display());
-        let kept = keep::expose(lab, scenario, mode);
+        let kept = keep::expose(lab, scenario, &mode);
         println!(
             "kept the lab of {}; enter its nodes with:",
             scenario.display()

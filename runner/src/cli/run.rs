@@ -128,7 +128,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let jobs = args.jobs.unwrap_or_else(|| {
         default_jobs(std::thread::available_parallelism().map_or(1, |n| n.get()))
     });
-    let facts = Facts::gather(mode);
+    let facts = Facts::gather(mode.clone());
     let detail = match (args.quiet, args.verbose) {
         (true, _) => Detail::Quiet,
         (_, true) => Detail::Verbose,

@@ -65,6 +65,8 @@ pub(crate) struct LabContext {
     unsettled: Cell<bool>,
     /// Every service started, running or not, in the order started.
     services: RefCell<Vec<Rc<Service>>>,
+    /// Where commands and services run: the scenario's directory.
+    dir: Option<crate::exec::WorkDir>,
 }
 
 impl LabContext {
@@ -92,7 +94,10 @@ pub struct Lab {
 
 impl Lab {
     /// `verbose` names the lab in `--verbose` output; `None` is quiet.
-    pub fn new(verbose: Option<String>) -> io::Result<Lab> {
+    /// Commands run in `dir` (the scenario's directory), or where the
+    /// runner was started without one.
+    pub fn new(verbose: Option<String>, dir: Option<&std::path::Path>) -> io::Result<Lab> {
+        let dir = dir.map(crate::exec::WorkDir::open).transpose()?;
         crate::explain::capture::keep_timestamps_on();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -109,13 +114,36 @@ impl Lab {
                 rt,
                 limits: Cell::default(),
                 _xtables_lock: xtables_lock,
-                env: vec![("XTABLES_LOCKFILE".into(), lock_path)],
+                env: std::iter::once(("XTABLES_LOCKFILE".into(), lock_path))
+                    // A shell's `pwd` believes $PWD: it must be where the
+                    // command runs, not where the runner was started.
+                    .chain(
+                        dir.as_ref()
+                            .map(|d| ("PWD".into(), d.path().display().to_string())),
+                    )
+                    .collect(),
                 steps: verbose.map(StepLog::new),
                 unsettled: Cell::new(false),
                 services: RefCell::default(),
+                dir,
             }),
             nodes: RefCell::default(),
         })
+    }
+
+    /// The lock iptables-legacy takes in this lab, for commands started
+    /// from outside (`--keep`).
+    pub fn xtables_lockfile(&self) -> Option<&str> {
+        self.ctx
+            .env
+            .iter()
+            .find(|(k, _)| k == "XTABLES_LOCKFILE")
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The directory commands run in, when the lab has one.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.ctx.dir.as_ref().map(|d| d.path())
     }
 
     pub fn limits(&self) -> Limits {
@@ -204,6 +232,7 @@ impl Lab {
                 ns,
                 nl,
                 holder: RefCell::new(None),
+                ports: RefCell::default(),
                 ctx: self.ctx.clone(),
             }));
         }

@@ -25,6 +25,8 @@ pub struct Node {
     pub(super) nl: Netlink,
     /// A process that lives in the node, started on first `pid()`.
     pub(super) holder: RefCell<Option<std::process::Child>>,
+    /// What `attach` made: this node's interface, the bridge side's name.
+    pub(super) ports: RefCell<Vec<(String, String)>>,
     pub(super) ctx: Rc<LabContext>,
 }
 
@@ -174,10 +176,18 @@ impl Node {
     }
 
     /// A veth from this node into the bridge `bridge` of `host`: eth0
-    /// (eth1, …) here, the peer enslaved to the bridge. Adds the address,
-    /// and a default route via the bridge's first address of that family
-    /// when this node has none. Returns this node's interface name.
-    pub fn attach(&self, host: &Node, bridge: &str, net: Option<IpNetwork>) -> Result<String> {
+    /// (eth1, …) here, the peer enslaved to the bridge and named `host_if`
+    /// (by default `v-<node>`, `v-<node>-N` for ethN: see
+    /// `network::bridge_port_name`). Adds the address, and a default route
+    /// via the bridge's first address of that family when this node has
+    /// none. Returns this node's interface name.
+    pub fn attach(
+        &self,
+        host: &Node,
+        bridge: &str,
+        net: Option<IpNetwork>,
+        host_if: Option<&str>,
+    ) -> Result<String> {
         self.ctx.touched();
         let _step = self.ctx.step(|| {
             let cidr = net.map(|n| n.to_string()).unwrap_or_default();
@@ -190,13 +200,23 @@ impl Node {
                 eth += 1;
             }
             let eth_name = format!("eth{eth}");
-            let mut port = String::new();
-            for candidate in network::bridge_port_names(&self.name, eth) {
-                if host.nl.index(&candidate).await?.is_none() {
-                    port = candidate;
-                    break;
+            let port = match host_if {
+                Some(name) => {
+                    host.refuse_taken(name).await?;
+                    name.to_string()
                 }
-            }
+                None => {
+                    let name = network::bridge_port_name(&self.name, eth);
+                    let ask = "; name it with #{ host_if: \"…\" } as the last argument of attach";
+                    network::check_ifname(&name).map_err(|e| {
+                        format!("the bridge side of this attach would be named '{name}' (v-<node>, -N for ethN), but {e}{ask}")
+                    })?;
+                    host.refuse_taken(&name).await.map_err(|e| {
+                        format!("{e}, the name this attach gives the bridge side (v-<node>, -N for ethN){ask}")
+                    })?;
+                    name
+                }
+            };
             host.nl
                 .add_veth(
                     &port,
@@ -206,6 +226,9 @@ impl Node {
                     Some(bridge_index),
                 )
                 .await?;
+            self.ports
+                .borrow_mut()
+                .push((eth_name.clone(), port.clone()));
             let Some(net) = net else {
                 return Ok(eth_name);
             };
@@ -226,6 +249,27 @@ impl Node {
             }
             Ok(eth_name)
         })
+    }
+
+    /// The bridge-side name of the veth whose end here is `ifname`, as
+    /// `attach` named it.
+    pub fn host_if(&self, ifname: &str) -> Result<String> {
+        let ports = self.ports.borrow();
+        ports
+            .iter()
+            .find(|(eth, _)| eth == ifname)
+            .map(|(_, port)| port.clone())
+            .ok_or_else(|| {
+                let made: Vec<&str> = ports.iter().map(|(eth, _)| eth.as_str()).collect();
+                match made.is_empty() {
+                    true => format!("node '{}' was never attached to a bridge", self.name),
+                    false => format!(
+                        "node '{}' has no interface '{ifname}' made by attach; attach made {}",
+                        self.name,
+                        made.join(", ")
+                    ),
+                }
+            })
     }
 
     /// The index of the bridge `name`, or an error that says how to make one.
@@ -311,7 +355,7 @@ impl Node {
             .step(|| format!("{}: {}", self.name, argv.join(" ")));
         exec::run(
             &self.ctx.rt,
-            &self.ns,
+            (&self.ns, self.ctx.dir.as_ref()),
             argv,
             &self.ctx.env,
             self.ctx.limits.get().exec_timeout,

@@ -74,7 +74,7 @@ impl Service {
         if crate::stop::requested() {
             return Err("the run is being interrupted".into());
         }
-        let program = exec::locate(&start.argv[0])?;
+        let program = exec::locate_in(&start.argv[0], node.ctx.dir.as_ref())?;
         let me = own_binary()?;
         let (read, write): (OwnedFd, OwnedFd) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
@@ -99,7 +99,11 @@ impl Service {
         unsafe {
             use std::os::unix::process::CommandExt;
             // The supervisor ends the service when the runner dies.
-            cmd.pre_exec(exec::in_node(node.ns(), Signal::SIGTERM));
+            cmd.pre_exec(exec::in_node(
+                node.ns(),
+                node.ctx.dir.as_ref(),
+                Signal::SIGTERM,
+            ));
         }
         let mut child = cmd
             .spawn()

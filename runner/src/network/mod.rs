@@ -4,7 +4,7 @@
 
 mod port_names;
 
-pub use port_names::bridge_port_names;
+pub use port_names::{bridge_port_name, check_ifname};
 
 use std::net::IpAddr;
 use std::os::fd::RawFd;

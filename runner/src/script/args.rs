@@ -13,7 +13,8 @@ use rhai::{
 };
 
 use crate::lab::{Lab, Node};
-use crate::network::{Via, MAX_IFNAME};
+pub use crate::network::check_ifname;
+use crate::network::Via;
 
 /// A node as scripts hold it.
 #[derive(Clone)]
@@ -63,29 +64,6 @@ pub fn secs(s: FLOAT, what: &str) -> Res<Duration> {
 
 pub fn fmt_secs(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
-}
-
-pub fn check_ifname(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("an interface name cannot be empty".into());
-    }
-    if name.len() > MAX_IFNAME {
-        return Err(format!(
-            "interface name '{name}' is {} bytes long; Linux allows at most {MAX_IFNAME}",
-            name.len()
-        ));
-    }
-    if name == "."
-        || name == ".."
-        || name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
-    {
-        return Err(format!(
-            "interface name '{name}' is not allowed: no '/', ':' or spaces, and not '.' or '..'"
-        ));
-    }
-    Ok(())
 }
 
 /// An address with its prefix, as `ip addr add` takes it.

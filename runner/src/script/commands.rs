@@ -3,10 +3,13 @@
 //! optional map of options (stdin, env, timeout); the node's own files;
 //! and reading what tools print as JSON.
 
+use std::rc::Rc;
+
 use rhai::{Dynamic, Engine, Map, NativeCallContext, FLOAT, INT};
 
 use super::args::{def, fail, secs, NodeRef, Res};
 use crate::exec::{self, Output};
+use crate::lab::Lab;
 
 /// The options a command takes, read once: `#{ stdin: text, env: #{ NAME:
 /// value }, timeout: seconds }`. For a service, `timeout` bounds its
@@ -124,7 +127,18 @@ impl NodeRef {
 
 type Command = fn(&mut NodeRef, &str, Map) -> Res<Dynamic>;
 
-pub fn register(engine: &mut Engine) {
+pub fn register(engine: &mut Engine, lab: &Rc<Lab>) {
+    let at = lab.dir().map(|d| d.display().to_string());
+    def(
+        engine,
+        "script_dir",
+        "The scenario file's directory, absolute: where every command and service runs (also those run by an imported module's functions).",
+        &["String"],
+        move || -> Res<String> {
+            at.clone()
+                .ok_or_else(|| fail("this lab has no scenario directory".to_string()))
+        },
+    );
     let commands: [(&str, &str, &str, Command); 4] = [
         (
             "exec",

@@ -213,7 +213,7 @@ impl RunState {
 /// The whole script API on `engine`, bound to `lab`.
 fn register(engine: &mut Engine, lab: &Rc<Lab>, scenario: &Path, state: &Rc<RunState>) {
     wiring::register(engine, lab);
-    commands::register(engine);
+    commands::register(engine, lab);
     services::register(engine);
     assert::register(engine, lab, state);
     observe::register(engine, scenario, state);
@@ -245,9 +245,15 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Outcome {
 /// with the script's result. The outer error: the script could not start.
 pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Outcome), String> {
     let file = path.display().to_string();
+    // Commands run in the scenario's directory, whichever module's
+    // function runs them: a scenario's files lie next to it.
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let lab = Rc::new(
-        Lab::new(opts.verbose.then(|| file.clone()))
-            .map_err(|e| format!("{file}: cannot start the lab's runtime: {e}"))?,
+        Lab::new(opts.verbose.then(|| file.clone()), Some(dir))
+            .map_err(|e| format!("{file}: cannot start the lab: {e}"))?,
     );
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
     let data = opts
@@ -365,7 +371,7 @@ fn diagnosis(report: &str) -> String {
 /// An engine with the whole API registered, bound to a lab that never
 /// builds anything: what `scenario api` and `scenario check` describe.
 fn api_engine() -> Result<(Engine, Rc<Lab>), String> {
-    let lab = Rc::new(Lab::new(None).map_err(|e| format!("cannot set up: {e}"))?);
+    let lab = Rc::new(Lab::new(None, None).map_err(|e| format!("cannot set up: {e}"))?);
     let mut engine = new_engine();
     register(
         &mut engine,

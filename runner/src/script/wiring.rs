@@ -167,39 +167,81 @@ fn register_links(engine: &mut Engine) {
         &two,
         move |n: &mut NodeRef, name: &str, cidr: &str| bridge(n, name, Some(cidr)),
     );
-    let attach_doc = "A veth from this node into a bridge of host: eth0, eth1… here, the peer enslaved to the bridge; \
+    let attach_doc = "A veth from this node into a bridge of host: eth0, eth1… here, the peer enslaved to the bridge \
+                      and named v-<node> (v-<node>-N for ethN; an error if that does not fit in 15 bytes or is taken); \
                       with a CIDR, a default route via the bridge's address when there is none. Returns the interface name.";
-    let attach = |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: Option<&str>| -> Res<String> {
-        let net = cidr.map(parse_cidr).transpose().map_err(fail)?;
-        c.node.attach(&h.node, bridge, net).map_err(fail)
-    };
-    let one = [
-        "container: &mut Node",
-        "host: Node",
-        "bridge: &str",
-        "String",
-    ];
+    let with_doc = "The same, with options: #{ host_if: the bridge side's name (at most 15 bytes, not taken) }.";
+    let attach =
+        |c: &mut NodeRef, h: NodeRef, bridge: &str, cidr: Option<&str>, opts: Map| -> Res<String> {
+            let net = cidr.map(parse_cidr).transpose().map_err(fail)?;
+            let host_if = attach_options(&opts)?;
+            c.node
+                .attach(&h.node, bridge, net, host_if.as_deref())
+                .map_err(fail)
+        };
+    let (c, h, b) = ("container: &mut Node", "host: Node", "bridge: &str");
     def(
         engine,
         "attach",
         attach_doc,
-        &one,
-        move |c: &mut NodeRef, h: NodeRef, b: &str| attach(c, h, b, None),
+        &[c, h, b, "String"],
+        move |c: &mut NodeRef, h: NodeRef, b: &str| attach(c, h, b, None, Map::new()),
     );
-    let two = [
-        "container: &mut Node",
-        "host: Node",
-        "bridge: &str",
-        "cidr: &str",
-        "String",
-    ];
     def(
         engine,
         "attach",
         attach_doc,
-        &two,
-        move |c: &mut NodeRef, h: NodeRef, b: &str, cidr: &str| attach(c, h, b, Some(cidr)),
+        &[c, h, b, "cidr: &str", "String"],
+        move |c: &mut NodeRef, h: NodeRef, b: &str, cidr: &str| {
+            attach(c, h, b, Some(cidr), Map::new())
+        },
     );
+    def(
+        engine,
+        "attach",
+        with_doc,
+        &[c, h, b, "options: Map", "String"],
+        move |c: &mut NodeRef, h: NodeRef, b: &str, o: Map| attach(c, h, b, None, o),
+    );
+    def(
+        engine,
+        "attach",
+        with_doc,
+        &[c, h, b, "cidr: &str", "options: Map", "String"],
+        move |c: &mut NodeRef, h: NodeRef, b: &str, cidr: &str, o: Map| {
+            attach(c, h, b, Some(cidr), o)
+        },
+    );
+    def(
+        engine,
+        "host_if",
+        "The bridge-side name of the veth attach made for this node's interface ifname (\"eth0\").",
+        &["container: &mut Node", "ifname: &str", "String"],
+        |c: &mut NodeRef, ifname: &str| c.node.host_if(ifname).map_err(fail),
+    );
+}
+
+/// `#{ host_if: "v-web" }`, read once: the bridge side's name, checked as
+/// Linux would check it, so that a name too long fails at the line.
+fn attach_options(opts: &Map) -> Res<Option<String>> {
+    let mut host_if = None;
+    for (key, value) in opts {
+        match key.as_str() {
+            "host_if" => {
+                let name = value.clone().into_string().map_err(|t| {
+                    fail(format!("attach option host_if must be a string, not {t}"))
+                })?;
+                check_ifname(&name).map_err(|e| fail(format!("host_if: {e}")))?;
+                host_if = Some(name);
+            }
+            other => {
+                return Err(fail(format!(
+                    "unknown attach option '{other}'; the options are: host_if"
+                )))
+            }
+        }
+    }
+    Ok(host_if)
 }
 
 fn register_settings(engine: &mut Engine) {
