@@ -8,17 +8,27 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::thread;
 
 use nix::sched::{setns, unshare, CloneFlags};
 
+use crate::watchdog;
+
 /// The namespaces of one node: always a network namespace, and a UTS
-/// namespace for containers.
+/// namespace for containers. The watchdog holds a copy of them until they
+/// are dropped (see `watchdog`).
 #[derive(Debug)]
 pub struct Namespaces {
     net: OwnedFd,
     uts: Option<OwnedFd>,
+    watched: u64,
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        watchdog::release(self.watched);
+    }
 }
 
 impl Namespaces {
@@ -41,7 +51,13 @@ impl Namespaces {
                 let net = open_own_ns("net")?;
                 let uts = hostname.map(|_| open_own_ns("uts")).transpose()?;
                 let out = init()?;
-                Ok((Namespaces { net, uts }, out))
+                let mut ns = Namespaces {
+                    net,
+                    uts,
+                    watched: 0,
+                };
+                ns.watched = watchdog::watch(&ns.fds());
+                Ok((ns, out))
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -83,14 +99,32 @@ impl Namespaces {
         self.net.as_raw_fd()
     }
 
-    /// The inode that names the network namespace in /proc/PID/ns/net.
-    pub fn net_inode(&self) -> io::Result<u64> {
-        Ok(nix::sys::stat::fstat(self.net.as_fd())?.st_ino)
+    /// Every namespace descriptor of the node.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        std::iter::once(&self.net)
+            .chain(self.uts.as_ref())
+            .map(|fd| fd.as_fd())
+            .collect()
+    }
+
+    /// The inodes that name the node's namespaces in /proc/PID/ns/; unique
+    /// while `self` holds them.
+    pub fn inodes(&self) -> Vec<u64> {
+        self.fds()
+            .into_iter()
+            .filter_map(|fd| Some(nix::sys::stat::fstat(fd).ok()?.st_ino))
+            .collect()
     }
 }
 
-/// Processes whose network namespace is one of `inodes`: in a lab's
-/// namespaces lives nothing but what the lab's commands started.
+/// The namespace kinds a lab's process is recognised by: whatever lives in
+/// one of a lab's namespaces (a daemon that left its group and session
+/// too) is the lab's.
+const KINDS: [&str; 3] = ["net", "mnt", "uts"];
+
+/// Processes living in one of the namespaces `inodes` names. The caller
+/// must hold those namespaces: a freed namespace's inode may name another
+/// run's namespace next.
 pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -99,18 +133,23 @@ pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid as u32 != std::process::id())
         .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/net"))
-                .ok()
-                .and_then(|l| {
-                    l.to_str()?
-                        .strip_prefix("net:[")?
-                        .strip_suffix(']')?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .is_some_and(|ino| inodes.contains(&ino))
+            KINDS.iter().any(|kind| {
+                std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+                    .ok()
+                    .and_then(|l| ns_inode(l.to_str()?, kind))
+                    .is_some_and(|ino| inodes.contains(&ino))
+            })
         })
         .collect()
+}
+
+/// `net:[4026532281]` → 4026532281.
+fn ns_inode(link: &str, kind: &str) -> Option<u64> {
+    link.strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Enters the given namespaces; async-signal-safe, for `pre_exec`.
@@ -189,6 +228,14 @@ pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_links_give_their_inode() {
+        assert_eq!(ns_inode("net:[4026532281]", "net"), Some(4026532281));
+        assert_eq!(ns_inode("mnt:[4026531841]", "mnt"), Some(4026531841));
+        assert_eq!(ns_inode("mnt:[4026531841]", "net"), None);
+        assert_eq!(ns_inode("net:[x]", "net"), None);
+    }
 
     #[test]
     fn sysctl_keys_map_to_proc_paths() {

@@ -127,7 +127,23 @@ fn namespaces_of(pid: u32) -> BTreeSet<String> {
 
 /// Starts the long scenario and returns once its lab has processes.
 fn start_long() -> Child {
-    let child = scenario_cmd(&["run", "runner/tests/endings/long.rhai"])
+    start_long_with(scenario_cmd(&["run", "runner/tests/endings/long.rhai"]))
+}
+
+/// The same as a CI job runs it: the leader of a session (and process
+/// group) of its own, whose whole group or session is killed to cancel it.
+fn start_long_in_own_session() -> Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = scenario_cmd(&["run", "runner/tests/endings/long.rhai"]);
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
+    }
+    start_long_with(cmd)
+}
+
+fn start_long_with(mut cmd: std::process::Command) -> Child {
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -214,6 +230,79 @@ fn sigkill_leaves_nothing() {
     // The watchdog ends what the runner can no longer end itself.
     before.assert_clean_of("3128.1", Some(&run));
     assert_eq!(wait_until_gone("sleep 40"), Vec::<String>::new());
+}
+
+/// PIDs of the processes of session `sid`.
+fn session_members(sid: u32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // After the command name in parentheses: state ppid pgrp session.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let session = after.split(' ').nth(3)?.parse::<u32>().ok()?;
+            (session == sid).then_some(pid)
+        })
+        .collect()
+}
+
+/// Kills the runner the way a CI system cancels a job, then checks that
+/// the watchdog, out of the group and session, ended what the lab left.
+fn killed_whole(kill_all: impl Fn(i32)) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let mut child = start_long_in_own_session();
+    let run = namespaces_of(child.id());
+    assert!(
+        run.len() >= 2,
+        "the runner holds its nodes' namespaces: {run:?}"
+    );
+    let sent = Instant::now();
+    kill_all(child.id() as i32);
+    child.wait().unwrap();
+    before.assert_clean_of("3128.1", Some(&run));
+    assert_eq!(wait_until_gone("sleep 40"), Vec::<String>::new());
+    eprintln!(
+        "nothing of the lab left {:.3} s after the kill",
+        sent.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        wait_until_gone("endings/long.rhai"),
+        Vec::<String>::new(),
+        "the watchdog exits once it has cleaned up"
+    );
+}
+
+#[test]
+fn sigkill_of_the_process_group_leaves_nothing() {
+    killed_whole(|pgid| {
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap()
+    });
+}
+
+#[test]
+fn sigkill_of_the_session_leaves_nothing() {
+    killed_whole(|sid| {
+        // Until none is left: a member may fork between a scan and a kill.
+        for _ in 0..100 {
+            let members = session_members(sid as u32);
+            if members.is_empty() {
+                break;
+            }
+            for pid in members {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    });
 }
 
 /// Starts `run --keep` on the failing fixture and reads its output up to

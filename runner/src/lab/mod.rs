@@ -161,9 +161,6 @@ impl Lab {
         for (name, made) in names.iter().zip(made) {
             let (ns, (nl, conn)) = made.map_err(|e| format!("cannot create node '{name}': {e}"))?;
             self.ctx.rt.spawn(conn);
-            if let Ok(inode) = ns.net_inode() {
-                watchdog::watch(inode);
-            }
             nodes.push(Rc::new(Node {
                 name: name.clone(),
                 container,
@@ -260,7 +257,7 @@ impl Drop for Lab {
             .nodes
             .borrow()
             .iter()
-            .filter_map(|n| n.ns.net_inode().ok())
+            .flat_map(|n| n.ns.inodes())
             .collect();
         watchdog::end_processes_in(&inodes);
     }
