@@ -10,6 +10,7 @@ pub mod capture;
 pub mod conntrack;
 pub mod counters;
 mod diagnose;
+mod machine;
 pub mod packet;
 pub mod path;
 
@@ -50,6 +51,7 @@ pub fn explain(
     watched.extend(target.clone());
     let watched = unique(watched);
     let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
+    let machine_before = machine::read();
     let (trace, watching) = match Capture::start(&watched) {
         Ok(capture) => {
             replay();
@@ -60,6 +62,8 @@ pub fn explain(
             (PacketPath::default(), Err(e))
         }
     };
+    let machine_full =
+        machine::neighbour_tables_full(machine_before, machine::read(), machine::gc_thresh3);
     let rules: Vec<(Rc<Node>, Vec<Rule>, Vec<Moved>)> = watched
         .iter()
         .zip(before)
@@ -104,7 +108,14 @@ pub fn explain(
         flows: &flows,
         watched: watching.is_ok(),
     };
-    out.push_str(&format!("  {}\n", diagnose::diagnose(&evidence)));
+    let stopped = diagnose::diagnose(&evidence);
+    match &machine_full {
+        Some(full) => {
+            out.push_str(&format!("  {full}\n"));
+            out.push_str(&format!("  {}\n", machine::blame_machine(&stopped)));
+        }
+        None => out.push_str(&format!("  {stopped}\n")),
+    }
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
     involved.extend(target);
     involved.extend(
