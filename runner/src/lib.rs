@@ -10,6 +10,7 @@ pub mod graph;
 pub mod junit;
 pub mod keep;
 pub mod lab;
+pub mod repeat;
 pub mod sandbox;
 pub mod script;
 pub mod select;
