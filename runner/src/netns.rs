@@ -22,6 +22,12 @@ use crate::watchdog;
 pub struct Namespaces {
     net: OwnedFd,
     uts: Option<OwnedFd>,
+    /// /proc/sys/net/ipv6/conf as seen inside the namespace (`None`
+    /// without IPv6): a directory any thread can set an interface's IPv6
+    /// through, as a path opened relative to it resolves in the namespace
+    /// it was opened in. A thread that enters the namespace for each write
+    /// would cost more than the write.
+    ipv6_conf: Option<OwnedFd>,
     watched: u64,
 }
 
@@ -50,10 +56,14 @@ impl Namespaces {
                 }
                 let net = open_own_ns("net")?;
                 let uts = hostname.map(|_| open_own_ns("uts")).transpose()?;
+                let ipv6_conf = File::open("/proc/sys/net/ipv6/conf")
+                    .ok()
+                    .map(OwnedFd::from);
                 let out = init()?;
                 let mut ns = Namespaces {
                     net,
                     uts,
+                    ipv6_conf,
                     watched: 0,
                 };
                 ns.watched = watchdog::watch(&ns.fds());
@@ -97,6 +107,30 @@ impl Namespaces {
 
     pub fn net_fd(&self) -> RawFd {
         self.net.as_raw_fd()
+    }
+
+    /// Writes `net.ipv6.conf.<ifname>.<key>` of this namespace, from any
+    /// thread.
+    pub fn write_ipv6_conf(&self, ifname: &str, key: &str, value: &str) -> io::Result<()> {
+        let dir = self.ipv6_conf.as_ref().ok_or(io::ErrorKind::NotFound)?;
+        if ifname.contains('/') || ifname.starts_with('.') {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        let path = std::ffi::CString::new(format!("{ifname}/{key}"))?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated path.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: just opened, owned here.
+        let mut file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        std::io::Write::write_all(&mut file, value.as_bytes())
     }
 
     /// Every namespace descriptor of the node.

@@ -162,13 +162,12 @@ impl Node {
     /// reports that a bridge floods to every port, a cost that grows with
     /// the square of the containers on it (51 s for 1000, 0.5 s without).
     fn ipv6(&self, ifname: &str, on: bool) -> Result<()> {
-        let key = format!("net/ipv6/conf/{ifname}/disable_ipv6");
         let value = if on { "0" } else { "1" };
-        match self.ns.run(|| netns::write_sysctl(&key, value)) {
-            Ok(Ok(())) => Ok(()),
+        match self.ns.write_ipv6_conf(ifname, "disable_ipv6", value) {
+            Ok(()) => Ok(()),
             // A kernel without IPv6: nothing to turn off.
-            Ok(Err(e)) if !on && e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Ok(Err(e)) | Err(e) => Err(format!(
+            Err(e) if !on && e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!(
                 "cannot turn IPv6 {} on {ifname} in node '{}': {e}",
                 if on { "on" } else { "off" },
                 self.name
