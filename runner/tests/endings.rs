@@ -13,12 +13,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    held_network_namespaces, machine_state, mounts, processes_with, scenario, scenario_cmd, text,
-    wait_until_gone,
+    held_network_namespaces, machine_state, mounts, network_namespaces_held_by, processes_with,
+    scenario, scenario_cmd, text, wait_until_gone,
 };
 
 /// The checks compare machine-wide state: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Set in the environment of the runs the tests start, which their labs'
+/// processes and their watchdog inherit: what holds a namespace with it is
+/// the test's, whatever other runs the machine has meanwhile.
+const TAG: &str = "SCENARIO_ENDINGS_TEST";
+
+fn tag() -> String {
+    std::process::id().to_string()
+}
 
 struct Before {
     namespaces: BTreeSet<String>,
@@ -35,7 +44,7 @@ fn before() -> Before {
 }
 
 impl Before {
-    /// The run's namespaces are those held now that were not held before.
+    /// The run's namespaces are those its tagged processes hold.
     fn assert_clean(&self, marker: &str) {
         self.assert_clean_of(marker, None);
     }
@@ -53,7 +62,11 @@ impl Before {
             let held = held_network_namespaces();
             leaked = match run {
                 Some(run) => held.intersection(run).cloned().collect::<Vec<_>>(),
-                None => held.difference(&self.namespaces).cloned().collect(),
+                None => held
+                    .difference(&self.namespaces)
+                    .filter(|ns| network_namespaces_held_by(TAG, &tag()).contains(*ns))
+                    .cloned()
+                    .collect(),
             };
             if leaked.is_empty() {
                 break;
@@ -79,6 +92,7 @@ fn ends(fixture: &str, marker: &str, code: i32, expect: &str) {
     let before = before();
     let o = scenario_cmd(&["run", &format!("runner/tests/endings/{fixture}")])
         .env("SCENARIO_TEST_PANIC", "1")
+        .env(TAG, tag())
         .output()
         .unwrap();
     let (out, err) = text(&o);
@@ -309,6 +323,7 @@ fn sigkill_of_the_session_leaves_nothing() {
 /// the prompt; returns the runner and the `ip netns exec` commands.
 fn start_kept() -> (Child, Vec<String>) {
     let mut child = scenario_cmd(&["run", "--keep", "runner/tests/endings/keep.rhai"])
+        .env(TAG, tag())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
