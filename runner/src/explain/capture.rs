@@ -19,6 +19,7 @@ use nix::sys::time::TimeSpec;
 
 use super::packet::Packet;
 use super::path::Seen;
+use super::stamps::{self, Stamping};
 use std::rc::Rc;
 
 use crate::lab::Node;
@@ -26,6 +27,7 @@ use crate::lab::Node;
 pub struct Capture {
     stop: Arc<AtomicBool>,
     reader: JoinHandle<Vec<Seen>>,
+    _stamping: Option<Stamping>,
 }
 
 struct Tap {
@@ -41,6 +43,8 @@ const OTHERHOST: u8 = 3;
 impl Capture {
     /// Watches every interface of `nodes`.
     pub fn start(nodes: &[Rc<Node>]) -> io::Result<Capture> {
+        // Without it the path could come out in the order it was read.
+        let stamping = nodes.first().and_then(|n| stamps::on(n.ns()).ok());
         let mut taps = Vec::new();
         for node in nodes {
             // Datagram sockets hand over packets from their IP header on.
@@ -70,7 +74,11 @@ impl Capture {
         let reader = std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || read(taps, &flag))?;
-        Ok(Capture { stop, reader })
+        Ok(Capture {
+            stop,
+            reader,
+            _stamping: stamping,
+        })
     }
 
     /// Stops watching and returns what was seen.

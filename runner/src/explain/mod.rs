@@ -13,6 +13,7 @@ mod diagnose;
 mod machine;
 pub mod packet;
 pub mod path;
+mod stamps;
 
 use std::net::IpAddr;
 use std::rc::Rc;
