@@ -11,6 +11,7 @@ pub mod junit;
 pub mod keep;
 pub mod lab;
 pub mod open_files;
+pub mod repeat;
 pub mod sandbox;
 pub mod script;
 pub mod select;

@@ -8,22 +8,37 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::thread;
 
 use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::files::{self, OwnFiles};
+use crate::watchdog;
 
 /// The namespaces of one node: always a network namespace, a UTS
 /// namespace for containers, and a mount namespace for nodes with files
-/// of their own (`files`).
+/// of their own (`files`). The watchdog holds a copy of them until they
+/// are dropped (see `watchdog`).
 #[derive(Debug)]
 pub struct Namespaces {
     net: OwnedFd,
     uts: Option<OwnedFd>,
     mnt: Option<OwnedFd>,
     files: Option<OwnFiles>,
+    /// /proc/sys/net/ipv6/conf as seen inside the namespace (`None`
+    /// without IPv6): a directory any thread can set an interface's IPv6
+    /// through, as a path opened relative to it resolves in the namespace
+    /// it was opened in. A thread that enters the namespace for each write
+    /// would cost more than the write.
+    ipv6_conf: Option<OwnedFd>,
+    watched: u64,
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        watchdog::release(self.watched);
+    }
 }
 
 /// The descriptors a child enters between fork and exec.
@@ -56,6 +71,9 @@ impl Namespaces {
                 }
                 let net = open_own_ns("net")?;
                 let uts = hostname.map(|_| open_own_ns("uts")).transpose()?;
+                let ipv6_conf = File::open("/proc/sys/net/ipv6/conf")
+                    .ok()
+                    .map(OwnedFd::from);
                 let (mnt, files) = match own_files {
                     Some(name) => {
                         // A thread shares its filesystem context with the
@@ -68,15 +86,16 @@ impl Namespaces {
                     None => (None, None),
                 };
                 let out = init()?;
-                Ok((
-                    Namespaces {
-                        net,
-                        uts,
-                        mnt,
-                        files,
-                    },
-                    out,
-                ))
+                let mut ns = Namespaces {
+                    net,
+                    uts,
+                    mnt,
+                    files,
+                    ipv6_conf,
+                    watched: 0,
+                };
+                ns.watched = watchdog::watch(&ns.fds());
+                Ok((ns, out))
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -128,14 +147,57 @@ impl Namespaces {
         self.net.as_raw_fd()
     }
 
-    /// The inode that names the network namespace in /proc/PID/ns/net.
-    pub fn net_inode(&self) -> io::Result<u64> {
-        Ok(nix::sys::stat::fstat(self.net.as_fd())?.st_ino)
+    /// Writes `net.ipv6.conf.<ifname>.<key>` of this namespace, from any
+    /// thread.
+    pub fn write_ipv6_conf(&self, ifname: &str, key: &str, value: &str) -> io::Result<()> {
+        let dir = self.ipv6_conf.as_ref().ok_or(io::ErrorKind::NotFound)?;
+        if ifname.contains('/') || ifname.starts_with('.') {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        let path = std::ffi::CString::new(format!("{ifname}/{key}"))?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated path.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: just opened, owned here.
+        let mut file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        std::io::Write::write_all(&mut file, value.as_bytes())
+    }
+
+    /// Every namespace descriptor of the node.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        std::iter::once(&self.net)
+            .chain(self.uts.as_ref())
+            .chain(self.mnt.as_ref())
+            .map(|fd| fd.as_fd())
+            .collect()
+    }
+
+    /// The inodes that name the node's namespaces in /proc/PID/ns/; unique
+    /// while `self` holds them.
+    pub fn inodes(&self) -> Vec<u64> {
+        self.fds()
+            .into_iter()
+            .filter_map(|fd| Some(nix::sys::stat::fstat(fd).ok()?.st_ino))
+            .collect()
     }
 }
 
-/// Processes whose network namespace is one of `inodes`: in a lab's
-/// namespaces lives nothing but what the lab's commands started.
+/// The namespace kinds a lab's process is recognised by: whatever lives in
+/// one of a lab's namespaces (a daemon that left its group and session
+/// too) is the lab's.
+const KINDS: [&str; 3] = ["net", "mnt", "uts"];
+
+/// Processes living in one of the namespaces `inodes` names. The caller
+/// must hold those namespaces: a freed namespace's inode may name another
+/// run's namespace next.
 pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -144,18 +206,23 @@ pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid as u32 != std::process::id())
         .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/net"))
-                .ok()
-                .and_then(|l| {
-                    l.to_str()?
-                        .strip_prefix("net:[")?
-                        .strip_suffix(']')?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .is_some_and(|ino| inodes.contains(&ino))
+            KINDS.iter().any(|kind| {
+                std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+                    .ok()
+                    .and_then(|l| ns_inode(l.to_str()?, kind))
+                    .is_some_and(|ino| inodes.contains(&ino))
+            })
         })
         .collect()
+}
+
+/// `net:[4026532281]` → 4026532281.
+fn ns_inode(link: &str, kind: &str) -> Option<u64> {
+    link.strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Enters the given namespaces; async-signal-safe, for `pre_exec`. `cwd`
@@ -252,6 +319,14 @@ pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_links_give_their_inode() {
+        assert_eq!(ns_inode("net:[4026532281]", "net"), Some(4026532281));
+        assert_eq!(ns_inode("mnt:[4026531841]", "mnt"), Some(4026531841));
+        assert_eq!(ns_inode("mnt:[4026531841]", "net"), None);
+        assert_eq!(ns_inode("net:[x]", "net"), None);
+    }
 
     #[test]
     fn sysctl_keys_map_to_proc_paths() {

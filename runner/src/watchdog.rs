@@ -1,82 +1,218 @@
 //! A small process that outlives the runner by a moment to end what the
-//! runner's labs left running, however the runner ended (SIGKILL included).
+//! runner's labs left running, however the runner ended: SIGKILL of the
+//! runner alone, of its whole process group, or of its whole session.
 //!
-//! Forked at start, while the runner has one thread. The runner tells it the
-//! network namespace of every node it creates through a pipe; when the pipe
-//! closes (the runner has exited, one way or another), it kills every
-//! process still living in one of those namespaces (only the labs'
-//! commands live there) and exits. The namespaces themselves are held only
-//! by the runner's file descriptors, so the kernel frees them then.
+//! Forked at start, while the runner has one thread, it leaves the runner's
+//! session and process group at once (`setsid`): CI systems cancel a job by
+//! killing its process group or session, and a watchdog that died with the
+//! runner would leave every daemon of the lab running, holding the lab's
+//! namespaces alive. It needs no cgroup, so it works the same as root, in a
+//! container and rootless.
+//!
+//! The runner hands it a duplicate of each node's namespace descriptors over
+//! a socket. Holding them is what makes the watchdog safe: a namespace's
+//! inode number is only unique while the namespace lives, and one freed and
+//! reused by another run must never be mistaken for the lab's. When a node
+//! ends, the runner tells it to let go; when the socket closes (the runner
+//! has exited, one way or another), it kills every process whose network,
+//! mount or UTS namespace is one it holds (only what the lab started lives
+//! there, daemons that left their group and session included), then exits,
+//! and the kernel frees the namespaces.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::collections::HashMap;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::netns;
 
-static PIPE: OnceLock<Mutex<File>> = OnceLock::new();
+static SOCKET: OnceLock<Mutex<OwnedFd>> = OnceLock::new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The most descriptors one node hands over (network, UTS, mount, and room
+/// to grow).
+const MAX_FDS: usize = 8;
 
 /// Starts the watchdog. Must be called while the process has one thread.
 pub fn start() -> std::io::Result<()> {
-    let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // Datagrams keep each message whole with its descriptors.
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
     // SAFETY: the process is single-threaded here, so the child may do
     // anything a normal process does.
     match unsafe { fork() }? {
         ForkResult::Child => {
-            drop(write);
-            serve(File::from(read));
+            drop(ours);
+            // Out of the runner's process group and session, so that a kill
+            // of either leaves the watchdog to clean up after it.
+            let _ = nix::unistd::setsid();
+            serve(theirs);
             std::process::exit(0);
         }
         ForkResult::Parent { .. } => {
-            drop(read);
-            let _ = PIPE.set(Mutex::new(File::from(write)));
+            drop(theirs);
+            let _ = SOCKET.set(Mutex::new(ours));
             Ok(())
         }
     }
 }
 
-/// Puts a namespace under watch.
-pub fn watch(inode: u64) {
-    if let Some(pipe) = PIPE.get() {
-        // Eight bytes are written atomically to a pipe.
-        let _ = pipe.lock().unwrap().write_all(&inode.to_ne_bytes());
+/// Hands the watchdog a node's namespace descriptors; returns the id that
+/// [`release`] takes (0 when no watchdog runs, as in unit tests).
+pub fn watch(fds: &[BorrowedFd<'_>]) -> u64 {
+    let Some(socket) = SOCKET.get() else {
+        return 0;
+    };
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    send(socket, &message(b'W', id), &raw);
+    id
+}
+
+/// Tells the watchdog to let go of a node's namespaces: the node has ended.
+pub fn release(id: u64) {
+    if let Some(socket) = SOCKET.get().filter(|_| id != 0) {
+        send(socket, &message(b'R', id), &[]);
     }
 }
 
-fn serve(mut pipe: File) {
+fn message(kind: u8, id: u64) -> [u8; 9] {
+    let mut m = [kind; 9];
+    m[1..].copy_from_slice(&id.to_ne_bytes());
+    m
+}
+
+fn send(socket: &Mutex<OwnedFd>, msg: &[u8], fds: &[RawFd]) {
+    let socket = socket.lock().unwrap_or_else(|e| e.into_inner());
+    let cmsgs = [ControlMessage::ScmRights(fds)];
+    let cmsgs = if fds.is_empty() { &[][..] } else { &cmsgs[..] };
+    // A watchdog that is gone cannot be helped; the run goes on without it
+    // (MSG_NOSIGNAL: no SIGPIPE for that).
+    let _ = sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(msg)],
+        cmsgs,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    );
+}
+
+fn serve(socket: OwnedFd) {
     // Whoever reads the runner's output should not wait for the watchdog.
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = nix::unistd::dup2_stderr(&null);
     }
-    // Ctrl-C and a terminal hang-up reach the whole process group; the
+    // A terminal's Ctrl-C, hang-up or quit reaches the runner's group; the
     // watchdog stays until the runner is gone.
     for sig in [
         Signal::SIGINT,
         Signal::SIGTERM,
         Signal::SIGHUP,
         Signal::SIGQUIT,
+        Signal::SIGPIPE,
     ] {
         // SAFETY: installing SIG_IGN.
         let _ = unsafe { signal(sig, SigHandler::SigIgn) };
     }
-    let mut inodes = Vec::new();
-    let mut buf = [0u8; 8];
-    while pipe.read_exact(&mut buf).is_ok() {
-        inodes.push(u64::from_ne_bytes(buf));
+    let mut held = Held::default();
+    while let Some((kind, id, fds)) = receive(&socket) {
+        match kind {
+            b'W' => held.add(id, fds),
+            _ => held.remove(id),
+        }
     }
-    end_processes_in(&inodes);
+    end_processes_in(&held.inodes());
 }
 
-/// Kills every process in the given network namespaces, scanning again
-/// until none is left: a process may fork between a scan and the kill, and
-/// a dying one can linger a moment, so the passes are bounded.
+/// Namespaces the watchdog holds, by node, with their inode numbers (stable
+/// and unique while held).
+#[derive(Default)]
+struct Held(HashMap<u64, Vec<(OwnedFd, u64)>>);
+
+impl Held {
+    fn add(&mut self, id: u64, fds: Vec<OwnedFd>) {
+        let with_inodes = fds
+            .into_iter()
+            .filter_map(|fd| {
+                let ino = nix::sys::stat::fstat(&fd).ok()?.st_ino;
+                Some((fd, ino))
+            })
+            .collect();
+        self.0.insert(id, with_inodes);
+    }
+
+    fn remove(&mut self, id: u64) {
+        self.0.remove(&id);
+    }
+
+    fn inodes(&self) -> Vec<u64> {
+        self.0.values().flatten().map(|(_, ino)| *ino).collect()
+    }
+}
+
+/// One message: its kind, the node's id and the descriptors it carried;
+/// `None` once the runner is gone.
+fn receive(socket: &OwnedFd) -> Option<(u8, u64, Vec<OwnedFd>)> {
+    let mut buf = [0u8; 9];
+    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
+    loop {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+            Ok(msg) => msg,
+        };
+        if msg.bytes == 0 {
+            return None;
+        }
+        let mut fds = Vec::new();
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    // SAFETY: descriptors just received are ours alone.
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+        }
+        if msg.bytes != buf.len() {
+            continue;
+        }
+        let id = u64::from_ne_bytes(buf[1..].try_into().unwrap());
+        return Some((buf[0], id, fds));
+    }
+}
+
+/// Kills every process in the given namespaces (by inode; the caller holds
+/// them, so the numbers are theirs), scanning again until none is left: a
+/// process may fork between a scan and the kill, and a dying one can linger
+/// a moment, so the passes are bounded.
 pub fn end_processes_in(inodes: &[u64]) {
     if inodes.is_empty() {
         return;

@@ -38,6 +38,77 @@ fn a_failing_scenario_exits_1_and_reports_file_and_line() {
     assert_eq!(out.lines().last(), Some("1 passed, 1 failed"), "{out}");
 }
 
+/// `run` with ARGS on the fixture that fails every other run, its counter
+/// in a fresh folder.
+fn flaky(args: &[&str]) -> (Option<i32>, String, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "scenario-flaky-{}-{}",
+        std::process::id(),
+        args.join("_")
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut argv = vec!["run"];
+    argv.extend(args);
+    argv.push("runner/tests/cli/fails-every-other-run.rhai");
+    let o = common::scenario_cmd(&argv)
+        .env("SCENARIO_TEST_COUNTER", &dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (out, err) = text(&o);
+    (o.status.code(), out, err)
+}
+
+#[test]
+fn repeat_finds_a_failure_of_one_run_in_two() {
+    let (code, out, err) = flaky(&["--repeat", "4"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("1 scenario 4 times each"), "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("FAIL  runner/tests/cli/fails-every-other-run.rhai"))
+        .unwrap_or_else(|| panic!("a line for the scenario: {out}"));
+    assert!(line.contains("(2 of 4 runs passed; "), "{line}");
+    assert!(
+        line.contains(" s to ") && line.contains(", median "),
+        "{line}"
+    );
+    // The first failure's report, once, and no other.
+    assert!(out.contains("first failure, run 2:"), "{out}");
+    assert!(out.contains("    run 2\n"), "the run's output: {out}");
+    assert_eq!(
+        out.matches("assert_ping(n, \"10.255.0.1\") failed").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("0 passed, 1 failed (2 of 4 runs passed)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn until_fail_stops_at_the_first_failed_run() {
+    let (code, out, err) = flaky(&["--until-fail"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("(1 of 2 runs passed; "), "{out}");
+    assert!(out.contains("first failure, run 2:"), "{out}");
+    // Bounded by --repeat, and exit 0 when every run passed.
+    let (code, out, err) = flaky(&["--until-fail", "--repeat", "1"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("PASS  runner/tests/cli/fails-every-other-run.rhai  (1 of 1 run passed; "),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("1 passed, 0 failed (1 of 1 run passed)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn nothing_to_run_exits_2() {
     let o = scenario(&["run", "no/such/folder"]);

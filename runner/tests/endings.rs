@@ -13,12 +13,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    held_network_namespaces, machine_state, mounts, processes_with, scenario, scenario_cmd, text,
-    wait_until_gone,
+    held_network_namespaces, machine_state, mounts, network_namespaces_held_by, processes_with,
+    scenario, scenario_cmd, text, wait_until_gone,
 };
 
 /// The checks compare machine-wide state: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Set in the environment of the runs the tests start, which their labs'
+/// processes and their watchdog inherit: what holds a namespace with it is
+/// the test's, whatever other runs the machine has meanwhile.
+const TAG: &str = "SCENARIO_ENDINGS_TEST";
+
+fn tag() -> String {
+    std::process::id().to_string()
+}
 
 struct Before {
     namespaces: BTreeSet<String>,
@@ -35,7 +44,7 @@ fn before() -> Before {
 }
 
 impl Before {
-    /// The run's namespaces are those held now that were not held before.
+    /// The run's namespaces are those its tagged processes hold.
     fn assert_clean(&self, marker: &str) {
         self.assert_clean_of(marker, None);
     }
@@ -53,7 +62,11 @@ impl Before {
             let held = held_network_namespaces();
             leaked = match run {
                 Some(run) => held.intersection(run).cloned().collect::<Vec<_>>(),
-                None => held.difference(&self.namespaces).cloned().collect(),
+                None => held
+                    .difference(&self.namespaces)
+                    .filter(|ns| network_namespaces_held_by(TAG, &tag()).contains(*ns))
+                    .cloned()
+                    .collect(),
             };
             if leaked.is_empty() {
                 break;
@@ -79,6 +92,7 @@ fn ends(fixture: &str, marker: &str, code: i32, expect: &str) {
     let before = before();
     let o = scenario_cmd(&["run", &format!("runner/tests/endings/{fixture}")])
         .env("SCENARIO_TEST_PANIC", "1")
+        .env(TAG, tag())
         .output()
         .unwrap();
     let (out, err) = text(&o);
@@ -127,7 +141,23 @@ fn namespaces_of(pid: u32) -> BTreeSet<String> {
 
 /// Starts the long scenario and returns once its lab has processes.
 fn start_long() -> Child {
-    let child = scenario_cmd(&["run", "runner/tests/endings/long.rhai"])
+    start_long_with(scenario_cmd(&["run", "runner/tests/endings/long.rhai"]))
+}
+
+/// The same as a CI job runs it: the leader of a session (and process
+/// group) of its own, whose whole group or session is killed to cancel it.
+fn start_long_in_own_session() -> Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = scenario_cmd(&["run", "runner/tests/endings/long.rhai"]);
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
+    }
+    start_long_with(cmd)
+}
+
+fn start_long_with(mut cmd: std::process::Command) -> Child {
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -216,10 +246,84 @@ fn sigkill_leaves_nothing() {
     assert_eq!(wait_until_gone("sleep 40"), Vec::<String>::new());
 }
 
+/// PIDs of the processes of session `sid`.
+fn session_members(sid: u32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // After the command name in parentheses: state ppid pgrp session.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let session = after.split(' ').nth(3)?.parse::<u32>().ok()?;
+            (session == sid).then_some(pid)
+        })
+        .collect()
+}
+
+/// Kills the runner the way a CI system cancels a job, then checks that
+/// the watchdog, out of the group and session, ended what the lab left.
+fn killed_whole(kill_all: impl Fn(i32)) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let mut child = start_long_in_own_session();
+    let run = namespaces_of(child.id());
+    assert!(
+        run.len() >= 2,
+        "the runner holds its nodes' namespaces: {run:?}"
+    );
+    let sent = Instant::now();
+    kill_all(child.id() as i32);
+    child.wait().unwrap();
+    before.assert_clean_of("3128.1", Some(&run));
+    assert_eq!(wait_until_gone("sleep 40"), Vec::<String>::new());
+    eprintln!(
+        "nothing of the lab left {:.3} s after the kill",
+        sent.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        wait_until_gone("endings/long.rhai"),
+        Vec::<String>::new(),
+        "the watchdog exits once it has cleaned up"
+    );
+}
+
+#[test]
+fn sigkill_of_the_process_group_leaves_nothing() {
+    killed_whole(|pgid| {
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap()
+    });
+}
+
+#[test]
+fn sigkill_of_the_session_leaves_nothing() {
+    killed_whole(|sid| {
+        // Until none is left: a member may fork between a scan and a kill.
+        for _ in 0..100 {
+            let members = session_members(sid as u32);
+            if members.is_empty() {
+                break;
+            }
+            for pid in members {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    });
+}
+
 /// Starts `run --keep` on the failing fixture and reads its output up to
 /// the prompt; returns the runner and the `ip netns exec` commands.
 fn start_kept() -> (Child, Vec<String>) {
     let mut child = scenario_cmd(&["run", "--keep", "runner/tests/endings/keep.rhai"])
+        .env(TAG, tag())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -262,7 +262,8 @@ fn expected_diagnosis(script: &str) -> Option<String> {
 fn every_shipped_fault_run_without_its_expect_failure_is_diagnosed_for_what_it_is() {
     // Each fault, and each regression that reproduces a bug, copied without
     // its expect_failure line beside the shipped libraries: an ordinary
-    // failing scenario, whose `stopped:` line must name the fault.
+    // failing scenario, whose `stopped:` line (`arrived:` for a port left
+    // open) must name the fault.
     let dir = std::env::temp_dir().join(format!("scenario-diagnosis-{}", std::process::id()));
     let copies = dir.join("scenarios").join("copies");
     std::fs::create_dir_all(&copies).unwrap();
@@ -329,11 +330,12 @@ fn every_shipped_fault_run_without_its_expect_failure_is_diagnosed_for_what_it_i
         let stopped: Vec<&str> = report
             .lines()
             .map(str::trim)
-            .filter(|l| l.starts_with("stopped:"))
+            // A negative assertion that got through says where it arrived.
+            .filter(|l| l.starts_with("stopped:") || l.starts_with("arrived:"))
             .collect();
         assert!(
             stopped.iter().any(|l| l.contains(&text)),
-            "{name}: the stopped: line does not say {text:?}: {stopped:?}\n{report}"
+            "{name}: the stopped: (or arrived:) line does not say {text:?}: {stopped:?}\n{report}"
         );
         assert!(
             !report.contains("delivered"),

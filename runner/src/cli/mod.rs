@@ -7,6 +7,7 @@ pub mod clean;
 pub mod graph;
 mod keep;
 pub mod output;
+mod repeat;
 pub mod run;
 
 use std::process::ExitCode;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scenario::repeat::Tally;
 use scenario::suite::ScenarioResult;
 
 use super::keep::Shown;
@@ -83,11 +84,7 @@ impl Printer {
     }
 
     pub fn finished(&mut self, o: &ScenarioResult) {
-        self.running.retain(|p| p != &o.path);
-        if let Some(bar) = &self.progress {
-            bar.inc(1);
-        }
-        self.refresh();
+        self.ran(o);
         let mut text = String::new();
         let failed = o.failure.is_some();
         if let Some(why) = &o.skipped {
@@ -119,6 +116,63 @@ impl Printer {
                 text.push_str(&indent("(the report is above, where the lab was kept)"));
             } else {
                 text.push_str(&indent(report));
+            }
+        }
+        self.print(&text);
+    }
+
+    /// A run ended whose line waits for the others (`--repeat`).
+    pub fn ran(&mut self, o: &ScenarioResult) {
+        if let Some(i) = self.running.iter().position(|p| p == &o.path) {
+            self.running.remove(i);
+        }
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+        }
+        self.refresh();
+    }
+
+    /// More runs to come than the progress line knew (`--until-fail`).
+    pub fn more(&self, runs: usize) {
+        if let Some(bar) = &self.progress {
+            bar.inc_length(runs as u64);
+        }
+    }
+
+    /// A scenario's line after all its runs (`--repeat`): how many passed,
+    /// the time spread, and the first failure's report.
+    pub fn tallied(&self, t: &Tally) {
+        let mut text = String::new();
+        if let Some(why) = &t.skipped {
+            if self.detail != Detail::Quiet {
+                let label = self.paint("33", "SKIP");
+                text.push_str(&format!("{label}  {}  ({why})\n", t.path.display()));
+            }
+            return self.print(&text);
+        }
+        let failed = t.failed();
+        if failed || self.detail != Detail::Quiet {
+            let label = if failed {
+                self.paint("31;1", "FAIL")
+            } else {
+                self.paint("32", "PASS")
+            };
+            text.push_str(&format!(
+                "{label}  {}  ({})\n",
+                t.path.display(),
+                t.describe()
+            ));
+        }
+        if let Some((n, o)) = &t.first_failure {
+            text.push_str(&indent(&format!("first failure, run {n}:")));
+            if !o.log.is_empty() {
+                text.push_str(&indent(&format!("output:\n{}", o.log.join("\n"))));
+            }
+            let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+            if shown.contains(&o.path) {
+                text.push_str(&indent("(the report is above, where the lab was kept)"));
+            } else {
+                text.push_str(&indent(o.failure.as_deref().unwrap_or_default()));
             }
         }
         self.print(&text);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::keep;
 use super::output::{Detail, Printer};
+use super::repeat::{self, Rounds};
 use super::usage_error;
 use scenario::facts::Facts;
 use scenario::select::{self, Shard};
@@ -65,6 +66,15 @@ pub struct RunArgs {
     /// [default: 128K].
     #[arg(long, value_name = "N", value_parser = script::parse_size)]
     max_map: Option<usize>,
+    /// Run each scenario N times (one round after another) and report,
+    /// per scenario, how many runs passed, the first failure and the time
+    /// spread; exit 1 if any run failed. With --until-fail: at most N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: Option<u64>,
+    /// Run round after round until a run fails (or SIGINT), then report as
+    /// --repeat does.
+    #[arg(long)]
+    until_fail: bool,
 }
 
 /// Scenarios spend their time waiting on probe windows, not computing:
@@ -135,8 +145,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         _ => Detail::Normal,
     };
     if detail != Detail::Quiet {
+        let times = match (args.repeat, args.until_fail) {
+            (Some(n), false) => format!(" {n} times each"),
+            (Some(n), true) => format!(" until a run fails (at most {n} times each)"),
+            (None, true) => " until a run fails".to_string(),
+            (None, false) => String::new(),
+        };
         eprintln!(
-            "running {} scenario{}, {} at a time; {}",
+            "running {} scenario{}{times}, {} at a time; {}",
             files.len(),
             if files.len() == 1 { "" } else { "s" },
             jobs.min(files.len()).max(1),
@@ -158,24 +174,47 @@ pub fn run(args: RunArgs) -> ExitCode {
         },
         ..script::Options::default()
     };
-    let mut printer = Printer::new(detail, files.len(), shown);
+    let repeated = args.repeat.is_some() || args.until_fail;
+    let rounds = args.repeat.map_or(1, |n| n as usize);
+    let mut printer = Printer::new(detail, files.len() * rounds, shown);
     let start = Instant::now();
-    let outcomes = suite::run_all(&files, jobs, &opts, |event| match event {
-        Event::Started(path) => printer.started(path),
-        Event::Finished(o) => printer.finished(o),
-    });
-    printer.done();
+    let (outcomes, not_run, runs) = if repeated {
+        let rounds = Rounds {
+            limit: args.repeat.map(|n| n as usize),
+            until_fail: args.until_fail,
+        };
+        let (tallies, not_run) = repeat::run(&files, jobs, &opts, &rounds, &mut printer);
+        printer.done();
+        for t in &tallies {
+            printer.tallied(t);
+        }
+        let runs: usize = tallies.iter().map(|t| t.runs).sum();
+        let passed: usize = tallies.iter().map(|t| t.passed).sum();
+        (repeat::as_results(&tallies), not_run, Some((passed, runs)))
+    } else {
+        let outcomes = suite::run_all(&files, jobs, &opts, |event| match event {
+            Event::Started(path) => printer.started(path),
+            Event::Finished(o) => printer.finished(o),
+        });
+        printer.done();
+        let not_run = files.len() - outcomes.len();
+        (outcomes, not_run, None)
+    };
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
     let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
     if detail != Detail::Quiet {
         println!();
     }
     let passed = outcomes.len() - failed - skipped;
-    if skipped == 0 {
-        println!("{passed} passed, {failed} failed");
-    } else {
-        println!("{passed} passed, {failed} failed, {skipped} skipped");
+    let mut closing = format!("{passed} passed, {failed} failed");
+    if skipped > 0 {
+        closing.push_str(&format!(", {skipped} skipped"));
     }
+    if let Some((ok, runs)) = runs {
+        let s = if runs == 1 { "" } else { "s" };
+        closing.push_str(&format!(" ({ok} of {runs} run{s} passed)"));
+    }
+    println!("{closing}");
     // Paths alone, one a line, for `git add` and for review.
     let mut written = snapshot::written().clone();
     written.sort();
@@ -200,7 +239,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     }
     if let Some(sig) = stop::signal() {
-        eprintln!("{}", stop::summary(sig, files.len() - outcomes.len()));
+        eprintln!("{}", stop::summary(sig, not_run));
         return ExitCode::from((128 + sig) as u8);
     }
     if failed == 0 {

@@ -7,7 +7,7 @@ use std::io;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -19,6 +19,7 @@ use nix::sys::time::TimeSpec;
 
 use super::packet::Packet;
 use super::path::Seen;
+use super::stamps::{self, Stamping};
 use std::rc::Rc;
 
 use crate::lab::Node;
@@ -26,6 +27,7 @@ use crate::lab::Node;
 pub struct Capture {
     stop: Arc<AtomicBool>,
     reader: JoinHandle<Vec<Seen>>,
+    _stamping: Option<Stamping>,
 }
 
 struct Tap {
@@ -38,31 +40,11 @@ struct Tap {
 /// A frame addressed to another machine's MAC (`PACKET_OTHERHOST`).
 const OTHERHOST: u8 = 3;
 
-/// Keeps the kernel's packet timestamps switched on for the life of the
-/// process. The kernel turns them on for the first socket that asks, but
-/// later, from a work queue: until then a packet is stamped when it is
-/// read, not when it passed, and under load a sender's frame reads as
-/// later than its arrival at the peer. Asked once, when the first lab is
-/// made, they are on long before any failure is replayed.
-pub fn keep_timestamps_on() {
-    static HOLDER: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    HOLDER.get_or_init(|| {
-        let fd = socket(
-            AddressFamily::Inet,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .ok()?;
-        setsockopt(&fd, sockopt::ReceiveTimestampns, &true).ok()?;
-        Some(fd)
-    });
-}
-
 impl Capture {
     /// Watches every interface of `nodes`.
     pub fn start(nodes: &[Rc<Node>]) -> io::Result<Capture> {
-        keep_timestamps_on();
+        // Without it the path could come out in the order it was read.
+        let stamping = nodes.first().and_then(|n| stamps::on(n.ns()).ok());
         let mut taps = Vec::new();
         for node in nodes {
             // Datagram sockets hand over packets from their IP header on.
@@ -92,7 +74,11 @@ impl Capture {
         let reader = std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || read(taps, &flag))?;
-        Ok(Capture { stop, reader })
+        Ok(Capture {
+            stop,
+            reader,
+            _stamping: stamping,
+        })
     }
 
     /// Stops watching and returns what was seen.

@@ -10,10 +10,12 @@ pub mod capture;
 pub mod conntrack;
 pub mod counters;
 mod diagnose;
+mod machine;
 pub mod packet;
 pub mod path;
 mod source;
 pub mod stall;
+mod stamps;
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -80,6 +82,7 @@ pub fn explain_shortfall(
     watched.extend(target.clone());
     let watched = unique(watched);
     let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
+    let machine_before = machine::read();
     let (seen, sent, watching): (Vec<Seen>, Option<Shortfall>, _) = match Capture::start(&watched) {
         Ok(capture) => {
             let sent = replay();
@@ -88,6 +91,8 @@ pub fn explain_shortfall(
         Err(e) => (Vec::new(), replay(), Err(e)),
     };
     let trace = path::trace(&seen, probe);
+    let machine_full =
+        machine::neighbour_tables_full(machine_before, machine::read(), machine::gc_thresh3);
     let rules: Vec<(Rc<Node>, Vec<Rule>, Vec<Moved>)> = watched
         .iter()
         .zip(before)
@@ -139,7 +144,13 @@ pub fn explain_shortfall(
         None => None,
     };
     let stopped = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
-    out.push_str(&format!("  {stopped}\n"));
+    match &machine_full {
+        Some(full) => {
+            out.push_str(&format!("  {full}\n"));
+            out.push_str(&format!("  {}\n", machine::blame_machine(&stopped)));
+        }
+        None => out.push_str(&format!("  {stopped}\n")),
+    }
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
     involved.extend(target);
     involved.extend(

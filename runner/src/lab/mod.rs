@@ -98,7 +98,6 @@ impl Lab {
     /// runner was started without one.
     pub fn new(verbose: Option<String>, dir: Option<&std::path::Path>) -> io::Result<Lab> {
         let dir = dir.map(crate::exec::WorkDir::open).transpose()?;
-        crate::explain::capture::keep_timestamps_on();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -223,9 +222,6 @@ impl Lab {
                 _ => format!("cannot create node '{name}': {e}"),
             })?;
             self.ctx.rt.spawn(conn);
-            if let Ok(inode) = ns.net_inode() {
-                watchdog::watch(inode);
-            }
             nodes.push(Rc::new(Node {
                 name: name.clone(),
                 container,
@@ -365,7 +361,7 @@ impl Drop for Lab {
             .nodes
             .borrow()
             .iter()
-            .filter_map(|n| n.ns.net_inode().ok())
+            .flat_map(|n| n.ns.inodes())
             .collect();
         watchdog::end_processes_in(&inodes);
     }

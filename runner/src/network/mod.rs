@@ -268,14 +268,13 @@ impl Netlink {
             .map_err(|e| nl_err("cannot bring interface up", e))
     }
 
-    /// A veth pair with `name` here and `peer` in the namespace `peer_ns`
-    /// (whose socket is `peer_nl`), both up; `master` enslaves the local end
+    /// A veth pair with `name` here and `peer` in the namespace `peer_ns`,
+    /// both down (see [`Netlink::veth_up`]); `master` enslaves the local end
     /// to a bridge.
     pub async fn add_veth(
         &self,
         name: &str,
         peer: &str,
-        peer_nl: &Netlink,
         peer_ns: RawFd,
         master: Option<u32>,
     ) -> Result<()> {
@@ -294,14 +293,18 @@ impl Netlink {
             .add(local.build())
             .execute()
             .await
-            .map_err(|e| nl_err(&format!("cannot create veth pair {name}/{peer}"), e))?;
-        // Not in the creation message: the kernel brings the peer up before
-        // it knows its other end, and refuses (ENOTCONN).
+            .map_err(|e| nl_err(&format!("cannot create veth pair {name}/{peer}"), e))
+    }
+
+    /// Brings both ends of a veth pair up. Not in the creation message: the
+    /// kernel brings the peer up before it knows its other end, and refuses
+    /// (ENOTCONN); and the lab sets each end's IPv6 first.
+    pub async fn veth_up(&self, name: &str, peer: &str, peer_nl: &Netlink) -> Result<()> {
         self.set_up_by_name(name).await?;
         peer_nl.set_up_by_name(peer).await
     }
 
-    async fn set_up_by_name(&self, name: &str) -> Result<()> {
+    pub async fn set_up_by_name(&self, name: &str) -> Result<()> {
         self.handle
             .link()
             .set(LinkUnspec::new_with_name(name).up().build())
@@ -310,10 +313,12 @@ impl Netlink {
             .map_err(|e| nl_err(&format!("cannot bring {name} up"), e))
     }
 
+    /// A bridge with a fixed MAC, down: the lab sets its IPv6 before it
+    /// comes up.
     pub async fn add_bridge(&self, name: &str) -> Result<u32> {
         self.handle
             .link()
-            .add(LinkBridge::new(name).address(stable_mac()).up().build())
+            .add(LinkBridge::new(name).address(stable_mac()).build())
             .execute()
             .await
             .map_err(|e| nl_err(&format!("cannot create bridge {name}"), e))?;

@@ -94,6 +94,38 @@ pub fn held_network_namespaces() -> BTreeSet<String> {
     held
 }
 
+/// The network namespaces held (a process inside, or an open descriptor)
+/// by processes whose environment has `key=value`: what a run tagged so
+/// holds, and its lab's processes and watchdog, which inherit the tag,
+/// whatever else the machine runs meanwhile.
+pub fn network_namespaces_held_by(key: &str, value: &str) -> BTreeSet<String> {
+    let tag = format!("{key}={value}");
+    let mut held = BTreeSet::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let tagged = std::fs::read(e.path().join("environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == tag.as_bytes()));
+        if !tagged {
+            continue;
+        }
+        if let Ok(l) = std::fs::read_link(e.path().join("ns/net")) {
+            held.insert(l.display().to_string());
+        }
+        for fd in std::fs::read_dir(e.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(l) = std::fs::read_link(fd.path()) {
+                let l = l.display().to_string();
+                if l.starts_with("net:[") {
+                    held.insert(l);
+                }
+            }
+        }
+    }
+    held
+}
+
 /// Mount points of this machine's mount namespace.
 pub fn mounts() -> String {
     std::fs::read_to_string("/proc/1/mountinfo").unwrap_or_default()
