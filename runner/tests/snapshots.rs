@@ -97,8 +97,8 @@ fn missing_snapshots_fail_and_wait_for_review_but_not_under_ci() {
         stdout(&o)
     );
     assert!(
-        stdout(&o).contains("run again with `scenario run --accept scenarios/drift.rhai`"),
-        "the hint names the scenario: {}",
+        stdout(&o).contains("accept it with `scenario run --accept scenarios/drift.rhai`"),
+        "the hint leads with the scenario's --accept: {}",
         stdout(&o)
     );
     assert!(p.pending("nat").exists() && p.pending("filter").exists());
