@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use super::path::endpoint;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tuple {
     pub src: IpAddr,
@@ -66,14 +68,6 @@ fn parse_line(line: &str) -> Option<Flow> {
         reply: tuple(tuples.get(1)?)?,
         unreplied: line.contains("[UNREPLIED]"),
     })
-}
-
-fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
-    match (ip, port) {
-        (ip, None) => ip.to_string(),
-        (IpAddr::V4(a), Some(p)) => format!("{a}:{p}"),
-        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
-    }
 }
 
 impl Flow {

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use super::conntrack::Flow;
 use super::counters::{self, Moved, Rule};
-use super::path::{Hop, PacketPath, Probe};
+use super::path::{endpoint, Hop, PacketPath, Probe};
 use super::query;
 use crate::lab::{Lab, Node};
 
@@ -30,14 +30,6 @@ pub struct Evidence<'a> {
     /// Whether frames could be captured: without them, an empty path says
     /// nothing.
     pub watched: bool,
-}
-
-fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
-    match (ip, port) {
-        (ip, None) => ip.to_string(),
-        (IpAddr::V4(a), Some(p)) => format!("{a}:{p}"),
-        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
-    }
 }
 
 /// The word after `key` in `text`.

@@ -147,7 +147,8 @@ pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
     t
 }
 
-fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
+/// `1.2.3.4:80`, `[2001:db8::1]:80`, or the address alone.
+pub fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
     match (ip, port) {
         (ip, None) => ip.to_string(),
         (IpAddr::V4(a), Some(p)) => format!("{a}:{p}"),

@@ -96,7 +96,10 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
         out.attempts += 1;
         // What an earlier attempt got, should this one get through.
         let earlier = out.last_error.clone();
-        let wait = pacer.remaining().min(patience).max(Duration::from_millis(1));
+        let wait = pacer
+            .remaining()
+            .min(patience)
+            .max(Duration::from_millis(1));
         patience *= 2;
         let mut refused = false;
         match TcpStream::connect_timeout(&target, wait) {
