@@ -439,6 +439,12 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
                     move |c: NodeRef, t: &str, s: NodeRef, p: INT, opts: Map| -> Res<Dynamic> {
                         let p = port(p)?;
                         let opts = probe_options::port(name, proto, &opts).map_err(fail)?;
+                        // Nothing arrives to be seen from anywhere.
+                        if expect == Expect::NoReach && opts.seen_from.is_some() {
+                            return Err(fail(format!(
+                                "{name}: seen_from says who a delivery came from, and a negative assertion expects none; assert the source with the positive form"
+                            )));
+                        }
                         st.assertion(|explain| {
                             assert_port(proto, expect, (&c, t), (&s, p), opts, explain)
                         })
