@@ -407,9 +407,22 @@ pub fn is_refusal(e: &std::io::Error) -> bool {
 
 /// Waits until `fd` is readable or `wait` passes.
 pub fn readable(fd: impl AsFd, wait: Duration) -> bool {
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-    matches!(poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0)
+    let until = std::time::Instant::now() + wait;
+    loop {
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(n) => return n > 0,
+            // A signal meant for another thread (a child of another
+            // scenario ended) is no reason to give up the wait.
+            Err(nix::errno::Errno::EINTR) if !left.is_zero() => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 #[cfg(test)]
