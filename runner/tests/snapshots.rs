@@ -191,6 +191,7 @@ fn iptables_legacy_gives_the_snapshots_written_under_nft() {
             "the committed snapshot has rules: {snap}"
         );
     }
+    let legacy = legacy_bin_dir("snapshots");
     let o = Command::new(env!("CARGO_BIN_EXE_scenario"))
         .args([
             "run",
@@ -202,7 +203,7 @@ fn iptables_legacy_gives_the_snapshots_written_under_nft() {
             "PATH",
             format!(
                 "{}:{}",
-                legacy_bin_dir("snapshots").display(),
+                legacy.display(),
                 std::env::var("PATH").unwrap_or_default()
             ),
         )

@@ -270,8 +270,23 @@ pub fn as_nobody(program: &Path, args: &[&str], dir: &Path) -> Command {
     cmd
 }
 
-/// A folder of symlinks that make `iptables` and friends iptables-legacy.
-pub fn legacy_bin_dir(tag: &str) -> PathBuf {
+/// A folder of symlinks that make `iptables` and friends iptables-legacy,
+/// removed when dropped.
+pub struct LegacyBin(PathBuf);
+
+impl LegacyBin {
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.0.display()
+    }
+}
+
+impl Drop for LegacyBin {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn legacy_bin_dir(tag: &str) -> LegacyBin {
     let dir = std::env::temp_dir().join(format!("scenario-legacy-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let multi =
@@ -297,5 +312,5 @@ pub fn legacy_bin_dir(tag: &str) -> PathBuf {
         String::from_utf8_lossy(&version.stdout).contains("legacy"),
         "{version:?}"
     );
-    dir
+    LegacyBin(dir)
 }
