@@ -34,6 +34,24 @@ fn all() -> HashMap<i32, Stat> {
         .collect()
 }
 
+/// SIGKILL to every process `scan` finds, scanning again until it finds
+/// none: a process may fork between a scan and the kill, and a dying one
+/// lingers a moment, so the passes repeat, at most `passes` times.
+pub fn kill_until_gone(passes: usize, scan: impl Fn() -> Vec<i32>) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for _ in 0..passes {
+        let pids = scan();
+        if pids.is_empty() {
+            return;
+        }
+        for pid in pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Every living (not yet reaped is not living) descendant of `root`.
 pub fn descendants(root: i32) -> Vec<i32> {
     let procs = all();

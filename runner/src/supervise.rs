@@ -14,9 +14,8 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 
 use crate::procs;
 
@@ -111,18 +110,8 @@ fn supervise(args: &[OsString]) -> i32 {
     }
 }
 
-/// SIGKILL to every process of the service until none is left; a process
-/// may fork between a scan and the kill, so the passes repeat (bounded).
+/// SIGKILL to every process of the service until none is left.
 fn kill_all() {
     let me = std::process::id() as i32;
-    for _ in 0..1000 {
-        let left = procs::descendants(me);
-        if left.is_empty() {
-            return;
-        }
-        for pid in left {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    procs::kill_until_gone(1000, || procs::descendants(me));
 }

@@ -24,14 +24,13 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
-use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::{fork, ForkResult};
 
 use crate::netns;
 
@@ -210,21 +209,9 @@ fn receive(socket: &OwnedFd) -> Option<(u8, u64, Vec<OwnedFd>)> {
 }
 
 /// Kills every process in the given namespaces (by inode; the caller holds
-/// them, so the numbers are theirs), scanning again until none is left: a
-/// process may fork between a scan and the kill, and a dying one can linger
-/// a moment, so the passes are bounded.
+/// them, so the numbers are theirs) until none is left.
 pub fn end_processes_in(inodes: &[u64]) {
-    if inodes.is_empty() {
-        return;
-    }
-    for _ in 0..100 {
-        let pids = netns::processes_in(inodes);
-        if pids.is_empty() {
-            return;
-        }
-        for pid in pids {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    if !inodes.is_empty() {
+        crate::procs::kill_until_gone(100, || netns::processes_in(inodes));
     }
 }
