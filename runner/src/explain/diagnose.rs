@@ -10,7 +10,7 @@ use std::rc::Rc;
 use super::conntrack::Flow;
 use super::counters::{self, Moved, Rule};
 use super::path::{endpoint, Hop, PacketPath, Probe};
-use super::query;
+use super::{query, route_get};
 use crate::lab::{Lab, Node};
 
 /// What the replay gathered.
@@ -75,24 +75,7 @@ fn next_hop_trouble(
     dst: IpAddr,
     from: Option<(IpAddr, &str)>,
 ) -> Option<String> {
-    let d = dst.to_string();
-    let route = match from {
-        Some((src, iif)) => query(
-            node,
-            &[
-                "ip",
-                "route",
-                "get",
-                &d,
-                "from",
-                &src.to_string(),
-                "iif",
-                iif,
-            ],
-        ),
-        None => query(node, &["ip", "route", "get", &d]),
-    }
-    .ok()?;
+    let route = route_get(node, dst, from).ok()?;
     let dev = after(&route, "dev")?.to_string();
     let hop: IpAddr = after(&route, "via")
         .and_then(|v| v.parse().ok())
@@ -366,7 +349,7 @@ fn dropped(e: &Evidence) -> Option<String> {
 
 fn never_left(e: &Evidence) -> String {
     let c = &e.client.name;
-    if let Err(err) = query(e.client, &["ip", "route", "get", &e.dst.to_string()]) {
+    if let Err(err) = route_get(e.client, e.dst, None) {
         return format!(
             "stopped: it never left {c}: {c} has no route to {} ({err})",
             e.dst
@@ -421,10 +404,7 @@ fn not_forwarded(e: &Evidence, node: &Rc<Node>, hop: &Hop) -> String {
         return format!("{name} does not forward ({} = 0)", key.replace('/', "."));
     }
     let (src, d) = (hop.src.to_string(), hop.dst.to_string());
-    if let Err(err) = query(
-        node,
-        &["ip", "route", "get", &d, "from", &src, "iif", &hop.iface],
-    ) {
+    if let Err(err) = route_get(node, hop.dst, Some((hop.src, &hop.iface))) {
         if refused_by_rp_filter(node, &hop.iface, &err) {
             return format!(
                 "{name} dropped it by reverse-path filtering (rp_filter): its route back to {src} does not leave through {}",
@@ -451,12 +431,10 @@ fn rejects_source(node: &Node, to: IpAddr, src: Option<&str>, iface: &str) -> bo
     let Some(src) = src else {
         return false;
     };
-    let to = to.to_string();
-    query(
-        node,
-        &["ip", "route", "get", &to, "from", src, "iif", iface],
-    )
-    .is_err_and(|e| refused_by_rp_filter(node, iface, &e))
+    let Ok(src) = src.parse() else {
+        return false;
+    };
+    route_get(node, to, Some((src, iface))).is_err_and(|e| refused_by_rp_filter(node, iface, &e))
 }
 
 /// Whether a route lookup failed because of reverse-path filtering: the
@@ -480,7 +458,7 @@ fn hairpin_trouble(e: &Evidence, node: &Node, hop: &Hop) -> Option<String> {
         .rev()
         .find(|h| h.node == node.name && h.bridged)?;
     let d = hop.dst.to_string();
-    let route = query(node, &["ip", "route", "get", &d]).ok()?;
+    let route = route_get(node, hop.dst, None).ok()?;
     if after(&route, "dev") != Some(hop.iface.as_str()) {
         return None;
     }
@@ -580,7 +558,7 @@ fn no_reply(e: &Evidence, node: &Rc<Node>, last: &Hop) -> String {
     let here = format!("{} {}", last.node, last.iface);
     let name = &node.name;
     let src = last.src.to_string();
-    if let Err(err) = query(node, &["ip", "route", "get", &src]) {
+    if let Err(err) = route_get(node, last.src, None) {
         return format!(
             "stopped: {name} received it at {here} and no reply left: {name} has no route to {src} ({err}){}",
             untranslated(e, last)

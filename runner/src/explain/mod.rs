@@ -215,7 +215,7 @@ fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
         .find(|h| h.node == e.client.name)
         .map(|h| h.src)
         .or_else(|| {
-            let route = query(e.client, &["ip", "route", "get", &e.dst.to_string()]).ok()?;
+            let route = route_get(e.client, e.dst, None).ok()?;
             let words: Vec<&str> = route.split_whitespace().collect();
             let i = words.iter().position(|w| *w == "src")?;
             words.get(i + 1)?.parse().ok()
@@ -246,7 +246,7 @@ fn unsent_line(
     if left {
         return None;
     }
-    let route = query(client, &["ip", "route", "get", &dst.to_string()]).ok()?;
+    let route = route_get(client, dst, None).ok()?;
     stall::unsent_line(sent, proto, &client.name, &route, size)
 }
 
@@ -292,16 +292,9 @@ fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen], client: &Node)
             }
         }
     } else {
-        let (src, dst) = (cut.src.to_string(), cut.dst.to_string());
         // Where the packets began, they were routed as the node's own.
-        let route = if node.has_addr(cut.src) {
-            query(&node, &["ip", "route", "get", &dst])
-        } else {
-            query(
-                &node,
-                &["ip", "route", "get", &dst, "from", &src, "iif", &cut.iface],
-            )
-        };
+        let arrived = (!node.has_addr(cut.src)).then_some((cut.src, cut.iface.as_str()));
+        let route = route_get(&node, cut.dst, arrived);
         let words: Vec<String> = route.ok()?.split_whitespace().map(str::to_string).collect();
         if let Some(dev) = words
             .iter()
@@ -343,6 +336,29 @@ fn query(node: &Node, argv: &[&str]) -> Result<String, String> {
         Ok(o) if o.code == 0 => Ok(o.stdout),
         Ok(o) => Err(o.stderr.trim().to_string()),
         Err(e) => Err(e),
+    }
+}
+
+/// `ip route get DST` in `node`, or, for a packet that came in on `iif`
+/// from `src`, the route the kernel gives it as it arrives there (which
+/// reverse-path filtering can refuse).
+fn route_get(node: &Node, dst: IpAddr, arrived: Option<(IpAddr, &str)>) -> Result<String, String> {
+    let d = dst.to_string();
+    match arrived {
+        Some((src, iif)) => query(
+            node,
+            &[
+                "ip",
+                "route",
+                "get",
+                &d,
+                "from",
+                &src.to_string(),
+                "iif",
+                iif,
+            ],
+        ),
+        None => query(node, &["ip", "route", "get", &d]),
     }
 }
 
