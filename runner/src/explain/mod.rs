@@ -102,7 +102,11 @@ pub fn explain_shortfall(
             (n.clone(), new, moved)
         })
         .collect();
-    let flows = probe_flows(&watched, probe, dst, &trace);
+    // Read once: the flow's own entries go in the path, each node's in its
+    // state below.
+    let tracked: Vec<(Rc<Node>, Vec<Flow>)> =
+        watched.iter().map(|n| (n.clone(), flows_of(n))).collect();
+    let flows = probe_flows(&tracked, probe, dst, &trace);
     // `report::at` puts the line of code above this: it starts with "path".
     match &watching {
         Ok(()) => out.push_str("path (the probe replayed with every interface watched):\n"),
@@ -172,7 +176,11 @@ pub fn explain_shortfall(
             .iter()
             .find(|(n, _, _)| Rc::ptr_eq(n, &node))
             .map_or(&[][..], |(_, _, m)| m.as_slice());
-        out.push_str(&dump(&node, v6, moved));
+        let entries = tracked
+            .iter()
+            .find(|(n, _)| Rc::ptr_eq(n, &node))
+            .map_or(&[][..], |(_, f)| f.as_slice());
+        out.push_str(&dump(&node, v6, moved, entries));
     }
     out
 }
@@ -433,7 +441,7 @@ fn flows_of(node: &Node) -> Vec<Flow> {
 /// The conntrack entries of the replayed flow: sent to where the client
 /// sent it, or to where a hop on the way saw it going.
 fn probe_flows(
-    nodes: &[Rc<Node>],
+    tracked: &[(Rc<Node>, Vec<Flow>)],
     probe: Probe,
     dst: IpAddr,
     t: &PacketPath,
@@ -446,8 +454,8 @@ fn probe_flows(
     let mut targets = vec![(dst, port)];
     targets.extend(t.request.iter().map(|h| (h.dst, h.ports.map(|p| p.1))));
     let mut out = Vec::new();
-    for node in nodes {
-        for flow in flows_of(node) {
+    for (node, entries) in tracked {
+        for flow in entries {
             let ours = flow.proto == proto && targets.iter().any(|(d, p)| flow.is_to(*d, *p));
             // Retries make one entry each; one tells the story.
             if ours
@@ -455,7 +463,7 @@ fn probe_flows(
                     .iter()
                     .any(|(n, _): &(Rc<Node>, Flow)| Rc::ptr_eq(n, node))
             {
-                out.push((node.clone(), flow));
+                out.push((node.clone(), flow.clone()));
             }
         }
     }
@@ -465,7 +473,7 @@ fn probe_flows(
 /// The rules the replay moved, then links, addresses, routes, neighbours,
 /// firewall with counters and connection tracking of one node, of the
 /// probe's IP version only.
-fn dump(node: &Node, v6: bool, moved: &[Moved]) -> String {
+fn dump(node: &Node, v6: bool, moved: &[Moved], entries: &[Flow]) -> String {
     let mut out = format!("state of {}:\n", node.name);
     if !moved.is_empty() {
         out.push_str("  rules the replay moved, in the order a packet meets them:\n");
@@ -505,7 +513,7 @@ fn dump(node: &Node, v6: bool, moved: &[Moved]) -> String {
     }
     // Retries make entries that read the same: each is listed once.
     let mut flows: Vec<String> = Vec::new();
-    for f in flows_of(node).iter().filter(|f| f.orig.src.is_ipv6() == v6) {
+    for f in entries.iter().filter(|f| f.orig.src.is_ipv6() == v6) {
         let line = f.describe();
         if !flows.contains(&line) {
             flows.push(line);
