@@ -368,3 +368,32 @@ s.stop();
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("1 passed, 0 failed"), "{out}");
 }
+
+/// A program found on a PATH folder under the machine's /tmp runs in a node
+/// whose own /tmp hides that folder.
+#[test]
+fn a_program_under_the_machines_tmp_runs_in_a_node_with_its_own_tmp() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::path::PathBuf::from(format!("/tmp/scenario-path-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("scenario-test-script");
+    std::fs::write(&script, "#!/bin/sh\necho script says \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(
+        which::which("echo").unwrap(),
+        dir.join("scenario-test-echo"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = common::scenario_cmd(&["run", "runner/tests/cli/program-under-machine-tmp.rhai"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+}
