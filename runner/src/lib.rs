@@ -4,6 +4,7 @@
 //! Public: what the `scenario` binary and the tests use. The layers below
 //! them (netlink, probes, captures, normalizers) are the crate's own.
 
+pub mod cgroups;
 pub mod exec;
 pub mod facts;
 pub mod graph;

@@ -50,6 +50,7 @@ pub fn start() -> std::io::Result<()> {
         None,
         SockFlag::SOCK_CLOEXEC,
     )?;
+    let runner = std::process::id();
     // SAFETY: the process is single-threaded here, so the child may do
     // anything a normal process does.
     match unsafe { fork() }? {
@@ -58,7 +59,7 @@ pub fn start() -> std::io::Result<()> {
             // Out of the runner's process group and session, so that a kill
             // of either leaves the watchdog to clean up after it.
             let _ = nix::unistd::setsid();
-            serve(theirs);
+            serve(theirs, runner);
             std::process::exit(0);
         }
         ForkResult::Parent { .. } => {
@@ -109,7 +110,7 @@ fn send(socket: &Mutex<OwnedFd>, msg: &[u8], fds: &[RawFd]) {
     );
 }
 
-fn serve(socket: OwnedFd) {
+fn serve(socket: OwnedFd, runner: u32) {
     // Whoever reads the runner's output should not wait for the watchdog.
     if let Ok(null) = std::fs::File::options()
         .read(true)
@@ -140,6 +141,9 @@ fn serve(socket: OwnedFd) {
         }
     }
     end_processes_in(&held.inodes());
+    // The cgroups its labs' engines made, once the last process in them
+    // is gone.
+    crate::cgroups::remove_left_by(Some(runner));
 }
 
 /// Namespaces the watchdog holds, by node, with their inode numbers (stable

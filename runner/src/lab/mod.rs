@@ -18,6 +18,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
@@ -30,6 +31,9 @@ use crate::probe::{self, ProbeOutcome, Watch};
 use crate::watchdog;
 
 pub type Result<T> = std::result::Result<T, String>;
+
+/// Numbers the labs of a run, for names of theirs that the machine sees.
+static NEXT_LAB: AtomicU64 = AtomicU64::new(1);
 
 /// Limits a script can change.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +79,8 @@ pub(crate) struct LabContext {
     services: RefCell<Vec<Rc<Service>>>,
     /// Where commands and services run: the scenario's directory.
     dir: Option<crate::exec::WorkDir>,
+    /// The lab's own cgroup parent (see `cgroups`).
+    cgroup: String,
 }
 
 impl LabContext {
@@ -151,6 +157,7 @@ impl Lab {
                 unsettled: Cell::new(false),
                 services: RefCell::default(),
                 dir,
+                cgroup: crate::cgroups::parent(NEXT_LAB.fetch_add(1, Ordering::Relaxed)),
             }),
             nodes: RefCell::default(),
         })
@@ -160,6 +167,12 @@ impl Lab {
     /// from outside (`--keep`).
     pub fn xtables_lockfile(&self) -> Option<&str> {
         Some(&self.ctx.xtables_lockfile)
+    }
+
+    /// A cgroup parent of the lab's own, for an engine's containers: what
+    /// is below it goes with the lab.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.ctx.cgroup
     }
 
     /// The directory commands run in, when the lab has one.
@@ -399,6 +412,9 @@ impl Drop for Lab {
         // Whatever is left of the lab, wherever it went, ends with its
         // PID namespace.
         drop(self.ctx.pids.borrow_mut().take());
+        if crate::cgroups::exists(&self.ctx.cgroup) {
+            crate::cgroups::remove(&self.ctx.cgroup);
+        }
         let inodes: Vec<u64> = self
             .nodes
             .borrow()

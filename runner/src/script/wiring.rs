@@ -120,6 +120,16 @@ fn register_nodes(engine: &mut Engine, lab: &Rc<Lab>) {
     let with = lab.clone();
     def(
         engine,
+        "cgroup_parent",
+        "A cgroup parent of the lab's own (\"/scenario.PID.N\"), for an engine's containers \
+         (dockerd --cgroup-parent, podman's cgroup_parent): the lab removes it, and all below \
+         it, when it ends.",
+        &["String"],
+        move || with.cgroup_parent().to_string(),
+    );
+    let with = lab.clone();
+    def(
+        engine,
         "adopt",
         "A node for a process that already runs (a container an engine started), by its PID as the \
          scenario's commands see it: its network namespace, and its UTS and mount namespaces where \
