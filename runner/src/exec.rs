@@ -215,9 +215,11 @@ pub fn run(
         return Err("the run is being interrupted".into());
     }
     let timeout = opts.timeout.unwrap_or(timeout);
-    let program = locate_in(&argv[0], dir)?;
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.args(&argv[1..])
+    let located = locate_for(ns, &argv[0], dir)?;
+    let program = &located.name;
+    let mut cmd = tokio::process::Command::new(&located.path);
+    cmd.arg0(program)
+        .args(&argv[1..])
         .envs(env.iter().chain(&opts.env).map(|(k, v)| (k, v)))
         .stdin(match opts.stdin {
             Some(_) => Stdio::piped(),
@@ -228,11 +230,15 @@ pub fn run(
         .kill_on_drop(true);
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns, dir, Signal::SIGKILL));
+        cmd.pre_exec(in_node(ns, dir, Signal::SIGKILL, located.held_fd()));
     }
     let _guard = rt.enter();
-    let mut child = cmd
-        .spawn()
+    let mut child = ns
+        .spawn(|| {
+            let _guard = rt.enter();
+            cmd.spawn()
+        })
+        .and_then(|r| r)
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
     let stdin = child.stdin.take();
@@ -296,21 +302,90 @@ pub fn run(
     }
 }
 
+/// A program as a node's command starts it.
+pub struct Program {
+    /// What is exec'd: a path, or a name an adopted process's PATH finds.
+    pub path: PathBuf,
+    /// The program as found, for its argv[0] and for messages.
+    pub name: PathBuf,
+    /// The program's file, open, where the node's own /tmp or /run hides
+    /// its path (a PATH folder under the machine's /tmp): the child execs
+    /// it as /proc/self/fd/N, a name that works in any mount namespace.
+    held: Option<OwnedFd>,
+}
+
+impl Program {
+    /// The descriptor the child must keep open across exec (a script's
+    /// interpreter opens it by that name), if any.
+    pub(crate) fn held_fd(&self) -> Option<RawFd> {
+        self.held.as_ref().map(|f| f.as_raw_fd())
+    }
+}
+
+/// Where a command in `ns` finds `program`: as [`locate_in`] does, but in
+/// an adopted process's own files on their PATH, by the child (execvp)
+/// once it is in their mount namespace.
+pub fn locate_for(
+    ns: &Namespaces,
+    program: &str,
+    dir: Option<&WorkDir>,
+) -> Result<Program, String> {
+    if ns.adopted_files() {
+        return Ok(Program {
+            path: PathBuf::from(program),
+            name: PathBuf::from(program),
+            held: None,
+        });
+    }
+    let path = locate_in(program, dir)?;
+    match ns.files().filter(|f| f.hides(&path)) {
+        Some(_) => {
+            let file = std::fs::File::open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            Ok(Program {
+                path: PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+                name: path,
+                held: Some(file.into()),
+            })
+        }
+        None => Ok(Program {
+            name: path.clone(),
+            path,
+            held: None,
+        }),
+    }
+}
+
 /// What a child does between fork and exec: get `death` when the runner
-/// goes, lead a process group of its own (so that what it leaves running
-/// can be ended with it), enter the node's namespaces, and go to `dir`
-/// (without one, the runner's own directory).
+/// goes (where the node has no PID namespace whose end does that), lead a
+/// process group of its own (so that what it leaves running can be ended
+/// with it), enter the node's namespaces, and go to `dir` (without one,
+/// the runner's own directory; in an adopted process's files, their root).
+/// `keep` is a descriptor the command is exec'd through (see [`Program`]).
 pub(crate) fn in_node(
     ns: &Namespaces,
     dir: Option<&WorkDir>,
     death: Signal,
+    keep: Option<RawFd>,
 ) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
     let raw = ns.raw_fds();
-    let cwd = crate::files::cwd();
-    let dir = dir.map(WorkDir::raw);
+    let death = (!ns.has_pid_ns()).then_some(death);
+    let (cwd, dir) = if ns.adopted_files() {
+        (Some(CString::from(c"/")), None)
+    } else {
+        (crate::files::cwd(), dir.map(WorkDir::raw))
+    };
     move || {
-        nix::sys::prctl::set_pdeathsig(death)?;
+        if let Some(death) = death {
+            nix::sys::prctl::set_pdeathsig(death)?;
+        }
         nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+        if let Some(fd) = keep {
+            // SAFETY: a descriptor the parent holds open until the spawn.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
         match &dir {
             Some(dir) => {
                 enter_raw(raw, None)?;
@@ -334,9 +409,10 @@ pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
         .stderr(Stdio::null());
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns, None, Signal::SIGKILL));
+        cmd.pre_exec(in_node(ns, None, Signal::SIGKILL, None));
     }
-    cmd.spawn()
+    ns.spawn(|| cmd.spawn())
+        .and_then(|r| r)
         .map_err(|e| format!("cannot start a process in the node: {e}"))
 }
 

@@ -10,7 +10,7 @@ use crate::sandbox::Mode;
 pub fn bridge_netfilter() -> Option<bool> {
     static KNOWN: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
     *KNOWN.get_or_init(|| {
-        crate::netns::Namespaces::create(None, None, || {
+        crate::netns::Namespaces::create(None, None, None, || {
             Ok(std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists())
         })
         .ok()
@@ -18,10 +18,21 @@ pub fn bridge_netfilter() -> Option<bool> {
     })
 }
 
+/// Whether a lab gets a PID namespace of its own here (see `pidns`), or
+/// why not.
+pub fn pid_namespace() -> Result<(), String> {
+    let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+    crate::pidns::LabPids::start(std::os::fd::AsFd::as_fd(&null))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 pub struct Facts {
     pub kernel: String,
     pub iptables: String,
     pub br_netfilter: String,
+    /// How a lab's processes are ended.
+    pub endings: String,
     pub mode: Mode,
 }
 
@@ -49,29 +60,39 @@ impl Facts {
             None => "unknown (no namespace could be made to read it)",
         }
         .to_string();
+        let endings = match pid_namespace() {
+            Ok(()) => "a PID namespace per lab".to_string(),
+            Err(why) => format!(
+                "no PID namespace per lab ({why}): what a daemon starts in namespaces of its own \
+                 may outlive a killed run"
+            ),
+        };
         Facts {
             kernel,
             iptables,
             br_netfilter,
+            endings,
             mode,
         }
     }
 
-    pub fn pairs(&self) -> [(&'static str, String); 4] {
+    pub fn pairs(&self) -> [(&'static str, String); 5] {
         [
             ("kernel", self.kernel.clone()),
             ("iptables", self.iptables.clone()),
             ("br_netfilter", self.br_netfilter.clone()),
+            ("processes", self.endings.clone()),
             ("privileges", self.mode.describe().to_string()),
         ]
     }
 
     pub fn line(&self) -> String {
         format!(
-            "kernel {}, iptables {}, br_netfilter {}, {}",
+            "kernel {}, iptables {}, br_netfilter {}, {}, {}",
             self.kernel,
             self.iptables,
             self.br_netfilter,
+            self.endings,
             self.mode.describe()
         )
     }

@@ -144,6 +144,12 @@ fn link_target(path: &Path) -> Option<PathBuf> {
 }
 
 impl OwnFiles {
+    /// Whether the node's own scratch space hides `path` of the machine's
+    /// (a program under the machine's /tmp, say).
+    pub fn hides(&self, path: &Path) -> bool {
+        SCRATCH.iter().any(|(dir, _)| path.starts_with(dir))
+    }
+
     fn is_own(&self, m: &std::fs::Metadata) -> bool {
         self.devices.contains(&m.dev())
     }

@@ -47,11 +47,14 @@ pub fn expose(lab: &Lab, scenario: &Path, mode: &Mode) -> KeptLab {
     for node in lab.nodes() {
         let raw = node.ns().raw_fds();
         let (net, uts) = (raw.net, raw.uts);
-        // A node with files of its own is entered with them.
+        // A node with files of its own is entered with them; another one
+        // shares the machine's (its lab's mount namespace differs only in
+        // /proc, which a shell from outside is better off without).
+        let mnt = raw.mnt.filter(|_| node.ns().files().is_some());
         let uts_arg = uts
             .map(|u| format!(" --uts=/proc/{pid}/fd/{u}"))
             .into_iter()
-            .chain(raw.mnt.map(|m| format!(" --mount=/proc/{pid}/fd/{m}")))
+            .chain(mnt.map(|m| format!(" --mount=/proc/{pid}/fd/{m}")))
             .collect::<String>();
         let command = match mode {
             Mode::Privileged => {
@@ -59,7 +62,7 @@ pub fn expose(lab: &Lab, scenario: &Path, mode: &Mode) -> KeptLab {
                 match bind(net, &name) {
                     Ok(path) => {
                         kept.mounted.push(path);
-                        match uts.or(raw.mnt) {
+                        match uts.or(mnt) {
                             None => format!("ip netns exec {name} bash"),
                             Some(_) => format!("nsenter --net={NETNS_DIR}/{name}{uts_arg} bash"),
                         }

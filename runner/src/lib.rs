@@ -24,6 +24,7 @@ mod explain;
 mod files;
 mod netns;
 mod network;
+mod pidns;
 mod probe;
 mod procs;
 mod state;

@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::thread;
 
 use nix::sched::{setns, unshare, CloneFlags};
@@ -18,13 +19,18 @@ use crate::watchdog;
 
 /// The namespaces of one node: always a network namespace, a UTS
 /// namespace for containers, and a mount namespace for nodes with files
-/// of their own (`files`). The watchdog holds a copy of them until they
-/// are dropped (see `watchdog`).
+/// of their own (`files`) or in a lab with a PID namespace (whose /proc
+/// its commands must see, see `pidns`). The watchdog holds a copy of them
+/// until they are dropped (see `watchdog`).
 #[derive(Debug)]
 pub struct Namespaces {
     net: OwnedFd,
     uts: Option<OwnedFd>,
     mnt: Option<OwnedFd>,
+    /// The PID namespace the node's processes are born in.
+    pid: Option<Arc<OwnedFd>>,
+    /// `mnt` is an adopted process's own (see [`Namespaces::adopted`]).
+    adopted_files: bool,
     files: Option<OwnFiles>,
     /// /proc/sys/net/ipv6/conf as seen inside the namespace (`None`
     /// without IPv6): a directory any thread can set an interface's IPv6
@@ -49,6 +55,14 @@ pub struct RawNamespaces {
     pub mnt: Option<RawFd>,
 }
 
+/// What a lab with a PID namespace gives each of its nodes.
+#[derive(Clone, Copy)]
+pub struct LabNamespaces<'a> {
+    /// The mount namespace with the lab's /proc, the template of a node's.
+    pub mnt: BorrowedFd<'a>,
+    pub pid: &'a Arc<OwnedFd>,
+}
+
 impl Namespaces {
     /// Creates fresh namespaces on a throwaway thread and runs `init` inside
     /// them before the thread ends. `hostname` asks for a UTS namespace too;
@@ -57,6 +71,7 @@ impl Namespaces {
     pub fn create<R: Send>(
         hostname: Option<&str>,
         own_files: Option<&str>,
+        lab: Option<LabNamespaces<'_>>,
         init: impl FnOnce() -> io::Result<R> + Send,
     ) -> io::Result<(Namespaces, R)> {
         thread::scope(|s| {
@@ -69,27 +84,37 @@ impl Namespaces {
                 if let Some(name) = hostname {
                     nix::unistd::sethostname(name).map_err(io::Error::from)?;
                 }
-                let net = open_own_ns("net")?;
-                let uts = hostname.map(|_| open_own_ns("uts")).transpose()?;
+                // Opened before the thread enters a mount namespace whose
+                // /proc is the lab's, where it has no PID of its own.
+                let own = File::open("/proc/thread-self/ns")?;
+                let net = open_ns(&own, "net")?;
+                let uts = hostname.map(|_| open_ns(&own, "uts")).transpose()?;
                 let ipv6_conf = File::open("/proc/sys/net/ipv6/conf")
                     .ok()
                     .map(OwnedFd::from);
+                if own_files.is_some() || lab.is_some() {
+                    // A thread shares its filesystem context with the
+                    // process; a mount namespace needs one of its own.
+                    unshare(CloneFlags::CLONE_FS).map_err(io::Error::from)?;
+                }
+                if let Some(lab) = lab {
+                    setns(lab.mnt, CloneFlags::CLONE_NEWNS)?;
+                }
                 let (mnt, files) = match own_files {
                     Some(name) => {
-                        // A thread shares its filesystem context with the
-                        // process; a mount namespace needs one of its own.
-                        unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
-                            .map_err(io::Error::from)?;
+                        unshare(CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
                         let files = files::set_up(name)?;
-                        (Some(open_own_ns("mnt")?), Some(files))
+                        (Some(open_ns(&own, "mnt")?), Some(files))
                     }
-                    None => (None, None),
+                    None => (lab.map(|l| l.mnt.try_clone_to_owned()).transpose()?, None),
                 };
                 let out = init()?;
                 let mut ns = Namespaces {
                     net,
                     uts,
                     mnt,
+                    pid: lab.map(|l| l.pid.clone()),
+                    adopted_files: false,
                     files,
                     ipv6_conf,
                     watched: 0,
@@ -102,16 +127,75 @@ impl Namespaces {
         })
     }
 
+    /// The namespaces of a process the lab did not start (`adopt`): held
+    /// while the lab lives, never handed to the watchdog, as the lab ends
+    /// only what it made. `mnt` and `pid` where they are the process's
+    /// own: its commands then run its programs, and are born in its PID
+    /// namespace, as `docker exec` does; otherwise in the lab's.
+    pub fn adopted(
+        net: OwnedFd,
+        uts: Option<OwnedFd>,
+        mnt: Option<OwnedFd>,
+        pid: Option<Arc<OwnedFd>>,
+    ) -> io::Result<Namespaces> {
+        let ipv6_conf = thread::scope(|s| {
+            s.spawn(|| -> io::Result<Option<OwnedFd>> {
+                setns(net.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                Ok(File::open("/proc/sys/net/ipv6/conf")
+                    .ok()
+                    .map(OwnedFd::from))
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })?;
+        Ok(Namespaces {
+            net,
+            uts,
+            adopted_files: mnt.is_some(),
+            mnt,
+            pid,
+            files: None,
+            ipv6_conf,
+            watched: 0,
+        })
+    }
+
+    /// Whether commands run the programs of an adopted process's own
+    /// files, found on its PATH, rather than the machine's.
+    pub fn adopted_files(&self) -> bool {
+        self.adopted_files
+    }
+
     /// The node's own files, when it has them.
     pub fn files(&self) -> Option<&OwnFiles> {
         self.files.as_ref()
     }
 
-    /// Runs `f` on a fresh OS thread inside these namespaces.
+    /// Runs `f` on a fresh OS thread inside the node's network and UTS
+    /// namespaces. The thread keeps the runner's files (and /proc, where
+    /// /proc/thread-self is its own): only [`Namespaces::run_in_files`]
+    /// needs the node's.
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> io::Result<R> {
+        self.run_entering(false, f)
+    }
+
+    /// Runs `f` on a fresh OS thread inside all of the node's namespaces,
+    /// its mount namespace too: for reading and writing the node's files.
+    pub fn run_in_files<R: Send>(&self, f: impl FnOnce() -> R + Send) -> io::Result<R> {
+        self.run_entering(true, f)
+    }
+
+    fn run_entering<R: Send>(&self, files: bool, f: impl FnOnce() -> R + Send) -> io::Result<R> {
         thread::scope(|s| {
             s.spawn(|| {
-                self.enter()?;
+                setns(self.net.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                if let Some(uts) = &self.uts {
+                    setns(uts.as_fd(), CloneFlags::CLONE_NEWUTS)?;
+                }
+                if let Some(mnt) = self.mnt.as_ref().filter(|_| files) {
+                    unshare(CloneFlags::CLONE_FS)?;
+                    setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS)?;
+                }
                 Ok(f())
             })
             .join()
@@ -119,19 +203,20 @@ impl Namespaces {
         })
     }
 
-    /// Moves the calling thread into these namespaces. Only for threads made
-    /// for that purpose (see [`Namespaces::run`]) and for children between
-    /// fork and exec.
-    fn enter(&self) -> io::Result<()> {
-        setns(self.net.as_fd(), CloneFlags::CLONE_NEWNET)?;
-        if let Some(uts) = &self.uts {
-            setns(uts.as_fd(), CloneFlags::CLONE_NEWUTS)?;
+    /// Runs `spawn`, which starts processes for the node, so that they are
+    /// born in the node's PID namespace where it has one.
+    pub fn spawn<T: Send>(&self, spawn: impl FnOnce() -> T + Send) -> io::Result<T> {
+        match &self.pid {
+            Some(pid) => crate::pidns::born_in(pid, spawn),
+            None => Ok(spawn()),
         }
-        if let Some(mnt) = &self.mnt {
-            unshare(CloneFlags::CLONE_FS)?;
-            setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS)?;
-        }
-        Ok(())
+    }
+
+    /// Whether the node's processes live in a PID namespace of the lab's,
+    /// whose end ends them (and where the runner is not their parent's
+    /// process).
+    pub fn has_pid_ns(&self) -> bool {
+        self.pid.is_some()
     }
 
     /// Raw descriptors, for a child process to enter between fork and exec.
@@ -248,8 +333,9 @@ pub fn enter_raw(ns: RawNamespaces, cwd: Option<&std::ffi::CStr>) -> io::Result<
     Ok(())
 }
 
-fn open_own_ns(kind: &str) -> io::Result<OwnedFd> {
-    Ok(File::open(format!("/proc/thread-self/ns/{kind}"))?.into())
+/// A namespace of the thread whose /proc/thread-self/ns `dir` is.
+fn open_ns(dir: &File, kind: &str) -> io::Result<OwnedFd> {
+    crate::pidns::open_at(dir.as_fd(), kind)
 }
 
 /// Writes a sysctl of the calling thread's network namespace.

@@ -72,6 +72,15 @@ pub fn descendants(root: i32) -> Vec<i32> {
     found
 }
 
+/// Children of `parent` that have exited and wait to be reaped.
+pub fn zombie_children(parent: i32) -> Vec<i32> {
+    all()
+        .into_iter()
+        .filter(|(_, s)| s.ppid == parent && s.zombie)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
 /// The oldest living child of `parent`: the first one it started.
 pub fn first_child(parent: i32) -> Option<i32> {
     all()

@@ -20,7 +20,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use crate::procs;
 
 /// The first argument that makes the binary a supervisor:
-/// `scenario ARG RUNNER_PID PROGRAM ARGS…`.
+/// `scenario ARG RUNNER_PID PROGRAM ARGS…`, where RUNNER_PID is the
+/// runner as the supervisor sees it (0 from inside a PID namespace).
 pub const ARG: &str = "__scenario-supervise";
 
 /// Becomes a supervisor, and never returns, when the process was started

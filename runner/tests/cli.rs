@@ -368,3 +368,63 @@ s.stop();
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("1 passed, 0 failed"), "{out}");
 }
+
+/// A program found on a PATH folder under the machine's /tmp runs in a node
+/// whose own /tmp hides that folder.
+#[test]
+fn a_program_under_the_machines_tmp_runs_in_a_node_with_its_own_tmp() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::path::PathBuf::from(format!("/tmp/scenario-path-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("scenario-test-script");
+    std::fs::write(&script, "#!/bin/sh\necho script says \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(
+        which::which("echo").unwrap(),
+        dir.join("scenario-test-echo"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = common::scenario_cmd(&["run", "runner/tests/cli/program-under-machine-tmp.rhai"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+}
+
+/// The Rhai block under a README heading.
+fn readme_example(heading: &str) -> String {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let section = &readme[readme.find(heading).expect("the README has the section")..];
+    let start = section
+        .find("```rhai\n")
+        .expect("the section has an example")
+        + 8;
+    section[start..start + section[start..].find("```").unwrap()].to_string()
+}
+
+/// The README's Docker example runs as written, where it is put (next to
+/// the shipped Docker scenarios, for its import).
+#[test]
+fn the_readmes_docker_example_runs_as_written() {
+    let example = readme_example("## Testing a real engine");
+    let path = format!(
+        "scenarios/docker/.readme-example-{}.rhai",
+        std::process::id()
+    );
+    std::fs::write(common::root().join(&path), example).unwrap();
+    let o = scenario(&["run", &path]);
+    std::fs::remove_file(common::root().join(&path)).unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("1 passed, 0 failed"),
+        "the example must run, not be skipped: {out}{err}"
+    );
+}

@@ -514,7 +514,8 @@ fn services_stopped_by(signal: i32, name: &str) {
     let child = start_services_long("services-long.rhai", "3133", "sleep 41");
     let run = namespaces_of(child.id());
     let mounts_of_run = mount_namespaces_of(child.id());
-    assert_eq!(mounts_of_run.len(), 1, "the container has its own mounts");
+    // The container's own, and the lab's (its /proc).
+    assert_eq!(mounts_of_run.len(), 2, "the container has its own mounts");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::try_from(signal).unwrap(),
@@ -605,4 +606,202 @@ fn pids_with(marker: &str) -> Vec<i32> {
                 .then_some(pid)
         })
         .collect()
+}
+
+/// A process as /proc shows it: enough to tell it from a later one with
+/// the same PID.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct Seen {
+    pid: i32,
+    start: u64,
+    comm: String,
+    cmdline: String,
+}
+
+fn seen(pid: i32) -> Option<Seen> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(Seen {
+        pid,
+        start: fields.get(19)?.parse().ok()?,
+        comm: stat[open + 1..close].to_string(),
+        cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
+    })
+}
+
+/// Every living process below `root` in the process tree (a daemon that
+/// forked away is below the lab's init, a child of the runner's).
+fn tree(root: i32) -> BTreeSet<Seen> {
+    let mut parent = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        if let Some(ppid) = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split(' ').nth(1))
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            parent.insert(pid, ppid);
+        }
+    }
+    parent
+        .keys()
+        .filter(|pid| {
+            let mut p = **pid;
+            for _ in 0..64 {
+                match parent.get(&p) {
+                    Some(&pp) if pp == root => return true,
+                    Some(&pp) if pp > 1 => p = pp,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .filter_map(|pid| seen(*pid))
+        .collect()
+}
+
+/// Those of `procs` still running, after a moment for the kernel.
+fn still_running(procs: &BTreeSet<Seen>) -> Vec<Seen> {
+    let mut left = Vec::new();
+    for _ in 0..500 {
+        left = procs
+            .iter()
+            .filter(|p| seen(p.pid).is_some_and(|now| now.start == p.start))
+            .cloned()
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    left
+}
+
+/// Whether `procs` hold an engine's daemon and its container's process.
+fn assert_engine_seen(procs: &BTreeSet<Seen>, daemons: &[&str], container: &str) {
+    for d in daemons {
+        assert!(
+            procs.iter().any(|p| p.comm.starts_with(d)),
+            "{d} was not running in the lab: {procs:#?}"
+        );
+    }
+    assert!(
+        procs.iter().any(|p| p.cmdline.contains(container)),
+        "the container ({container}) was not running in the lab: {procs:#?}"
+    );
+}
+
+/// Runs a failing engine fixture to its end, watching what runs below the
+/// runner meanwhile; none of it may outlive the run.
+fn engine_fails(fixture: &str, daemons: &[&str], container: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let mut child = scenario_cmd(&["run", &format!("runner/tests/endings/{fixture}")])
+        .env(TAG, tag())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    let mut procs = BTreeSet::new();
+    while child.try_wait().unwrap().is_none() {
+        assert!(began.elapsed() < Duration::from_secs(120), "the run hangs");
+        procs.extend(tree(child.id() as i32));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("failing on purpose"), "{out}{err}");
+    assert_engine_seen(&procs, daemons, container);
+    assert_eq!(still_running(&procs), Vec::new(), "outlived the run");
+    before.assert_clean(container);
+}
+
+/// Kills the runner (or its whole process group) while an engine's daemon
+/// and container run in its lab; none of them may be left.
+fn engine_killed(fixture: &str, daemons: &[&str], container: &str, group: bool) {
+    use std::os::unix::process::CommandExt;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = before();
+    let mut child = scenario_cmd(&["run", &format!("runner/tests/endings/{fixture}")])
+        .env(TAG, tag())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    while processes_with(container).is_empty() || processes_with("sleep 40").is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the fixture ended before its container ran"
+        );
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "the engine did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let procs = tree(child.id() as i32);
+    assert_engine_seen(&procs, daemons, container);
+    let run = namespaces_of(child.id());
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let sent = Instant::now();
+    if group {
+        nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    } else {
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    }
+    child.wait().unwrap();
+    assert_eq!(still_running(&procs), Vec::new(), "outlived the run");
+    eprintln!(
+        "{fixture}: nothing left {:.3} s after the kill",
+        sent.elapsed().as_secs_f64()
+    );
+    before.assert_clean_of(container, Some(&run));
+}
+
+const DOCKER: [&str; 3] = ["dockerd", "containerd", "containerd-shim"];
+const PODMAN: [&str; 1] = ["conmon"];
+
+#[test]
+fn a_failed_docker_run_leaves_nothing() {
+    engine_fails("docker-fails.rhai", &DOCKER, "sleep 3137.2");
+}
+
+#[test]
+fn sigkill_with_docker_leaves_nothing() {
+    engine_killed("docker-long.rhai", &DOCKER, "sleep 3137.1", false);
+}
+
+#[test]
+fn sigkill_of_the_process_group_with_docker_leaves_nothing() {
+    engine_killed("docker-long.rhai", &DOCKER, "sleep 3137.1", true);
+}
+
+#[test]
+fn a_failed_podman_run_leaves_nothing() {
+    engine_fails("podman-fails.rhai", &PODMAN, "sleep 3138.2");
+}
+
+#[test]
+fn sigkill_with_podman_leaves_nothing() {
+    engine_killed("podman-long.rhai", &PODMAN, "sleep 3138.1", false);
+}
+
+#[test]
+fn sigkill_of_the_process_group_with_podman_leaves_nothing() {
+    engine_killed("podman-long.rhai", &PODMAN, "sleep 3138.1", true);
 }

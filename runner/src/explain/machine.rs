@@ -68,9 +68,20 @@ pub fn neighbour_tables_full(
     ] {
         let Some(by) = by else { continue };
         let mut text = format!("{name} table_fulls rose by {by}");
-        if let Some(cap) = gc_thresh3(v6) {
-            let family = if v6 { "ipv6" } else { "ipv4" };
-            let _ = write!(text, "; net.{family}.neigh.default.gc_thresh3 = {cap}");
+        let family = if v6 { "ipv6" } else { "ipv4" };
+        match gc_thresh3(v6) {
+            Some(cap) => {
+                let _ = write!(text, "; net.{family}.neigh.default.gc_thresh3 = {cap}");
+            }
+            // In a container, the kernel shows the limit only in the
+            // machine's first network namespace.
+            None => {
+                let _ = write!(
+                    text,
+                    "; its limit, net.{family}.neigh.default.gc_thresh3, cannot be read here \
+                     (the kernel shows it only in the machine's first network namespace)"
+                );
+            }
         }
         full.push(text);
     }
@@ -152,7 +163,13 @@ entries  allocs   destroys hash_grows lookups  hits     res_failed rcv_probes_mc
             ndisc: Some(9),
         };
         let line = neighbour_tables_full(before, ndp, |_| None).unwrap();
-        assert!(line.contains("(NDP table_fulls rose by 2)"), "{line}");
+        assert!(
+            line.contains(
+                "(NDP table_fulls rose by 2; its limit, net.ipv6.neigh.default.gc_thresh3, \
+                 cannot be read here"
+            ),
+            "{line}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! can change, the runtime that drives the nodes' netlink sockets, and the
 //! teardown. What can be done to a node is the node's own (`node.rs`).
 
+mod adopt;
 mod node;
 mod parallel;
 mod service;
@@ -15,15 +16,16 @@ pub use steps::Step;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
 use self::steps::StepLog;
-use crate::netns::{self, Namespaces};
+use crate::netns::{self, LabNamespaces, Namespaces};
 use crate::network::Netlink;
+use crate::pidns::LabPids;
 use crate::probe::{self, ProbeOutcome, Watch};
 use crate::watchdog;
 
@@ -58,7 +60,13 @@ pub(crate) struct LabContext {
     /// /run/xtables.lock is left alone. An anonymous file, gone with the
     /// runner; commands open it through /proc.
     _xtables_lock: OwnedFd,
+    /// The lock's path for commands started from outside the lab.
+    xtables_lockfile: String,
     env: Vec<(String, String)>,
+    /// The lab's PID namespace (see `pidns`); `None` where the kernel
+    /// would not make one (the run's header says why), and the watchdog
+    /// alone ends what the lab left.
+    pids: RefCell<Option<LabPids>>,
     steps: Option<StepLog>,
     /// Links may have changed since the last probe (wiring, or a command
     /// that may have made or moved some): see [`Lab::settle`].
@@ -76,6 +84,15 @@ impl LabContext {
 
     fn step(&self, what: impl FnOnce() -> String) -> Option<Step<'_>> {
         self.step_since(Instant::now(), what)
+    }
+
+    /// A PID of the runner's as the lab's commands see it.
+    fn inner_pid(&self, pid: u32) -> u32 {
+        self.pids
+            .borrow()
+            .as_ref()
+            .and_then(|p| p.inner_pid(pid))
+            .unwrap_or(pid)
     }
 
     fn touched(&self) {
@@ -108,12 +125,21 @@ impl Lab {
             std::process::id(),
             xtables_lock.as_raw_fd()
         );
+        let pids = LabPids::start(xtables_lock.as_fd()).ok();
+        // Inside the lab only its own PIDs are seen: the lock is the one
+        // the lab's init holds for it.
+        let inner_lock = match &pids {
+            Some(_) => LabPids::lockfile(),
+            None => lock_path.clone(),
+        };
         Ok(Lab {
             ctx: Rc::new(LabContext {
                 rt,
                 limits: Cell::default(),
                 _xtables_lock: xtables_lock,
-                env: std::iter::once(("XTABLES_LOCKFILE".into(), lock_path))
+                xtables_lockfile: lock_path,
+                pids: RefCell::new(pids),
+                env: std::iter::once(("XTABLES_LOCKFILE".into(), inner_lock))
                     // A shell's `pwd` believes $PWD: it must be where the
                     // command runs, not where the runner was started.
                     .chain(
@@ -133,11 +159,7 @@ impl Lab {
     /// The lock iptables-legacy takes in this lab, for commands started
     /// from outside (`--keep`).
     pub fn xtables_lockfile(&self) -> Option<&str> {
-        self.ctx
-            .env
-            .iter()
-            .find(|(k, _)| k == "XTABLES_LOCKFILE")
-            .map(|(_, v)| v.as_str())
+        Some(&self.ctx.xtables_lockfile)
     }
 
     /// The directory commands run in, when the lab has one.
@@ -189,18 +211,9 @@ impl Lab {
         own_files: bool,
     ) -> Result<Vec<Rc<Node>>> {
         for (i, name) in names.iter().enumerate() {
-            if name.is_empty()
-                || name.len() > 64
-                || name.chars().any(|c| c.is_whitespace() || c == '/')
-            {
-                return Err(format!(
-                    "'{name}' is not a usable node name: 1 to 64 characters, no spaces or '/'"
-                ));
-            }
-            if self.node(name).is_some() || names[..i].contains(name) {
-                return Err(format!(
-                    "a node named '{name}' already exists in this scenario; node names must be unique"
-                ));
+            self.check_name(name)?;
+            if names[..i].contains(name) {
+                return Err(taken(name));
             }
         }
         // Counting what is open costs a directory read: worth it for a
@@ -209,8 +222,14 @@ impl Lab {
             crate::open_files::room_for(names.len())?;
         }
         let rt = self.ctx.rt.handle().clone();
+        let pids = self.ctx.pids.borrow();
+        let pid_ns = pids.as_ref().map(|p| p.pid_ns());
+        let lab = pids
+            .as_ref()
+            .zip(pid_ns.as_ref())
+            .map(|(p, pid)| LabNamespaces { mnt: p.mnt(), pid });
         let made = parallel(names, |name| {
-            make_namespaces(&rt, name, container, container || own_files)
+            make_namespaces(&rt, name, container, container || own_files, lab)
         });
         let mut nodes = Vec::new();
         for (name, made) in names.iter().zip(made) {
@@ -227,6 +246,7 @@ impl Lab {
                 container,
                 ns,
                 nl,
+                adopted: None,
                 holder: RefCell::new(None),
                 ports: RefCell::default(),
                 ctx: self.ctx.clone(),
@@ -251,6 +271,19 @@ impl Lab {
             .iter()
             .map(|s| s.report())
             .collect()
+    }
+
+    fn check_name(&self, name: &str) -> Result<()> {
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c == '/')
+        {
+            return Err(format!(
+                "'{name}' is not a usable node name: 1 to 64 characters, no spaces or '/'"
+            ));
+        }
+        if self.node(name).is_some() {
+            return Err(taken(name));
+        }
+        Ok(())
     }
 
     pub fn nodes(&self) -> Vec<Rc<Node>> {
@@ -304,6 +337,10 @@ impl Lab {
     }
 }
 
+fn taken(name: &str) -> String {
+    format!("a node named '{name}' already exists in this scenario; node names must be unique")
+}
+
 /// A node's namespaces, with the reachability sysctls reset and a
 /// netlink socket opened inside.
 fn make_namespaces(
@@ -311,6 +348,7 @@ fn make_namespaces(
     name: &str,
     container: bool,
     own_files: bool,
+    lab: Option<LabNamespaces<'_>>,
 ) -> io::Result<(
     Namespaces,
     (
@@ -322,6 +360,7 @@ fn make_namespaces(
     Namespaces::create(
         container.then_some(name),
         own_files.then_some(name),
+        lab,
         move || {
             for (key, value) in netns::BASELINE_SYSCTLS {
                 // Most already hold the default; some writes (forwarding) are
@@ -357,6 +396,9 @@ impl Drop for Lab {
                 let _ = holder.wait();
             }
         }
+        // Whatever is left of the lab, wherever it went, ends with its
+        // PID namespace.
+        drop(self.ctx.pids.borrow_mut().take());
         let inodes: Vec<u64> = self
             .nodes
             .borrow()

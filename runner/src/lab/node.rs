@@ -23,6 +23,8 @@ pub struct Node {
     pub container: bool,
     pub(super) ns: Namespaces,
     pub(super) nl: Netlink,
+    /// The process the node was made of, for an adopted node.
+    pub(super) adopted: Option<super::adopt::Adopted>,
     /// A process that lives in the node, started on first `pid()`.
     pub(super) holder: RefCell<Option<std::process::Child>>,
     /// What `attach` made: this node's interface, the bridge side's name.
@@ -43,18 +45,34 @@ impl Node {
 
     /// A path that another process can open to enter the node's network
     /// namespace (CNI_NETNS, `nsenter --net=`), valid while the lab lives.
-    pub fn netns_path(&self) -> String {
-        format!("/proc/{}/fd/{}", std::process::id(), self.ns.net_fd())
+    /// Inside a lab with a PID namespace it goes through a process of the
+    /// node's, as only the lab's processes are seen there.
+    pub fn netns_path(&self) -> Result<String> {
+        if self.ns.has_pid_ns() {
+            Ok(format!("/proc/{}/ns/net", self.pid()?))
+        } else {
+            Ok(format!(
+                "/proc/{}/fd/{}",
+                std::process::id(),
+                self.ns.net_fd()
+            ))
+        }
     }
 
-    /// The PID of a process living in the node's namespaces, valid while
-    /// the lab lives (`ip link set DEV netns PID`).
+    /// The PID of a process living in the node's namespaces, as the lab's
+    /// commands see it, valid while the lab lives (`ip link set DEV netns
+    /// PID`): the adopted process, or one started for the purpose.
     pub fn pid(&self) -> Result<u32> {
+        if let Some(pid) = self.adopted_pid() {
+            self.alive()?;
+            return Ok(pid);
+        }
         let mut holder = self.holder.borrow_mut();
         if holder.is_none() {
             *holder = Some(exec::spawn_holder(&self.ns)?);
         }
-        Ok(holder.as_ref().expect("just set").id())
+        let pid = holder.as_ref().expect("just set").id();
+        Ok(self.ctx.inner_pid(pid))
     }
 
     pub fn links(&self) -> Result<Vec<LinkDetail>> {
@@ -373,6 +391,7 @@ impl Node {
     /// Runs `argv` in the node with a script's options (stdin, environment,
     /// time limit).
     pub fn exec_with(&self, argv: &[String], opts: &exec::Options) -> Result<Output> {
+        self.alive()?;
         self.ctx.touched();
         let _step = self
             .ctx
@@ -397,14 +416,15 @@ impl Node {
             return Err(self.no_own_files());
         };
         self.ns
-            .run(|| files.write(path, text))
+            .run_in_files(|| files.write(path, text))
             .map_err(|e| format!("cannot enter node '{}': {e}", self.name))?
     }
 
     /// Reads a file as the node sees it.
     pub fn read_file(&self, path: &str) -> Result<String> {
+        self.alive()?;
         self.ns
-            .run(|| crate::files::read(path))
+            .run_in_files(|| crate::files::read(path))
             .map_err(|e| format!("cannot enter node '{}': {e}", self.name))?
     }
 
@@ -416,6 +436,7 @@ impl Node {
         command: &str,
         opts: &exec::Options,
     ) -> Result<Rc<Service>> {
+        self.alive()?;
         // A daemon may make links of its own (a CNI plugin's, a DHCP
         // client's): the next probe waits for them to settle.
         self.ctx.touched();
@@ -459,6 +480,7 @@ impl Node {
     }
 
     pub fn ping(&self, ip: IpAddr, watch: Watch, opts: PingOptions) -> Result<ProbeOutcome> {
+        self.alive()?;
         probe::icmp::ping(&self.ns, ip, watch, opts)
             .map_err(|e| format!("ping from '{}' failed to run: {e}", self.name))
     }
@@ -472,6 +494,8 @@ impl Node {
         watch: Watch,
         bytes: Option<usize>,
     ) -> Result<ProbeOutcome> {
+        self.alive()?;
+        server.alive()?;
         let probe = probe::PortProbe {
             client: &self.ns,
             target,

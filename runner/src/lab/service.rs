@@ -49,7 +49,8 @@ pub struct Service {
     /// The command as the script wrote it.
     pub command: String,
     supervisor: RefCell<Child>,
-    /// The command's own process (the supervisor's first child).
+    /// The command's own process (the supervisor's first child), as the
+    /// lab's commands see it.
     pub pid: Option<u32>,
     captured: Arc<Captured>,
     reader: RefCell<Option<JoinHandle<()>>>,
@@ -74,15 +75,22 @@ impl Service {
         if crate::stop::requested() {
             return Err("the run is being interrupted".into());
         }
-        let program = exec::locate_in(&start.argv[0], node.ctx.dir.as_ref())?;
+        let located = exec::locate_for(node.ns(), &start.argv[0], node.ctx.dir.as_ref())?;
+        let program = &located.path;
         let me = own_binary()?;
         let (read, write): (OwnedFd, OwnedFd) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
         let mut cmd = std::process::Command::new(me);
         std::os::unix::process::CommandExt::arg0(&mut cmd, "scenario");
+        // The supervisor checks that its parent is still the runner, as
+        // it sees the runner: from inside a PID namespace, not at all.
+        let parent = match node.ns().has_pid_ns() {
+            true => 0,
+            false => std::process::id(),
+        };
         cmd.arg(supervise::ARG)
-            .arg(std::process::id().to_string())
-            .arg(&program)
+            .arg(parent.to_string())
+            .arg(program)
             .args(&start.argv[1..])
             .envs(start.env.iter().chain(&start.opts.env).map(|(k, v)| (k, v)))
             .stdin(match start.opts.stdin {
@@ -103,10 +111,13 @@ impl Service {
                 node.ns(),
                 node.ctx.dir.as_ref(),
                 Signal::SIGTERM,
+                located.held_fd(),
             ));
         }
-        let mut child = cmd
-            .spawn()
+        let mut child = node
+            .ns()
+            .spawn(|| cmd.spawn())
+            .and_then(|r| r)
             .map_err(|e| format!("cannot start the supervisor of `{}`: {e}", start.command))?;
         drop(cmd);
         if let (Some(mut w), Some(text)) = (child.stdin.take(), start.opts.stdin.clone()) {
@@ -132,7 +143,7 @@ impl Service {
             code: Cell::new(None),
             ready_timeout: start.ready_timeout,
         };
-        service.pid = service.main_pid();
+        service.pid = service.main_pid().map(|p| node.ctx.inner_pid(p));
         Ok(service)
     }
 
@@ -428,7 +439,10 @@ mod tests {
         assert!(listening(Proto::Tcp, port));
         drop(l);
         assert!(!listening(Proto::Tcp, port));
-        let u = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        // IPv6 without ::1: a container of Docker before 26 has none.
+        let Ok(u) = std::net::UdpSocket::bind("[::]:0") else {
+            return;
+        };
         assert!(listening(Proto::Udp, u.local_addr().unwrap().port()));
     }
 }

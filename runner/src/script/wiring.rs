@@ -117,17 +117,37 @@ fn register_nodes(engine: &mut Engine, lab: &Rc<Lab>) {
             },
         );
     }
+    let with = lab.clone();
+    def(
+        engine,
+        "adopt",
+        "A node for a process that already runs (a container an engine started), by its PID as the \
+         scenario's commands see it: its network namespace, and its UTS and mount namespaces where \
+         they are its own. Commands run its own programs, probes and state work as on any node.",
+        &["name: &str", "pid: int", "Node"],
+        move |n: &str, pid: INT| -> Res<NodeRef> {
+            let pid = u32::try_from(pid)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| fail(format!("adopt(\"{n}\", {pid}): a PID is a positive number")))?;
+            let node = with.adopt(n, pid).map_err(fail)?;
+            Ok(NodeRef {
+                lab: with.clone(),
+                node,
+            })
+        },
+    );
     def(
         engine,
         "netns_path",
         "A path another process can open to enter the node's network namespace (CNI_NETNS, nsenter --net=).",
         &["node: &mut Node", "String"],
-        |n: &mut NodeRef| n.node.netns_path(),
+        |n: &mut NodeRef| -> Res<String> { n.node.netns_path().map_err(fail) },
     );
     def(
         engine,
         "pid",
-        "The PID of a process living in the node's namespaces (ip link set DEV netns PID).",
+        "The PID of a process living in the node's namespaces, as the scenario's commands see it (ip link set DEV netns PID); an adopted node's process.",
         &["node: &mut Node", "int"],
         |n: &mut NodeRef| -> Res<INT> { Ok(INT::from(n.node.pid().map_err(fail)?)) },
     );
