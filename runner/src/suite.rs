@@ -71,7 +71,9 @@ pub struct ScenarioResult {
 /// The first thing a scenario requires that this machine lacks. A scenario
 /// declares what it needs in header lines such as
 /// `// requires: /usr/lib/cni/bridge (containernetworking-plugins)`: an
-/// absolute path must exist, another name must be a program in PATH.
+/// absolute path must exist, another name must be a program in PATH;
+/// `br_netfilter` asks for bridge netfilter, and `privileged` for the
+/// machine's own root (see [`privileged`]).
 pub fn missing_requirement(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
@@ -84,6 +86,8 @@ pub fn missing_requirement(path: &Path) -> Option<String> {
             let present = if what == "br_netfilter" {
                 // Unknown (no namespace): the run fails on its own anyway.
                 crate::facts::bridge_netfilter() != Some(false)
+            } else if what == "privileged" {
+                privileged(&std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default())
             } else if what.starts_with('/') {
                 Path::new(what).exists()
             } else {
@@ -91,6 +95,16 @@ pub fn missing_requirement(path: &Path) -> Option<String> {
             };
             (!present).then(|| format!("requires {what} {why}").trim_end().to_string())
         })
+}
+
+/// Whether the runner is root of the machine's first user namespace,
+/// from its /proc/self/uid_map: there every uid maps to itself. Engines
+/// (dockerd, rootful podman) need that root, for cgroups, mounts and
+/// devices that root of a user namespace of the runner's own is refused;
+/// rootless, the map holds the user's ids only.
+fn privileged(uid_map: &str) -> bool {
+    let fields: Vec<&str> = uid_map.split_whitespace().collect();
+    nix::unistd::geteuid().is_root() && fields == ["0", "0", "4294967295"]
 }
 
 /// Runs one scenario on the calling thread. A panic inside the runner is a
@@ -210,6 +224,15 @@ mod tests {
         std::fs::write(&f, "// requires: sh\n// requires: /\n").unwrap();
         assert_eq!(missing_requirement(&f), None);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn privileged_is_the_machines_own_root() {
+        let first = "         0          0 4294967295\n";
+        assert_eq!(privileged(first), nix::unistd::geteuid().is_root());
+        assert!(!privileged("         0       1000          1\n"));
+        assert!(!privileged("0 1000 1\n1 100000 65536\n"));
+        assert!(!privileged(""));
     }
 
     #[test]
