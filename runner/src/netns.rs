@@ -132,10 +132,12 @@ impl Namespaces {
     /// only what it made. `mnt` and `pid` where they are the process's
     /// own: its commands then run its programs, and are born in its PID
     /// namespace, as `docker exec` does; otherwise in the lab's.
+    /// `mnt_is_its_own` says whether `mnt` is the process's (or the lab's,
+    /// for the runner's own tools, see `Node::exec`).
     pub fn adopted(
         net: OwnedFd,
         uts: Option<OwnedFd>,
-        mnt: Option<OwnedFd>,
+        (mnt, mnt_is_its_own): (Option<OwnedFd>, bool),
         pid: Option<Arc<OwnedFd>>,
     ) -> io::Result<Namespaces> {
         let ipv6_conf = thread::scope(|s| {
@@ -151,7 +153,7 @@ impl Namespaces {
         Ok(Namespaces {
             net,
             uts,
-            adopted_files: mnt.is_some(),
+            adopted_files: mnt.is_some() && mnt_is_its_own,
             mnt,
             pid,
             files: None,

@@ -206,7 +206,7 @@ fn check_catches_mistakes_with_line_signatures_and_a_suggestion() {
         ),
         (
             "unknown-module-function",
-            vec!["unknown-module-function.rhai:5: module article has no function wrold; did you mean article::world?\n        article::world()\n       | let world = article::wrold();"],
+            vec!["unknown-module-function.rhai:5: module article has no function wrold; did you mean article::world?\n        article::world()\n        article::world(host_options)\n       | let world = article::wrold();"],
         ),
         (
             "undefined-variable",

@@ -22,6 +22,9 @@ pub(crate) struct Adopted {
     pub pid: u32,
     /// Its /proc directory: names that process and no later one.
     proc_dir: OwnedFd,
+    /// Where the runner's own commands run in it, when its files are its
+    /// own (see `Lab::adopt`).
+    tools: Option<Namespaces>,
 }
 
 impl Adopted {
@@ -50,6 +53,14 @@ impl Node {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The namespaces the runner's own commands (state, diagnosis) run in.
+    pub(super) fn tools_ns(&self) -> &Namespaces {
+        self.adopted
+            .as_ref()
+            .and_then(|a| a.tools.as_ref())
+            .unwrap_or(&self.ns)
     }
 
     /// The adopted process's PID, as the lab's commands know it.
@@ -129,10 +140,40 @@ impl Lab {
             Some(_) => Some(Arc::new(pid_fd)),
             None => None,
         };
+        // The runner reads the node's state with the machine's programs
+        // (an engine's container has at most busybox's): in its network and
+        // UTS namespaces, with the lab's files and PIDs.
+        let hold = |e: io::Error| format!("cannot hold the namespaces of process {pid}: {e}");
+        let tools = match (&mnt, pids.as_ref()) {
+            (Some(_), Some(p)) => Some(
+                Namespaces::adopted(
+                    net.try_clone().map_err(hold)?,
+                    uts.as_ref()
+                        .map(|u| u.try_clone())
+                        .transpose()
+                        .map_err(hold)?,
+                    (Some(p.mnt().try_clone_to_owned().map_err(hold)?), false),
+                    lab_pid_ns.clone(),
+                )
+                .map_err(hold)?,
+            ),
+            (Some(_), None) => Some(
+                Namespaces::adopted(
+                    net.try_clone().map_err(hold)?,
+                    uts.as_ref()
+                        .map(|u| u.try_clone())
+                        .transpose()
+                        .map_err(hold)?,
+                    (None, false),
+                    None,
+                )
+                .map_err(hold)?,
+            ),
+            (None, _) => None,
+        };
         drop(pids);
         let container = uts.is_some();
-        let ns = Namespaces::adopted(net, uts, mnt, pid_ns)
-            .map_err(|e| format!("cannot hold the namespaces of process {pid}: {e}"))?;
+        let ns = Namespaces::adopted(net, uts, (mnt, true), pid_ns).map_err(hold)?;
         let rt = self.ctx.rt.handle().clone();
         let (nl, conn) = ns
             .run(|| {
@@ -147,7 +188,11 @@ impl Lab {
             container,
             ns,
             nl,
-            adopted: Some(Adopted { pid, proc_dir }),
+            adopted: Some(Adopted {
+                pid,
+                proc_dir,
+                tools,
+            }),
             holder: RefCell::new(None),
             ports: RefCell::default(),
             ctx: self.ctx.clone(),

@@ -383,9 +383,20 @@ impl Node {
         })
     }
 
-    /// Runs `argv` in the node within the lab's command time limit.
+    /// Runs one of the machine's programs in the node, within the lab's
+    /// command time limit: the runner's own reading of a node (its state,
+    /// the diagnosis). In an adopted container that is not the container's
+    /// program of that name (see `tools_ns`).
     pub fn exec(&self, argv: &[String]) -> Result<Output> {
-        self.exec_with(argv, &exec::Options::default())
+        self.alive()?;
+        exec::run(
+            &self.ctx.rt,
+            (self.tools_ns(), self.ctx.dir.as_ref()),
+            argv,
+            &self.ctx.env,
+            self.ctx.limits.get().exec_timeout,
+            &exec::Options::default(),
+        )
     }
 
     /// Runs `argv` in the node with a script's options (stdin, environment,
