@@ -688,6 +688,29 @@ fn still_running(procs: &BTreeSet<Seen>) -> Vec<Seen> {
     left
 }
 
+/// The cgroups the labs of runner `pid` made (`scenario.PID.N` in any
+/// hierarchy) still there after a moment: the lab, or the watchdog after
+/// a kill, removes them.
+fn cgroups_left_by(pid: u32) -> Vec<String> {
+    let prefix = format!("scenario.{pid}.");
+    let mut left = Vec::new();
+    for _ in 0..300 {
+        left = std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|h| std::fs::read_dir(h.path()).into_iter().flatten().flatten())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    left
+}
+
 /// Whether `procs` hold an engine's daemon and its container's process.
 fn assert_engine_seen(procs: &BTreeSet<Seen>, daemons: &[&str], container: &str) {
     for d in daemons {
@@ -713,6 +736,7 @@ fn engine_fails(fixture: &str, daemons: &[&str], container: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let runner = child.id();
     let began = Instant::now();
     let mut procs = BTreeSet::new();
     while child.try_wait().unwrap().is_none() {
@@ -726,6 +750,7 @@ fn engine_fails(fixture: &str, daemons: &[&str], container: &str) {
     assert!(out.contains("failing on purpose"), "{out}{err}");
     assert_engine_seen(&procs, daemons, container);
     assert_eq!(still_running(&procs), Vec::new(), "outlived the run");
+    assert_eq!(cgroups_left_by(runner), Vec::<String>::new());
     before.assert_clean(container);
 }
 
@@ -766,8 +791,11 @@ fn engine_killed(fixture: &str, daemons: &[&str], container: &str, group: bool) 
     }
     child.wait().unwrap();
     assert_eq!(still_running(&procs), Vec::new(), "outlived the run");
+    let gone = sent.elapsed();
+    assert_eq!(cgroups_left_by(pid.as_raw() as u32), Vec::<String>::new());
     eprintln!(
-        "{fixture}: nothing left {:.3} s after the kill",
+        "{fixture}: no process left {:.3} s after the kill, no cgroup {:.3} s after it",
+        gone.as_secs_f64(),
         sent.elapsed().as_secs_f64()
     );
     before.assert_clean_of(container, Some(&run));
