@@ -277,41 +277,6 @@ impl Namespaces {
     }
 }
 
-/// The namespace kinds a lab's process is recognised by: whatever lives in
-/// one of a lab's namespaces (a daemon that left its group and session
-/// too) is the lab's.
-const KINDS: [&str; 3] = ["net", "mnt", "uts"];
-
-/// Processes living in one of the namespaces `inodes` names. The caller
-/// must hold those namespaces: a freed namespace's inode may name another
-/// run's namespace next.
-pub fn processes_in(inodes: &[u64]) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| *pid as u32 != std::process::id())
-        .filter(|pid| {
-            KINDS.iter().any(|kind| {
-                std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-                    .ok()
-                    .and_then(|l| ns_inode(l.to_str()?, kind))
-                    .is_some_and(|ino| inodes.contains(&ino))
-            })
-        })
-        .collect()
-}
-
-/// `net:[4026532281]` → 4026532281.
-fn ns_inode(link: &str, kind: &str) -> Option<u64> {
-    link.strip_prefix(kind)?
-        .strip_prefix(":[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
-}
-
 /// Enters the given namespaces; async-signal-safe, for `pre_exec`. `cwd`
 /// is where the child goes once in a mount namespace, which puts it at
 /// its root: the runner's directory, where the node sees it too.
@@ -407,14 +372,6 @@ pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn namespace_links_give_their_inode() {
-        assert_eq!(ns_inode("net:[4026532281]", "net"), Some(4026532281));
-        assert_eq!(ns_inode("mnt:[4026531841]", "mnt"), Some(4026531841));
-        assert_eq!(ns_inode("mnt:[4026531841]", "net"), None);
-        assert_eq!(ns_inode("net:[x]", "net"), None);
-    }
 
     #[test]
     fn sysctl_keys_map_to_proc_paths() {

@@ -10,7 +10,7 @@ mod steps;
 
 pub use node::Node;
 pub use parallel::parallel;
-pub use service::{Service, GRACE};
+pub use service::{Service, STOP_GRACE};
 pub use steps::Step;
 
 use std::cell::{Cell, RefCell};
@@ -307,7 +307,6 @@ impl Lab {
         self.nodes.borrow().iter().find(|n| n.name == name).cloned()
     }
 
-    /// The node that has `ip` on one of its interfaces.
     /// Waits, before a probe, until the kernel has taken in every link
     /// that came up since the last probe. It does so from a work queue the
     /// whole machine shares, which another busy workload can hold up for
@@ -328,6 +327,7 @@ impl Lab {
         }
     }
 
+    /// The node that has `ip` on one of its interfaces.
     pub fn owner_of(&self, ip: IpAddr) -> Option<Rc<Node>> {
         self.nodes().into_iter().find(|n| n.has_addr(ip))
     }

@@ -94,23 +94,9 @@ impl Node {
         self.ctx.block_on(self.nl.nsid_of(other.ns.net_fd()))
     }
 
-    pub fn sysctl_value(&self, key: &str) -> Result<String> {
-        self.ns
-            .run(|| netns::read_sysctl(key))
-            .and_then(|r| r)
-            .map_err(|e| format!("cannot read sysctl {key} in node '{}': {e}", self.name))
-    }
-
     /// A sysctl of the node's network namespace, as the kernel shows it
-    /// (trimmed); only `net.*` keys, as the others are the machine's, not
-    /// the node's.
-    pub fn read_sysctl(&self, key: &str) -> Result<String> {
-        let _step = self.ctx.step(|| format!("{}.sysctl({key})", self.name));
-        if !is_net_key(key) {
-            return Err(format!(
-                "sysctl '{key}' is not a network-namespace setting; only net.* keys belong to a node"
-            ));
-        }
+    /// (trimmed): the runner's own reading (state, diagnosis).
+    pub fn sysctl_value(&self, key: &str) -> Result<String> {
         self.ns
             .run(|| netns::read_sysctl(key))
             .and_then(|r| r)
@@ -120,6 +106,18 @@ impl Node {
                 }
                 _ => format!("cannot read sysctl {key} in node '{}': {e}", self.name),
             })
+    }
+
+    /// The same, as a script asks for it: only `net.*` keys, as the others
+    /// are the machine's, not the node's.
+    pub fn read_sysctl(&self, key: &str) -> Result<String> {
+        let _step = self.ctx.step(|| format!("{}.sysctl({key})", self.name));
+        if !is_net_key(key) {
+            return Err(format!(
+                "sysctl '{key}' is not a network-namespace setting; only net.* keys belong to a node"
+            ));
+        }
+        self.sysctl_value(key)
     }
 
     /// Sets a sysctl of the node's network namespace; only `net.*` keys, as
@@ -472,7 +470,7 @@ impl Node {
     /// status and everything it printed.
     pub fn stop(&self, service: &Service) -> (i32, String) {
         let began = std::time::Instant::now();
-        let (code, output) = service.stop(super::GRACE);
+        let (code, output) = service.stop(super::STOP_GRACE);
         let _step = self.ctx.step_since(began, || {
             format!(
                 "{}: stop service `{}`: code {code}",

@@ -23,7 +23,7 @@ use crate::procs;
 use crate::supervise;
 
 /// How long a stopped service has between SIGTERM and SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(2);
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// At most this much output is kept per service; the oldest goes first.
 const KEPT: usize = 1 << 20;

@@ -371,18 +371,18 @@ pub struct Closing {
     until: Mutex<Instant>,
 }
 
-pub const GRACE: Duration = Duration::from_millis(100);
+pub const LISTENER_GRACE: Duration = Duration::from_millis(100);
 
 impl Closing {
     pub fn new(watch: Watch) -> Closing {
         Closing {
-            until: Mutex::new(Instant::now() + watch.window + GRACE),
+            until: Mutex::new(Instant::now() + watch.window + LISTENER_GRACE),
         }
     }
 
     pub fn client_done(&self) {
         let mut until = self.until.lock().unwrap();
-        *until = (*until).min(Instant::now() + GRACE);
+        *until = (*until).min(Instant::now() + LISTENER_GRACE);
     }
 
     /// Time left to listen, `None` once closed.
