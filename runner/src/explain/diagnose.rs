@@ -536,7 +536,7 @@ fn wrong_node(e: &Evidence, node: &Rc<Node>, last: &Hop, expected: &Rc<Node>) ->
 
 /// The probe reached the right node on a port nothing listens on.
 fn wrong_port(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Option<String> {
-    let (Probe::Tcp(_, listened) | Probe::Udp(_, listened)) = e.probe else {
+    let Probe::Port { listened, .. } = e.probe else {
         return None;
     };
     let port = last.ports?.1;

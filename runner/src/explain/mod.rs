@@ -245,7 +245,13 @@ fn unsent_line(
     // have gone out.
     let (size, proto) = match (sent, probe) {
         (Sent::Ping(size), _) => (size + 8 + ip_header(dst), "ICMP"),
-        (Sent::Transfer(t), Probe::Udp(..)) => (t.total + 8 + ip_header(dst), "UDP"),
+        (
+            Sent::Transfer(t),
+            Probe::Port {
+                proto: crate::probe::Proto::Udp,
+                ..
+            },
+        ) => (t.total + 8 + ip_header(dst), "UDP"),
         _ => return None,
     };
     let left = path::requests(seen, probe)
@@ -317,12 +323,7 @@ fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen], client: &Node)
         .filter_map(|w| Some((w.clone(), mtu(&w)?)))
         .filter(|(_, m)| (*m as usize) < cut.largest)
         .collect();
-    let proto = match probe {
-        Probe::Ping => "ICMP",
-        Probe::Tcp(..) => "TCP",
-        Probe::Udp(..) => "UDP",
-    };
-    stall::line(sent, proto, &cut, &narrow)
+    stall::line(sent, probe.proto_name(), &cut, &narrow)
 }
 
 /// The nodes in their order, each once.
@@ -448,8 +449,16 @@ fn probe_flows(
 ) -> Vec<(Rc<Node>, Flow)> {
     let (proto, port) = match probe {
         Probe::Ping => (if dst.is_ipv6() { "icmpv6" } else { "icmp" }, None),
-        Probe::Tcp(p, _) => ("tcp", Some(p)),
-        Probe::Udp(p, _) => ("udp", Some(p)),
+        Probe::Port {
+            proto: crate::probe::Proto::Tcp,
+            dialled,
+            ..
+        } => ("tcp", Some(dialled)),
+        Probe::Port {
+            proto: crate::probe::Proto::Udp,
+            dialled,
+            ..
+        } => ("udp", Some(dialled)),
     };
     let mut targets = vec![(dst, port)];
     targets.extend(t.request.iter().map(|h| (h.dst, h.ports.map(|p| p.1))));

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::packet::{Packet, Transport};
+use crate::probe::Proto;
 
 /// One packet seen on one interface of one node, in the order seen.
 #[derive(Debug, Clone)]
@@ -17,13 +18,35 @@ pub struct Seen {
     pub packet: Packet,
 }
 
-/// What the probe sends: ICMP echo, or TCP/UDP to one of these ports (the
-/// port dialled and the port listened on differ under DNAT).
+/// What the probe sends: ICMP echo, or TCP/UDP to a port (the port
+/// dialled and the port listened on differ under DNAT).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Probe {
     Ping,
-    Tcp(u16, u16),
-    Udp(u16, u16),
+    Port {
+        proto: Proto,
+        dialled: u16,
+        listened: u16,
+    },
+}
+
+impl Probe {
+    #[cfg(test)]
+    pub fn tcp(dialled: u16, listened: u16) -> Probe {
+        Probe::Port {
+            proto: Proto::Tcp,
+            dialled,
+            listened,
+        }
+    }
+
+    /// "ICMP", "TCP" or "UDP".
+    pub fn proto_name(self) -> &'static str {
+        match self {
+            Probe::Ping => "ICMP",
+            Probe::Port { proto, .. } => proto.name(),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -31,13 +54,6 @@ enum Role {
     Request,
     Reply,
     Error,
-}
-
-fn port_of(probe: Probe) -> Option<(u16, u16)> {
-    match probe {
-        Probe::Ping => None,
-        Probe::Tcp(a, b) | Probe::Udp(a, b) => Some((a, b)),
-    }
 }
 
 /// `clients`: the source ports the client sent from. They follow the flow
@@ -49,8 +65,22 @@ fn role(p: &Packet, probe: Probe, clients: &[u16]) -> Option<Role> {
         (Transport::Error { quoted, .. }, _) => role(quoted, probe, clients)
             .filter(|r| *r == Role::Request)
             .map(|_| Role::Error),
-        (Transport::Tcp { .. }, Probe::Tcp(..)) | (Transport::Udp { .. }, Probe::Udp(..)) => {
-            let (a, b) = port_of(probe)?;
+        (
+            Transport::Tcp { .. },
+            Probe::Port {
+                proto: Proto::Tcp,
+                dialled: a,
+                listened: b,
+            },
+        )
+        | (
+            Transport::Udp { .. },
+            Probe::Port {
+                proto: Proto::Udp,
+                dialled: a,
+                listened: b,
+            },
+        ) => {
             let (sport, dport) = p.ports()?;
             if clients.contains(&sport) {
                 Some(Role::Request)
@@ -92,7 +122,7 @@ pub struct PacketPath {
 /// dialled, before any NAT.
 fn client_ports(seen: &[Seen], probe: Probe) -> Vec<u16> {
     let mut clients: Vec<u16> = Vec::new();
-    if let Probe::Tcp(dialled, _) | Probe::Udp(dialled, _) = probe {
+    if let Probe::Port { dialled, .. } = probe {
         for s in seen {
             if role(&s.packet, probe, &[]) == Some(Role::Request) {
                 if let Some((sport, dport)) = s.packet.ports() {
@@ -245,7 +275,7 @@ pub mod tests {
             seen("host", "eth0", rst([198, 51, 100, 5], 8080)),
             seen("laptop", "eth0", rst([198, 51, 100, 5], 8080)),
         ];
-        let t = trace(&packets, Probe::Tcp(8080, 95));
+        let t = trace(&packets, Probe::tcp(8080, 95));
         assert_eq!(
             render(&t.request, false),
             "laptop eth0 → host eth0 → host v-fish (DNAT 172.29.0.3:95) → fish eth0"
@@ -274,7 +304,7 @@ pub mod tests {
                 ipv4(6, [172, 29, 0, 9], [172, 29, 0, 2], &tcp(50000, 96, 0x02)),
             ),
         ];
-        let t = trace(&packets, Probe::Tcp(95, 95));
+        let t = trace(&packets, Probe::tcp(95, 95));
         assert_eq!(
             render(&t.request, false),
             "laptop eth0 → host eth0 → host testbridge (DNAT 172.29.0.2:96) → bird eth0"

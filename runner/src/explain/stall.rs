@@ -175,7 +175,7 @@ mod tests {
             seen("bird", "eth0", segment(0x10, 1448)),
             seen("host-a", "v-bird", segment(0x10, 1448)),
         ];
-        let c = cut(&packets, Probe::Tcp(80, 80), "bird").unwrap();
+        let c = cut(&packets, Probe::tcp(80, 80), "bird").unwrap();
         assert_eq!(
             c,
             Cut {
@@ -217,7 +217,7 @@ mod tests {
             seen("bird", "eth0", segment(0x10, 1448)),
             seen("host", "eth0", segment(0x10, 1448)),
         ];
-        let c = cut(&packets, Probe::Tcp(80, 80), "bird").unwrap();
+        let c = cut(&packets, Probe::tcp(80, 80), "bird").unwrap();
         assert_eq!(c.past, None);
         assert_eq!(c.node, "host");
         let sent = Sent::Ping(1472);

@@ -256,9 +256,10 @@ fn assert_port(
         if !explain {
             return Err(fail(report));
         }
-        let probe = match proto {
-            Proto::Tcp => Probe::Tcp(addr.port(), port),
-            Proto::Udp => Probe::Udp(addr.port(), port),
+        let probe = Probe::Port {
+            proto,
+            dialled: addr.port(),
+            listened: port,
         };
         let why = explain::explain_shortfall(
             lab,
