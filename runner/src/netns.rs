@@ -241,20 +241,11 @@ impl Namespaces {
         if ifname.contains('/') || ifname.starts_with('.') {
             return Err(io::ErrorKind::InvalidInput.into());
         }
-        let path = std::ffi::CString::new(format!("{ifname}/{key}"))?;
-        // SAFETY: a valid directory descriptor and a NUL-terminated path.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                path.as_ptr(),
-                libc::O_WRONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: just opened, owned here.
-        let mut file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let mut file = File::from(open_at(
+            dir.as_fd(),
+            &format!("{ifname}/{key}"),
+            libc::O_WRONLY,
+        )?);
         std::io::Write::write_all(&mut file, value.as_bytes())
     }
 
@@ -300,9 +291,21 @@ pub fn enter_raw(ns: RawNamespaces, cwd: Option<&std::ffi::CStr>) -> io::Result<
     Ok(())
 }
 
+/// Opens `rel` under the directory `dir`, as `flags` (O_RDONLY, …) say.
+pub fn open_at(dir: BorrowedFd<'_>, rel: &str, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let c = std::ffi::CString::new(rel)?;
+    // SAFETY: a valid directory descriptor and C string.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just opened, owned here.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 /// A namespace of the thread whose /proc/thread-self/ns `dir` is.
 fn open_ns(dir: &File, kind: &str) -> io::Result<OwnedFd> {
-    crate::pidns::open_at(dir.as_fd(), kind)
+    open_at(dir.as_fd(), kind, libc::O_RDONLY)
 }
 
 /// Writes a sysctl of the calling thread's network namespace.

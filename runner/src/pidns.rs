@@ -141,7 +141,7 @@ impl LabPids {
     /// its /proc directory (as a descriptor, which names that process and
     /// no later one with the same number).
     pub fn open_process(&self, pid: u32) -> io::Result<OwnedFd> {
-        open_at(self.proc_dir.as_fd(), &pid.to_string())
+        crate::netns::open_at(self.proc_dir.as_fd(), &pid.to_string(), libc::O_RDONLY)
     }
 
     /// The PID the lab's commands know a process by, from the one the
@@ -229,23 +229,6 @@ fn within(ns: OwnedFd, ino: u64) -> bool {
         }
         ns = unsafe { OwnedFd::from_raw_fd(parent) };
     }
-}
-
-/// Opens `rel` under the directory `dir` (`O_PATH`, a directory).
-pub fn open_at(dir: BorrowedFd<'_>, rel: &str) -> io::Result<OwnedFd> {
-    let c = std::ffi::CString::new(rel)?;
-    // SAFETY: a valid directory descriptor and C string.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Runs `spawn` so that the processes it forks are born in `pid_ns`: on

@@ -11,9 +11,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{Lab, Node, Result};
-use crate::netns::Namespaces;
+use crate::netns::{self, Namespaces};
 use crate::network::Netlink;
-use crate::pidns;
 
 /// The process an adopted node stands for.
 #[derive(Debug)]
@@ -30,7 +29,7 @@ pub(crate) struct Adopted {
 impl Adopted {
     /// Whether the process still runs (a zombie does not).
     fn running(&self) -> bool {
-        let Ok(stat) = pidns::open_at(self.proc_dir.as_fd(), "stat") else {
+        let Ok(stat) = netns::open_at(self.proc_dir.as_fd(), "stat", libc::O_RDONLY) else {
             return false;
         };
         let mut text = String::new();
@@ -100,7 +99,7 @@ impl Lab {
             _ => format!("cannot look process {pid} up: {e}"),
         })?;
         let ns = |kind: &str| {
-            pidns::open_at(proc_dir.as_fd(), &format!("ns/{kind}"))
+            netns::open_at(proc_dir.as_fd(), &format!("ns/{kind}"), libc::O_RDONLY)
                 .map_err(|e| format!("cannot open the {kind} namespace of process {pid}: {e}"))
         };
         let net = ns("net")?;
@@ -144,32 +143,26 @@ impl Lab {
         // (an engine's container has at most busybox's): in its network and
         // UTS namespaces, with the lab's files and PIDs.
         let hold = |e: io::Error| format!("cannot hold the namespaces of process {pid}: {e}");
-        let tools = match (&mnt, pids.as_ref()) {
-            (Some(_), Some(p)) => Some(
+        let tools = match mnt {
+            Some(_) => Some(
                 Namespaces::adopted(
                     net.try_clone().map_err(hold)?,
                     uts.as_ref()
                         .map(|u| u.try_clone())
                         .transpose()
                         .map_err(hold)?,
-                    (Some(p.mnt().try_clone_to_owned().map_err(hold)?), false),
+                    (
+                        pids.as_ref()
+                            .map(|p| p.mnt().try_clone_to_owned())
+                            .transpose()
+                            .map_err(hold)?,
+                        false,
+                    ),
                     lab_pid_ns.clone(),
                 )
                 .map_err(hold)?,
             ),
-            (Some(_), None) => Some(
-                Namespaces::adopted(
-                    net.try_clone().map_err(hold)?,
-                    uts.as_ref()
-                        .map(|u| u.try_clone())
-                        .transpose()
-                        .map_err(hold)?,
-                    (None, false),
-                    None,
-                )
-                .map_err(hold)?,
-            ),
-            (None, _) => None,
+            None => None,
         };
         drop(pids);
         let container = uts.is_some();
