@@ -139,8 +139,10 @@ fn serve(socket: OwnedFd, runner: u32) {
         }
     }
     end_processes_in(&held.inodes());
-    // The cgroups its labs' engines made, once the last process in them
-    // is gone.
+    // The namespaces go first: removing the cgroups may wait for the last
+    // process in them to be reaped, and nothing may hold the lab's
+    // namespaces meanwhile.
+    drop(held);
     crate::cgroups::remove_left_by(Some(runner));
 }
 

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use super::conntrack::Flow;
 use super::counters::{self, Moved, Rule};
 use super::path::{endpoint, Hop, PacketPath, Probe};
+use super::verdict::Verdict;
 use super::{query, route_get};
 use crate::lab::{Lab, Node};
 
@@ -256,22 +257,24 @@ fn dnat(e: &Evidence) -> Option<String> {
     })
 }
 
-pub fn diagnose(e: &Evidence) -> String {
+pub fn diagnose(e: &Evidence) -> Verdict {
     if let Some(d) = dropped(e) {
         return d;
     }
     let client = &e.client.name;
     if !e.watched {
-        return "stopped: cause unknown: no frame could be watched, and no rule that drops counted it".into();
+        return Verdict::Stopped(
+            "cause unknown: no frame could be watched, and no rule that drops counted it".into(),
+        );
     }
     let Some(last) = e.path.request.last() else {
         return never_left(e);
     };
     let Some(node) = e.lab.node(&last.node) else {
-        return format!(
-            "stopped: last seen at {} {}; cause unknown",
+        return Verdict::Stopped(format!(
+            "last seen at {} {}; cause unknown",
             last.node, last.iface
-        );
+        ));
     };
     let here = format!("{} {}", last.node, last.iface);
     if last.bridged {
@@ -282,10 +285,10 @@ pub fn diagnose(e: &Evidence) -> String {
         .owner_of(last.dst)
         .is_some_and(|o| Rc::ptr_eq(&o, &node));
     if !owns {
-        return format!(
-            "stopped: last seen at {here}; {}",
+        return Verdict::Stopped(format!(
+            "last seen at {here}; {}",
             not_forwarded(e, &node, last)
-        );
+        ));
     }
     if let Some(expected) = e.expected.as_ref().filter(|x| !Rc::ptr_eq(x, &node)) {
         return wrong_node(e, &node, last, expected);
@@ -296,30 +299,30 @@ pub fn diagnose(e: &Evidence) -> String {
     if let Some(back) = e.path.reply.last() {
         if back.node != *client {
             let Some(at) = e.lab.node(&back.node) else {
-                return format!(
-                    "stopped: the reply was last seen at {} {}",
+                return Verdict::Stopped(format!(
+                    "the reply was last seen at {} {}",
                     back.node, back.iface
-                );
+                ));
             };
-            return format!(
-                "stopped: {} answered, but the reply was last seen at {} {}; {}",
+            return Verdict::Stopped(format!(
+                "{} answered, but the reply was last seen at {} {}; {}",
                 node.name,
                 back.node,
                 back.iface,
                 not_forwarded(e, &at, back)
-            );
+            ));
         }
-        return format!(
-            "arrived: {} answered and the answer reached {client}",
+        return Verdict::Arrived(format!(
+            "{} answered and the answer reached {client}",
             node.name
-        );
+        ));
     }
     no_reply(e, &node, last)
 }
 
 /// A rule or policy that drops, whose counter moved in a node the probe
 /// went through.
-fn dropped(e: &Evidence) -> Option<String> {
+fn dropped(e: &Evidence) -> Option<Verdict> {
     for name in path_nodes(e) {
         let moved = moved_in(e, &name);
         let Some(i) = moved.iter().position(Moved::drops) else {
@@ -338,35 +341,35 @@ fn dropped(e: &Evidence) -> Option<String> {
         } else {
             "it"
         };
-        let mut line = format!("stopped: {name} dropped {what} in {}", moved[i].describe());
+        let mut line = format!("{name} dropped {what} in {}", moved[i].describe());
         if let Some(d) = moved[..i].iter().rev().find(|m| m.dnat_to().is_some()) {
             line.push_str(&format!(", after {}", d.describe()));
         }
-        return Some(line);
+        return Some(Verdict::Stopped(line));
     }
     None
 }
 
-fn never_left(e: &Evidence) -> String {
+fn never_left(e: &Evidence) -> Verdict {
     let c = &e.client.name;
     if let Err(err) = route_get(e.client, e.dst, None) {
-        return format!(
-            "stopped: it never left {c}: {c} has no route to {} ({err})",
+        return Verdict::Stopped(format!(
+            "it never left {c}: {c} has no route to {} ({err})",
             e.dst
-        );
+        ));
     }
     match next_hop_trouble(e, e.client, e.dst, None) {
-        Some(t) => format!("stopped: it never left {c}: {t}"),
-        None => format!(
-            "stopped: it never left {c}; {c} has a route and a neighbour entry for it, and no rule that moved dropped it: cause unknown"
-        ),
+        Some(t) => Verdict::Stopped(format!("it never left {c}: {t}")),
+        None => Verdict::Stopped(format!(
+            "it never left {c}; {c} has a route and a neighbour entry for it, and no rule that moved dropped it: cause unknown"
+        )),
     }
 }
 
 /// The last frame was seen on a bridge's port and never taken in by an
 /// interface after it: the bridge had nowhere to switch it, or its sender
 /// addressed it to a MAC nobody has.
-fn switched_nowhere(e: &Evidence, last: &Hop) -> String {
+fn switched_nowhere(e: &Evidence, last: &Hop) -> Verdict {
     let here = format!("{} {}", last.node, last.iface);
     let sender = e
         .path
@@ -378,7 +381,7 @@ fn switched_nowhere(e: &Evidence, last: &Hop) -> String {
     if let Some((s, hop)) = &sender {
         let from = (!Rc::ptr_eq(s, e.client)).then_some((hop.src, hop.iface.as_str()));
         if let Some(t) = next_hop_trouble(e, s, last.dst, from) {
-            return format!("stopped: last seen at {here}, a bridge port; {t}");
+            return Verdict::Stopped(format!("last seen at {here}, a bridge port; {t}"));
         }
     }
     if let Some(t) = e
@@ -386,9 +389,11 @@ fn switched_nowhere(e: &Evidence, last: &Hop) -> String {
         .node(&last.node)
         .and_then(|n| bridge_trouble(&n, &last.iface))
     {
-        return format!("stopped: last seen at {here}; {t}");
+        return Verdict::Stopped(format!("last seen at {here}; {t}"));
     }
-    format!("stopped: last seen at {here}, a bridge port, and no interface took it in after it: cause unknown")
+    Verdict::Stopped(format!(
+        "last seen at {here}, a bridge port, and no interface took it in after it: cause unknown"
+    ))
 }
 
 /// Why `node`, which does not have the packet's destination, did not send
@@ -497,14 +502,14 @@ fn answer(e: &Evidence, node: &str) -> String {
 
 /// The probe arrived at a node that has its destination, but not the one
 /// it should.
-fn wrong_node(e: &Evidence, node: &Rc<Node>, last: &Hop, expected: &Rc<Node>) -> String {
+fn wrong_node(e: &Evidence, node: &Rc<Node>, last: &Hop, expected: &Rc<Node>) -> Verdict {
     let at = endpoint(last.dst, last.ports.map(|p| p.1));
     let answer = answer(e, &node.name);
     if let Some(d) = dnat(e) {
-        return format!(
-            "stopped: it went to {} ({at}), not to {}: it was sent there by {d}; {answer}",
+        return Verdict::Stopped(format!(
+            "it went to {} ({at}), not to {}: it was sent there by {d}; {answer}",
             node.name, expected.name
-        );
+        ));
     }
     // DNAT rules that could have sent it on, and did not match it.
     let unmatched: Vec<String> = rules_in(e, &node.name)
@@ -528,14 +533,14 @@ fn wrong_node(e: &Evidence, node: &Rc<Node>, last: &Hop, expected: &Rc<Node>) ->
             ));
         }
     }
-    format!(
-        "stopped: it went to {} ({at}) itself, not to {}: {why}; {answer}",
+    Verdict::Stopped(format!(
+        "it went to {} ({at}) itself, not to {}: {why}; {answer}",
         node.name, expected.name
-    )
+    ))
 }
 
 /// The probe reached the right node on a port nothing listens on.
-fn wrong_port(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Option<String> {
+fn wrong_port(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Option<Verdict> {
     let Probe::Port { listened, .. } = e.probe else {
         return None;
     };
@@ -546,30 +551,32 @@ fn wrong_port(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Option<String> {
     let how = dnat(e)
         .map(|d| format!(" it was sent there by {d};"))
         .unwrap_or_default();
-    Some(format!(
-        "stopped: it reached {} on port {port}, not on {listened} where the listener is:{how} {}",
+    Some(Verdict::Stopped(format!(
+        "it reached {} on port {port}, not on {listened} where the listener is:{how} {}",
         node.name,
         answer(e, &node.name)
-    ))
+    )))
 }
 
 /// The probe reached its node and nothing came back.
-fn no_reply(e: &Evidence, node: &Rc<Node>, last: &Hop) -> String {
+fn no_reply(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Verdict {
     let here = format!("{} {}", last.node, last.iface);
     let name = &node.name;
     let src = last.src.to_string();
     if let Err(err) = route_get(node, last.src, None) {
-        return format!(
-            "stopped: {name} received it at {here} and no reply left: {name} has no route to {src} ({err}){}",
+        return Verdict::Stopped(format!(
+            "{name} received it at {here} and no reply left: {name} has no route to {src} ({err}){}",
             untranslated(e, last)
-        );
+        ));
     }
     if let Some(t) = next_hop_trouble(e, node, last.src, None) {
-        return format!("stopped: {name} received it at {here} and no reply left: {t}");
+        return Verdict::Stopped(format!(
+            "{name} received it at {here} and no reply left: {t}"
+        ));
     }
-    format!(
-        "stopped: {name} received it at {here} and sent no reply; no rule that moved dropped it: cause unknown"
-    )
+    Verdict::Stopped(format!(
+        "{name} received it at {here} and sent no reply; no rule that moved dropped it: cause unknown"
+    ))
 }
 
 /// When a source arrives as it was sent, the source NAT rules on the way

@@ -104,13 +104,6 @@ pub fn gc_thresh3(v6: bool) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// The `stopped:` line, saying the machine is to blame before the lab's
-/// evidence (which is kept, so that what it saw still reads).
-pub fn blame_machine(stopped: &str) -> String {
-    let rest = stopped.strip_prefix("stopped: ").unwrap_or(stopped);
-    format!("stopped: by the machine, not the lab (its neighbour table is full): {rest}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,14 +176,5 @@ entries  allocs   destroys hash_grows lookups  hits     res_failed rcv_probes_mc
         let unread = Counters::default();
         assert_eq!(neighbour_tables_full(unread, same, |_| None), None);
         assert_eq!(neighbour_tables_full(same, unread, |_| None), None);
-    }
-
-    #[test]
-    fn the_stopped_line_names_the_machine_and_keeps_the_evidence() {
-        assert_eq!(
-            blame_machine("stopped: bird could not resolve 172.29.0.1 on eth0 (neighbour FAILED)"),
-            "stopped: by the machine, not the lab (its neighbour table is full): bird could \
-             not resolve 172.29.0.1 on eth0 (neighbour FAILED)"
-        );
     }
 }

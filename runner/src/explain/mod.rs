@@ -16,6 +16,7 @@ pub mod path;
 mod source;
 pub mod stall;
 mod stamps;
+pub mod verdict;
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -26,6 +27,7 @@ use self::counters::{Moved, Rule};
 use self::diagnose::Evidence;
 use self::path::{PacketPath, Probe, Seen};
 use self::stall::Sent;
+use self::verdict::{Explanation, Verdict};
 use crate::exec::locate;
 use crate::lab::{Lab, Node};
 use crate::state::{self, Reading};
@@ -53,7 +55,7 @@ pub fn explain(
     dst: IpAddr,
     server: Option<&Rc<Node>>,
     replay: impl FnOnce(),
-) -> String {
+) -> Explanation {
     explain_shortfall(lab, probe, client, dst, server, || {
         replay();
         None
@@ -70,7 +72,7 @@ pub fn explain_shortfall(
     dst: IpAddr,
     server: Option<&Rc<Node>>,
     replay: impl FnOnce() -> Option<Shortfall>,
-) -> String {
+) -> Explanation {
     let mut out = String::new();
     let target = server.cloned().or_else(|| lab.owner_of(dst));
     let v6 = dst.is_ipv6();
@@ -107,7 +109,6 @@ pub fn explain_shortfall(
     let tracked: Vec<(Rc<Node>, Vec<Flow>)> =
         watched.iter().map(|n| (n.clone(), flows_of(n))).collect();
     let flows = probe_flows(&tracked, probe, dst, &trace);
-    // `report::at` puts the line of code above this: it starts with "path".
     match &watching {
         Ok(()) => out.push_str("path (the probe replayed with every interface watched):\n"),
         Err(e) => out.push_str(&format!("path: not watched ({e})\n")),
@@ -147,14 +148,12 @@ pub fn explain_shortfall(
         Some(Shortfall::Source { want, got }) => Some(source_line(&evidence, want, got)),
         None => None,
     };
-    let stopped = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
-    match &machine_full {
-        Some(full) => {
-            out.push_str(&format!("  {full}\n"));
-            out.push_str(&format!("  {}\n", machine::blame_machine(&stopped)));
-        }
-        None => out.push_str(&format!("  {stopped}\n")),
+    let mut verdict = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
+    if let Some(full) = &machine_full {
+        out.push_str(&format!("  {full}\n"));
+        verdict = verdict.on_the_machine();
     }
+    out.push_str(&format!("  {verdict}\n"));
     let mut involved: Vec<Rc<Node>> = vec![client.clone()];
     involved.extend(target);
     involved.extend(
@@ -182,13 +181,13 @@ pub fn explain_shortfall(
             .map_or(&[][..], |(_, f)| f.as_slice());
         out.push_str(&dump(&node, v6, moved, entries));
     }
-    out
+    Explanation { text: out, verdict }
 }
 
 /// The source NAT a probe that arrived from an unexpected source went
 /// through: the rules that translate sources whose counters moved, or else
 /// the flow's conntrack entries that record a source translation.
-fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> String {
+fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> Verdict {
     let mut nodes: Vec<String> = vec![e.client.name.clone()];
     for h in &e.path.request {
         if !nodes.contains(&h.node) {
@@ -240,7 +239,7 @@ fn unsent_line(
     sent: Sent,
     probe: Probe,
     seen: &[Seen],
-) -> Option<String> {
+) -> Option<Verdict> {
     // Only the packets that carry the payload: a TCP handshake may well
     // have gone out.
     let (size, proto) = match (sent, probe) {
@@ -274,7 +273,13 @@ fn ip_header(dst: IpAddr) -> usize {
 
 /// Where a payload's packets stopped, when the capture shows them stop at
 /// a size, with the links on the way on too narrow for them.
-fn stall_line(lab: &Lab, sent: Sent, probe: Probe, seen: &[Seen], client: &Node) -> Option<String> {
+fn stall_line(
+    lab: &Lab,
+    sent: Sent,
+    probe: Probe,
+    seen: &[Seen],
+    client: &Node,
+) -> Option<Verdict> {
     let cut = stall::cut(seen, probe, &client.name)?;
     let node = lab.node(&cut.node)?;
     let mtu = |dev: &str| -> Option<u32> {

@@ -6,27 +6,30 @@
 
 use std::net::IpAddr;
 
+use super::verdict::Verdict;
+
 /// `translations`: "host-a's nat POSTROUTING: `… -j MASQUERADE` (+1)" or
 /// "host-a's conntrack entry: …", in the order the probe met them.
-pub fn line(want: IpAddr, got: IpAddr, sent_from: IpAddr, translations: &[String]) -> String {
-    let head = format!("stopped: it arrived from {got}, not from {want}");
-    if translations.is_empty() {
+pub fn line(want: IpAddr, got: IpAddr, sent_from: IpAddr, translations: &[String]) -> Verdict {
+    let head = format!("it arrived from {got}, not from {want}");
+    Verdict::Stopped(if translations.is_empty() {
         if got == sent_from {
-            return format!("{head}: it left with that source and no source NAT applied to it");
+            format!("{head}: it left with that source and no source NAT applied to it")
+        } else {
+            format!("{head}: its source was rewritten on the way, by no rule or conntrack entry the replay saw: cause unknown")
         }
-        return format!("{head}: its source was rewritten on the way, by no rule or conntrack entry the replay saw: cause unknown");
-    }
-    if got == sent_from {
+    } else if got == sent_from {
         // The translation seen was undone or belongs to another flow.
-        return format!(
+        format!(
             "{head}; source NAT seen on the way: {}",
             translations.join("; ")
-        );
-    }
-    format!(
-        "{head}: its source {sent_from} was translated by {}",
-        translations.join(", then ")
-    )
+        )
+    } else {
+        format!(
+            "{head}: its source {sent_from} was translated by {}",
+            translations.join(", then ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -44,7 +47,8 @@ mod tests {
             ip("198.51.100.5"),
             ip("172.29.0.2"),
             &["host-a's ip nat postrouting: `oifname \"eth0\" masquerade` (+1)".into()],
-        );
+        )
+        .to_string();
         assert_eq!(
             l,
             "stopped: it arrived from 198.51.100.5, not from 172.29.0.2: its source 172.29.0.2 was translated by host-a's ip nat postrouting: `oifname \"eth0\" masquerade` (+1)"
@@ -53,12 +57,12 @@ mod tests {
 
     #[test]
     fn a_missing_translation_says_none_applied() {
-        let l = line(ip("198.51.100.5"), ip("172.29.0.2"), ip("172.29.0.2"), &[]);
+        let l = line(ip("198.51.100.5"), ip("172.29.0.2"), ip("172.29.0.2"), &[]).to_string();
         assert!(
             l.ends_with("it left with that source and no source NAT applied to it"),
             "{l}"
         );
-        let l = line(ip("198.51.100.5"), ip("10.0.0.9"), ip("172.29.0.2"), &[]);
+        let l = line(ip("198.51.100.5"), ip("10.0.0.9"), ip("172.29.0.2"), &[]).to_string();
         assert!(l.ends_with("cause unknown"), "{l}");
     }
 }

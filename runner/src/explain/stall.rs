@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use super::path::{requests, Probe, Seen};
+use super::verdict::Verdict;
 use crate::probe::Transfer;
 
 /// What a failed probe sent beyond its token.
@@ -95,12 +96,12 @@ pub fn cut(seen: &[Seen], probe: Probe, client: &str) -> Option<Cut> {
 /// capture shows its packets stop at a size: `narrow` are the links on the
 /// way on from the cut with an MTU below the packets' size, `(name, mtu)`.
 /// None when the capture does not show that.
-pub fn line(sent: Sent, proto: &str, cut: &Cut, narrow: &[(String, u32)]) -> Option<String> {
+pub fn line(sent: Sent, proto: &str, cut: &Cut, narrow: &[(String, u32)]) -> Option<Verdict> {
     if cut.past.is_none() && narrow.is_empty() {
         return None;
     }
     let mut out = format!(
-        "stopped: {}: packets of {} bytes were last seen at {} {}{}",
+        "{}: packets of {} bytes were last seen at {} {}{}",
         sent.describe(proto),
         cut.largest,
         cut.node,
@@ -124,7 +125,7 @@ pub fn line(sent: Sent, proto: &str, cut: &Cut, narrow: &[(String, u32)]) -> Opt
             links.join(", ")
         ));
     }
-    Some(out)
+    Some(Verdict::Stopped(out))
 }
 
 /// The `stopped:` line for a payload that never left its sender because
@@ -137,17 +138,17 @@ pub fn unsent_line(
     client: &str,
     route: &str,
     size: usize,
-) -> Option<String> {
+) -> Option<Verdict> {
     let words: Vec<&str> = route.split_whitespace().collect();
     let mtu: usize = words
         .iter()
         .position(|w| *w == "mtu")
         .and_then(|i| words.get(i + 1)?.parse().ok())?;
     (mtu < size).then(|| {
-        format!(
-            "stopped: {}: it never left {client}, whose route there has learned a path MTU of {mtu} (from an ICMP fragmentation-needed that came back earlier), smaller than its {size}-byte packets",
+        Verdict::Stopped(format!(
+            "{}: it never left {client}, whose route there has learned a path MTU of {mtu} (from an ICMP fragmentation-needed that came back earlier), smaller than its {size}-byte packets",
             sent.describe(proto)
-        )
+        ))
     })
 }
 
@@ -193,7 +194,9 @@ mod tests {
             received: 0,
             differs_at: None,
         });
-        let l = line(sent, "TCP", &c, &[("vxlan0".into(), 1450)]).unwrap();
+        let l = line(sent, "TCP", &c, &[("vxlan0".into(), 1450)])
+            .unwrap()
+            .to_string();
         assert_eq!(
             l,
             "stopped: none of the 200000 bytes arrived: packets of 1488 bytes were last seen at host-a v-bird, a bridge port, while smaller ones (up to 40 bytes) went on; on the way on, host-a's vxlan0 has MTU 1450: frames larger than 1450 bytes are dropped there"
@@ -222,7 +225,9 @@ mod tests {
         assert_eq!(c.node, "host");
         let sent = Sent::Ping(1472);
         assert_eq!(line(sent, "ICMP", &c, &[]), None, "no evidence, no claim");
-        let l = line(sent, "ICMP", &c, &[("eth1".into(), 1400)]).unwrap();
+        let l = line(sent, "ICMP", &c, &[("eth1".into(), 1400)])
+            .unwrap()
+            .to_string();
         assert!(
             l.starts_with("stopped: no echo of the 1472-byte payload came back: packets of 1488 bytes were last seen at host eth0; on the way on, host's eth1 has MTU 1400"),
             "{l}"
@@ -233,7 +238,9 @@ mod tests {
     #[test]
     fn a_learned_path_mtu_keeps_a_large_packet_home() {
         let route = "172.28.0.3 dev eth0 src 172.28.0.2 uid 0 \n    cache expires 597sec mtu 1450";
-        let l = unsent_line(Sent::Ping(1472), "ICMP", "bird", route, 1500).unwrap();
+        let l = unsent_line(Sent::Ping(1472), "ICMP", "bird", route, 1500)
+            .unwrap()
+            .to_string();
         assert_eq!(
             l,
             "stopped: no echo of the 1472-byte payload came back: it never left bird, whose route there has learned a path MTU of 1450 (from an ICMP fragmentation-needed that came back earlier), smaller than its 1500-byte packets"

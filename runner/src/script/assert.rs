@@ -11,6 +11,7 @@ use rhai::{Array, Dynamic, Engine, Map, INT};
 
 use super::args::{def, fail, fmt_secs, parse_ip, parse_socket_addr, port, NodeRef, Res};
 use super::probe_options::{self, PortOptions};
+use super::Explainer;
 use super::RunState;
 use crate::explain::{self, path::Probe, stall::Sent, Shortfall};
 use crate::lab::{Lab, Node};
@@ -119,7 +120,7 @@ fn assert_ping(
     n: &NodeRef,
     target: &str,
     opts: PingOptions,
-    explain: bool,
+    explain: Option<&Explainer>,
 ) -> Res<()> {
     let ip = parse_ip(target).map_err(fail)?;
     let watch = expect.watch(&n.lab);
@@ -136,9 +137,9 @@ fn assert_ping(
     expect
         .judge(call, &what, o, watch.window)
         .map_err(|report| {
-            if !explain {
+            let Some(explainer) = explain else {
                 return fail(report);
-            }
+            };
             let why = explain::explain_shortfall(&n.lab, Probe::Ping, &n.node, ip, None, || {
                 let o = n.node.ping(ip, expect.replay(&n.lab), opts);
                 let lost = o.is_ok_and(|o| !o.delivered);
@@ -146,11 +147,16 @@ fn assert_ping(
                     .filter(|_| lost)
                     .map(|size| Shortfall::Payload(Sent::Ping(size)))
             });
-            fail(format!("{report}\n{why}"))
+            explainer.failed(report, why)
         })
 }
 
-fn assert_ping_all(lab: &Rc<Lab>, nodes: Array, target: &str, explain: bool) -> Res<()> {
+fn assert_ping_all(
+    lab: &Rc<Lab>,
+    nodes: Array,
+    target: &str,
+    explain: Option<&Explainer>,
+) -> Res<()> {
     let nodes: Vec<Rc<Node>> = nodes
         .into_iter()
         .map(|d| {
@@ -181,7 +187,7 @@ fn assert_ping_all(lab: &Rc<Lab>, nodes: Array, target: &str, explain: bool) -> 
     } else {
         String::new()
     };
-    let mut report = format!(
+    let report = format!(
         "assert_ping_all({} nodes, \"{target}\") failed\n  expected: an echo reply from {target} to every node within {}\n  happened: {} of {} got none: {}{more}",
         nodes.len(),
         fmt_secs(watch.window),
@@ -189,13 +195,13 @@ fn assert_ping_all(lab: &Rc<Lab>, nodes: Array, target: &str, explain: bool) -> 
         nodes.len(),
         names.join(", ")
     );
-    if explain {
-        report.push_str(&format!("\nthe first of them, {}:\n", first.name));
-        report.push_str(&explain::explain(lab, Probe::Ping, first, ip, None, || {
-            let _ = first.ping(ip, Expect::Reach.replay(lab), PingOptions::default());
-        }));
-    }
-    Err(fail(report))
+    let Some(explainer) = explain else {
+        return Err(fail(report));
+    };
+    let why = explain::explain(lab, Probe::Ping, first, ip, None, || {
+        let _ = first.ping(ip, Expect::Reach.replay(lab), PingOptions::default());
+    });
+    Err(explainer.failed(format!("{report}\nthe first of them, {}:", first.name), why))
 }
 
 /// A TCP or UDP assertion: a token (with `bytes`, a payload) from `client`
@@ -208,7 +214,7 @@ fn assert_port(
     (client, target): (&NodeRef, &str),
     (server, port): (&NodeRef, u16),
     opts: PortOptions,
-    explain: bool,
+    explain: Option<&Explainer>,
 ) -> Res<Map> {
     let addr = parse_socket_addr(target).map_err(fail)?;
     let lab = &client.lab;
@@ -253,9 +259,9 @@ fn assert_port(
             _ => Ok(()),
         });
     if let Err(report) = verdict {
-        if !explain {
+        let Some(explainer) = explain else {
             return Err(fail(report));
-        }
+        };
         let probe = Probe::Port {
             proto,
             dialled: addr.port(),
@@ -279,7 +285,7 @@ fn assert_port(
                     .map(|t| Shortfall::Payload(Sent::Transfer(t)))
             },
         );
-        return Err(fail(format!("{report}\n{why}")));
+        return Err(explainer.failed(report, why));
     }
     let mut out = Map::new();
     if let (Expect::Reach, Some(from)) = (expect, seen) {

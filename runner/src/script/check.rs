@@ -49,7 +49,7 @@ impl Checker<'_> {
         let mut ast = self
             .engine
             .compile(&text)
-            .map_err(|e| report::describe(&e.into(), &file, self.api))?;
+            .map_err(|e| report::describe(&e.into(), &file, self.api, None))?;
         ast.set_source(file.as_str());
 
         let mut aliases = HashMap::new();

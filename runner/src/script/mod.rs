@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Engine, Scope, Stmt, AST};
 
+use crate::explain::verdict::{Explanation, Verdict};
 use crate::lab::Lab;
 
 /// Called with the live lab of a failed scenario, its file and the report,
@@ -175,6 +176,33 @@ struct RunState {
     /// assertion fails (and its diagnosis says `text`).
     expected_failure: RefCell<Option<(String, Option<String>)>>,
     assertion_failed: Cell<bool>,
+    /// The last failed assertion that was explained.
+    explained: RefCell<Option<Explained>>,
+}
+
+/// A failed assertion's explanation, kept beside its message (what the
+/// Rhai error carries): the report puts it below the line of code, and
+/// `expect_failure` reads its verdicts, not the text.
+struct Explained {
+    message: String,
+    text: String,
+    verdicts: Vec<Verdict>,
+}
+
+/// What an assertion that explains its failures hands them to.
+pub(crate) struct Explainer<'s>(&'s RefCell<Option<Explained>>);
+
+impl Explainer<'_> {
+    /// The error of a failed assertion: `message` (what was expected and
+    /// what happened), with `explanation` kept for the report.
+    pub fn failed(&self, message: String, explanation: Explanation) -> Box<rhai::EvalAltResult> {
+        *self.0.borrow_mut() = Some(Explained {
+            message: message.clone(),
+            text: explanation.text,
+            verdicts: vec![explanation.verdict],
+        });
+        args::fail(message)
+    }
 }
 
 impl RunState {
@@ -188,7 +216,10 @@ impl RunState {
     /// Runs an assertion, or not at all when assertions are off, and notes
     /// whether it failed. `check` is told whether to explain a failure: not
     /// in a fault scenario, whose failures are expected.
-    fn assertion<T: Default>(&self, check: impl FnOnce(bool) -> args::Res<T>) -> args::Res<T> {
+    fn assertion<T: Default>(
+        &self,
+        check: impl FnOnce(Option<&Explainer>) -> args::Res<T>,
+    ) -> args::Res<T> {
         if !self.assertions {
             return Ok(T::default());
         }
@@ -198,7 +229,8 @@ impl RunState {
             None => true,
             Some((_, text)) => text.is_some(),
         };
-        let verdict = check(explain);
+        let explainer = Explainer(&self.explained);
+        let verdict = check(explain.then_some(&explainer));
         if verdict.is_err() {
             self.assertion_failed.set(true);
         }
@@ -301,11 +333,16 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
     ast.set_source(file.as_str());
     let result = engine.run_ast_with_scope(&mut Scope::new(), &ast);
     drop(engine);
+    let explained = state.explained.borrow();
+    let evidence = explained
+        .as_ref()
+        .map(|x| (x.message.as_str(), x.text.as_str()));
     let mut reports: Vec<String> = result
         .err()
-        .map(|e| report::describe(&e, &file, &api))
+        .map(|e| report::describe(&e, &file, &api, evidence))
         .into_iter()
         .collect();
+    drop(explained);
     reports.extend(state.mismatches.take());
     if !reports.is_empty() {
         // What the services said is often why.
@@ -341,7 +378,7 @@ fn expected(result: Result<(), String>, state: &RunState, file: &str) -> Outcome
     };
     match result {
         Err(report) if state.assertion_failed.get() => match text {
-            Some(t) if !diagnosis(&report).contains(&t) => Err(format!(
+            Some(t) if !diagnosis(state, &report).contains(&t) => Err(format!(
                 "{file}: an assertion failed as expected ({why}), but its diagnosis does not say \"{t}\": the failure has another cause than the one expected\n{report}"
             )),
             _ => Ok(Some(report)),
@@ -353,18 +390,18 @@ fn expected(result: Result<(), String>, state: &RunState, file: &str) -> Outcome
     }
 }
 
-/// What a report says the cause is: its `stopped:` lines, where the probe
-/// was replayed; the whole report otherwise.
-fn diagnosis(report: &str) -> String {
-    let lines: Vec<&str> = report
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("stopped:") || l.starts_with("arrived:"))
-        .collect();
-    if lines.is_empty() {
-        report.to_string()
-    } else {
-        lines.join("\n")
+/// What a failure says the cause is: the verdict of its explanation (the
+/// report's `stopped:` or `arrived:` line), where the probe was replayed;
+/// the whole report otherwise.
+fn diagnosis(state: &RunState, report: &str) -> String {
+    match &*state.explained.borrow() {
+        Some(x) => x
+            .verdicts
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => report.to_string(),
     }
 }
 

@@ -10,46 +10,57 @@ use super::signatures::{closest, Catalogue};
 
 /// `file:line: message`, the offending line below it, then where it was
 /// called from, innermost first. `api` names the functions that exist when
-/// a call finds none.
-pub fn describe(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
+/// a call finds none. `evidence`: a failed assertion's message and the
+/// explanation that goes below its line of code.
+pub fn describe(
+    err: &EvalAltResult,
+    file: &str,
+    api: &Catalogue,
+    evidence: Option<(&str, &str)>,
+) -> String {
     match err {
         EvalAltResult::ErrorInFunctionCall(func, source, inner, pos) => {
             let inner_file = if source.is_empty() { file } else { source };
             format!(
                 "{}\n  in function '{func}' called at {}",
-                describe(inner, inner_file, api),
+                describe(inner, inner_file, api, evidence),
                 location(file, *pos)
             )
         }
         EvalAltResult::ErrorInModule(module, inner, pos) => {
             format!(
                 "{}\n  in module '{module}' imported at {}",
-                describe(inner, module, api),
+                describe(inner, module, api, evidence),
                 location(file, *pos)
             )
         }
-        _ => at(file, err.position(), &message(err, file, api)),
+        _ => {
+            let message = message(err, file, api);
+            let below = evidence.filter(|(m, _)| *m == message).map(|(_, e)| e);
+            with_evidence(at(file, err.position(), &message), below)
+        }
     }
 }
 
 /// `file:line: message` and the line of code. The code follows the whole
 /// message, however many lines it has, so that what a message lists (the
 /// signatures that exist, what was expected and what happened) stays with
-/// its first line; the evidence of a replayed probe (from its `path` line
-/// on, see `explain`) comes after the code, which would be lost below it.
+/// its first line.
 pub fn at(file: &str, pos: Position, message: &str) -> String {
-    let (message, evidence) = match message.find("\npath") {
-        Some(i) => (&message[..i], Some(&message[i + 1..])),
-        None => (message, None),
-    };
     let mut out = format!("{}: {}", location(file, pos), message.trim_end());
     if let Some(line) = source_line(file, pos) {
         out.push_str(&format!("\n   | {line}"));
     }
-    if let Some(evidence) = evidence {
-        out.push_str(&format!("\n{}", evidence.trim_end()));
-    }
     out
+}
+
+/// A failed probe's evidence goes after the line of code, which would be
+/// lost below it.
+fn with_evidence(report: String, evidence: Option<&str>) -> String {
+    match evidence {
+        Some(e) => format!("{report}\n{}", e.trim_end()),
+        None => report,
+    }
 }
 
 fn message(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
@@ -162,7 +173,7 @@ mod tests {
         let f = file.to_str().unwrap();
         let err = EvalAltResult::ErrorRuntime("it broke".into(), Position::new(2, 1));
         let api = Catalogue::default();
-        let text = describe(&err, f, &api);
+        let text = describe(&err, f, &api, None);
         assert!(text.starts_with(&format!("{f}:2: it broke")), "{text}");
         assert!(text.contains("   | boom();"), "{text}");
         let nested = EvalAltResult::ErrorInFunctionCall(
@@ -171,7 +182,7 @@ mod tests {
             err.into(),
             Position::new(1, 9),
         );
-        let text = describe(&nested, f, &api);
+        let text = describe(&nested, f, &api, None);
         assert!(
             text.contains(&format!("in function 'helper' called at {f}:1")),
             "{text}"
@@ -186,25 +197,35 @@ mod tests {
         let file = dir.join("x.rhai");
         std::fs::write(&file, "fn f() {\n  assert_ping(n, \"x\");\n}\nf();\n").unwrap();
         let f = file.to_str().unwrap();
-        let err = EvalAltResult::ErrorRuntime(
-            // Failure reports end their last section with a newline.
-            "assert_ping(n, \"x\") failed\n  expected: a reply\n  happened: none\n".into(),
-            Position::new(2, 3),
-        );
+        // Failure reports end their last section with a newline.
+        let message = "assert_ping(n, \"x\") failed\n  expected: a reply\n  happened: none\n";
+        let err = EvalAltResult::ErrorRuntime(message.into(), Position::new(2, 3));
         let nested = EvalAltResult::ErrorInFunctionCall(
             "f".into(),
             String::new(),
             err.into(),
             Position::new(4, 1),
         );
-        let text = describe(&nested, f, &Catalogue::default());
-        std::fs::remove_dir_all(dir).unwrap();
+        let text = describe(&nested, f, &Catalogue::default(), None);
         assert_eq!(
             text,
             format!(
                 "{f}:2: assert_ping(n, \"x\") failed\n  expected: a reply\n  happened: none\n   |   assert_ping(n, \"x\");\n  in function 'f' called at {f}:4"
             )
         );
+        // The assertion's evidence goes below the code, above the trail;
+        // another error's message gets none of it.
+        let evidence = "path (the probe replayed …):\n  stopped: cause unknown\n";
+        let text = describe(&nested, f, &Catalogue::default(), Some((message, evidence)));
+        assert_eq!(
+            text,
+            format!(
+                "{f}:2: assert_ping(n, \"x\") failed\n  expected: a reply\n  happened: none\n   |   assert_ping(n, \"x\");\npath (the probe replayed …):\n  stopped: cause unknown\n  in function 'f' called at {f}:4"
+            )
+        );
+        let text = describe(&nested, f, &Catalogue::default(), Some(("other", evidence)));
+        assert!(!text.contains("path"), "{text}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -212,7 +233,7 @@ mod tests {
         let (engine, _lab) = super::super::api_engine().unwrap();
         let api = Catalogue::of_engine(&engine);
         let err = EvalAltResult::ErrorFunctionNotFound("nodee (&str)".into(), Position::new(3, 1));
-        let text = describe(&err, "s.rhai", &api);
+        let text = describe(&err, "s.rhai", &api, None);
         assert!(
             text.starts_with("s.rhai:3: unknown function nodee(String); did you mean node?\n    node(name: String) -> Node"),
             "{text}"
