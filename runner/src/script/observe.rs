@@ -103,7 +103,7 @@ pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
             "state",
             Reading::Whole,
             "Everything a network stack may leave in the node, normalized: links, addresses, routes, \
-             permanent neighbours, iptables/ip6tables/nft rules, forwarding sysctls. Compare with assert_same.",
+             permanent neighbours, iptables/ip6tables/nft rules (nft: the tables iptables does not show), forwarding sysctls. Compare with assert_same.",
         ),
     ] {
         def(

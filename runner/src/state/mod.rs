@@ -15,3 +15,35 @@ pub use iptables::iptables_save;
 pub use nft::ruleset as nft_ruleset;
 pub use read::{read, Backend, Reading, OTHER_BACKEND};
 pub use report_views::{link_summary, without_comments};
+
+#[cfg(test)]
+mod tests {
+    /// The nft and iptables sections of `state()` from what the tools
+    /// printed, as `read` makes them.
+    fn firewall(save: &str, nft: &str) -> String {
+        let save = super::iptables::parse(save);
+        let own = save.nft_tables("ip");
+        format!(
+            "== iptables\n{}== nft\n{}",
+            save.render(None),
+            super::nft::ruleset_without(nft, &own)
+        )
+    }
+
+    #[test]
+    fn a_masquerade_rule_added_and_deleted_with_iptables_nft_leaves_the_same_state() {
+        let before = firewall("", "");
+        let during = firewall(
+            include_str!("testdata/iptables-nft-save-masquerade.txt"),
+            include_str!("testdata/nft-ruleset-masquerade.txt"),
+        );
+        let after = firewall(
+            include_str!("testdata/iptables-nft-save-emptied.txt"),
+            include_str!("testdata/nft-ruleset-emptied.txt"),
+        );
+        assert_eq!(before, after);
+        // While it is there it is shown once, as iptables shows it.
+        assert_eq!(during.matches("MASQUERADE").count(), 1, "{during}");
+        assert!(!during.contains("masquerade"), "{during}");
+    }
+}

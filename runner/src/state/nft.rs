@@ -4,8 +4,39 @@
 //! maps of a table sorted by name (nft lists them in creation order, which
 //! differs with the order a tool happened to create them in). Rules keep
 //! their order.
+//!
+//! `state()` leaves out the tables iptables-nft made, which its iptables
+//! section shows (see `ruleset_without`).
+
+/// An nft table by family and name: `ip nat`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NftTable {
+    pub family: String,
+    pub name: String,
+}
+
+impl NftTable {
+    /// "table ip nat {" → ip nat
+    fn of_header(header: &str) -> Option<NftTable> {
+        let mut words = header.split_whitespace();
+        (words.next() == Some("table")).then_some(())?;
+        Some(NftTable {
+            family: words.next()?.to_string(),
+            name: words.next()?.to_string(),
+        })
+    }
+}
 
 pub fn ruleset(text: &str) -> String {
+    ruleset_without(text, &[])
+}
+
+/// The ruleset without the tables of `iptables_own`, the ones the
+/// iptables section shows instead, so that a table is in one section
+/// only, normalized as that section normalizes it: an emptied
+/// iptables-nft table reads as no table at all in both. A table of theirs
+/// that holds what iptables cannot show (a set, a map) stays.
+pub fn ruleset_without(text: &str, iptables_own: &[NftTable]) -> String {
     // (table header, its blocks: chains, sets, maps, table-level statements)
     let mut tables: Vec<(String, Vec<Vec<String>>)> = Vec::new();
     let mut open = false;
@@ -38,6 +69,13 @@ pub fn ruleset(text: &str) -> String {
             }
         }
     }
+    tables.retain(|(header, blocks)| {
+        let theirs = NftTable::of_header(header).is_some_and(|t| iptables_own.contains(&t));
+        !theirs
+            || !blocks
+                .iter()
+                .all(|b| b[0].trim_start().starts_with("chain "))
+    });
     tables.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
     for (header, mut blocks) in tables {
@@ -178,6 +216,45 @@ mod tests {
         .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{out}");
         assert!(nat.find("dnat to 172.29.0.2:95").unwrap() < nat.find("jump DOCKER").unwrap());
+    }
+
+    const MASQUERADE: &str = include_str!("testdata/nft-ruleset-masquerade.txt");
+    const EMPTIED: &str = include_str!("testdata/nft-ruleset-emptied.txt");
+    const INCOMPATIBLE_FILTER: &str = include_str!("testdata/nft-ruleset-incompatible.txt");
+
+    fn table(family: &str, name: &str) -> NftTable {
+        NftTable {
+            family: family.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_tables_iptables_shows_are_left_out() {
+        let nat = [table("ip", "nat")];
+        assert_eq!(ruleset_without(EMPTIED, &nat), "");
+        assert_eq!(ruleset_without(MASQUERADE, &nat), "");
+        // nft's own view keeps them.
+        assert!(ruleset(EMPTIED).starts_with("table ip nat {\n"));
+        // Only the family iptables showed.
+        assert_eq!(
+            ruleset_without(EMPTIED, &[table("ip6", "nat")]),
+            ruleset(EMPTIED)
+        );
+        let out = ruleset_without(INCOMPATIBLE_FILTER, &nat);
+        assert_eq!(
+            out,
+            "table ip filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 22 accept\n\t}\n}\n"
+        );
+    }
+
+    #[test]
+    fn a_table_of_iptables_that_holds_a_set_stays() {
+        let text = "table ip filter {\n\tset blocked {\n\t\ttype ipv4_addr\n\t}\n\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n";
+        assert_eq!(
+            ruleset_without(text, &[table("ip", "filter")]),
+            ruleset(text)
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the failure report all read through here. The only file of `state/`
 //! that does I/O.
 
+use super::{iptables, nft};
 use crate::exec::locate;
 use crate::lab::Node;
 
@@ -25,7 +26,8 @@ pub enum Reading<'a> {
     Links,
     /// Everything a network stack may leave behind, normalized: links,
     /// addresses, routes, permanent neighbour entries, iptables, ip6tables
-    /// and nft rules, forwarding sysctls. Tools that are not installed are
+    /// and nft rules (the tables iptables-nft made only in the iptables
+    /// sections), forwarding sysctls. Tools that are not installed are
     /// said so.
     Whole,
     /// For failure reports, as the tools print them (counters kept):
@@ -83,10 +85,7 @@ pub const OTHER_BACKEND: &str = "# the other iptables backend holds rules this o
 /// Reads `what` in `node`; a tool that fails is an error naming the
 /// command, the node and what the tool said.
 pub fn read(node: &Node, what: Reading) -> Result<String, String> {
-    let run = |argv: &[&str]| -> Result<String, String> {
-        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
-        node.exec(&argv)?.into_stdout(&node.name, &argv.join(" "))
-    };
+    let run = |argv: &[&str]| run_in(node, argv);
     Ok(match what {
         Reading::Xtables { v6, table, backend } => {
             let program = backend.program(v6);
@@ -94,13 +93,7 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
                 Some(t) => run(&[&program, "-t", t])?,
                 None => run(&[&program])?,
             };
-            let normalized = super::iptables_save(&text, table);
-            if backend == Backend::Default && normalized.is_empty() {
-                if let Some(note) = other_backend_note(node, v6, &text, table) {
-                    return Ok(note);
-                }
-            }
-            normalized
+            xtables(node, v6, table, backend, &iptables::parse(&text), &text)
         }
         Reading::NftRuleset => super::nft_ruleset(&run(&["nft", "list", "ruleset"])?),
         Reading::Routes => {
@@ -145,6 +138,25 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
     })
 }
 
+/// The normalized `save` (of `text`), or, when the default backend shows
+/// nothing and the other holds rules, the line saying so.
+fn xtables(
+    node: &Node,
+    v6: bool,
+    table: Option<&str>,
+    backend: Backend,
+    save: &iptables::Save,
+    text: &str,
+) -> String {
+    let normalized = save.render(table);
+    if backend == Backend::Default && normalized.is_empty() {
+        if let Some(note) = other_backend_note(node, v6, text, table) {
+            return note;
+        }
+    }
+    normalized
+}
+
 /// When the default backend shows nothing and the other holds rules: the
 /// line saying so, and how to read them.
 fn other_backend_note(node: &Node, v6: bool, shown: &str, table: Option<&str>) -> Option<String> {
@@ -181,6 +193,13 @@ fn other_backend_note(node: &Node, v6: bool, shown: &str, table: Option<&str>) -
     ))
 }
 
+/// What `argv` prints in `node`; failing, an error naming the command,
+/// the node and what the tool said.
+fn run_in(node: &Node, argv: &[&str]) -> Result<String, String> {
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+    node.exec(&argv)?.into_stdout(&node.name, &argv.join(" "))
+}
+
 /// The forwarding switches a stack turns on and should turn off again.
 const FORWARDING: [&str; 3] = [
     "net.ipv4.ip_forward",
@@ -206,33 +225,27 @@ fn whole(node: &Node) -> Result<String, String> {
         "permanent neighbours",
         permanent.iter().map(|l| format!("{l}\n")).collect(),
     );
-    for (title, program, what) in [
-        (
-            "iptables",
-            "iptables-save",
-            Reading::Xtables {
-                v6: false,
-                table: None,
-                backend: Backend::Default,
-            },
-        ),
-        (
-            "ip6tables",
-            "ip6tables-save",
-            Reading::Xtables {
-                v6: true,
-                table: None,
-                backend: Backend::Default,
-            },
-        ),
-        ("nft", "nft", Reading::NftRuleset),
-    ] {
-        let text = match locate(program) {
-            Ok(_) => read(node, what)?,
+    // The tables iptables-nft made are shown by the iptables sections, and
+    // left out of the nft section.
+    let mut iptables_own = Vec::new();
+    for (title, family, v6) in [("iptables", "ip", false), ("ip6tables", "ip6", true)] {
+        let program = Backend::Default.program(v6);
+        let text = match locate(&program) {
+            Ok(_) => {
+                let raw = run_in(node, &[&program])?;
+                let save = iptables::parse(&raw);
+                iptables_own.extend(save.nft_tables(family));
+                xtables(node, v6, None, Backend::Default, &save, &raw)
+            }
             Err(_) => format!("({program} is not installed)\n"),
         };
         section(title, text);
     }
+    let nft = match locate("nft") {
+        Ok(_) => nft::ruleset_without(&run_in(node, &["nft", "list", "ruleset"])?, &iptables_own),
+        Err(_) => "(nft is not installed)\n".to_string(),
+    };
+    section("nft", nft);
     let sysctls = FORWARDING
         .iter()
         .map(|key| match node.sysctl_value(key) {
