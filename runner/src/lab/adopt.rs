@@ -79,6 +79,15 @@ fn runner_ns(kind: &str) -> Option<u64> {
         .and_then(|f| inode(f.as_fd()))
 }
 
+/// An adopted process's namespaces, as its node holds them.
+struct Held {
+    ns: Namespaces,
+    /// Where the runner's own commands run (see `Adopted::tools`).
+    tools: Option<Namespaces>,
+    /// Whether its UTS namespace is its own.
+    container: bool,
+}
+
 impl Lab {
     /// A node for the running process `pid`, as the scenario's commands
     /// see it: its network namespace, and its UTS and mount namespaces
@@ -86,8 +95,42 @@ impl Lab {
     pub fn adopt(&self, name: &str, pid: u32) -> Result<Rc<Node>> {
         let _step = self.step(|| format!("adopt(\"{name}\", {pid})"));
         self.check_name(name)?;
-        let pids = self.ctx.pids.borrow();
-        let proc_dir = match pids.as_ref() {
+        let proc_dir = self.find_process(pid)?;
+        let held = self.hold_namespaces(pid, &proc_dir)?;
+        let rt = self.ctx.rt.handle().clone();
+        let (nl, conn) = held
+            .ns
+            .run(|| {
+                let _entered = rt.enter();
+                Netlink::open()
+            })
+            .and_then(|r| r)
+            .map_err(|e| format!("cannot open netlink in process {pid}'s namespace: {e}"))?;
+        self.ctx.rt.spawn(conn);
+        let node = Rc::new(Node {
+            name: name.to_string(),
+            container: held.container,
+            ns: held.ns,
+            nl,
+            adopted: Some(Adopted {
+                pid,
+                proc_dir,
+                tools: held.tools,
+            }),
+            holder: RefCell::new(None),
+            ports: RefCell::default(),
+            ctx: self.ctx.clone(),
+        });
+        node.alive()?;
+        // An engine's container may have links that are still settling.
+        self.ctx.touched();
+        self.nodes.borrow_mut().push(node.clone());
+        Ok(node)
+    }
+
+    /// The /proc directory of the lab's process `pid`.
+    fn find_process(&self, pid: u32) -> Result<OwnedFd> {
+        match self.ctx.pids.borrow().as_ref() {
             Some(p) => p.open_process(pid),
             None => std::fs::File::open(format!("/proc/{pid}")).map(OwnedFd::from),
         }
@@ -97,7 +140,13 @@ impl Lab {
                  it (what `docker inspect -f {{{{.State.Pid}}}} NAME` prints in the host node)"
             ),
             _ => format!("cannot look process {pid} up: {e}"),
-        })?;
+        })
+    }
+
+    /// Opens the process's namespaces: its network namespace, which must
+    /// be neither the machine's nor a node's, and those others that are
+    /// its own.
+    fn hold_namespaces(&self, pid: u32, proc_dir: &OwnedFd) -> Result<Held> {
         let ns = |kind: &str| {
             netns::open_at(proc_dir.as_fd(), &format!("ns/{kind}"), libc::O_RDONLY)
                 .map_err(|e| format!("cannot open the {kind} namespace of process {pid}: {e}"))
@@ -120,6 +169,7 @@ impl Lab {
                 owner.name
             ));
         }
+        let pids = self.ctx.pids.borrow();
         // A namespace is the process's own unless the runner, the lab or
         // one of its nodes has it too.
         let taken: Vec<u64> = nodes
@@ -164,36 +214,11 @@ impl Lab {
             ),
             None => None,
         };
-        drop(pids);
         let container = uts.is_some();
-        let ns = Namespaces::adopted(net, uts, (mnt, true), pid_ns).map_err(hold)?;
-        let rt = self.ctx.rt.handle().clone();
-        let (nl, conn) = ns
-            .run(|| {
-                let _entered = rt.enter();
-                Netlink::open()
-            })
-            .and_then(|r| r)
-            .map_err(|e| format!("cannot open netlink in process {pid}'s namespace: {e}"))?;
-        self.ctx.rt.spawn(conn);
-        let node = Rc::new(Node {
-            name: name.to_string(),
+        Ok(Held {
+            ns: Namespaces::adopted(net, uts, (mnt, true), pid_ns).map_err(hold)?,
+            tools,
             container,
-            ns,
-            nl,
-            adopted: Some(Adopted {
-                pid,
-                proc_dir,
-                tools,
-            }),
-            holder: RefCell::new(None),
-            ports: RefCell::default(),
-            ctx: self.ctx.clone(),
-        });
-        node.alive()?;
-        // An engine's container may have links that are still settling.
-        self.ctx.touched();
-        self.nodes.borrow_mut().push(node.clone());
-        Ok(node)
+        })
     }
 }

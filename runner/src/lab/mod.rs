@@ -3,6 +3,7 @@
 //! teardown. What can be done to a node is the node's own (`node.rs`).
 
 mod adopt;
+mod commands;
 mod node;
 mod parallel;
 mod service;

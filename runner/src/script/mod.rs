@@ -15,13 +15,14 @@ mod modules;
 mod observe;
 mod probe_options;
 mod report;
+mod run_state;
 mod services;
 mod signatures;
 mod wiring;
 
 pub use check::check_file;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use rhai::{Engine, Scope, Stmt, AST};
 
-use crate::explain::verdict::{Explanation, Verdict};
+pub(crate) use self::run_state::Explainer;
+use self::run_state::RunState;
 use crate::lab::Lab;
 
 /// Called with the live lab of a failed scenario, its file and the report,
@@ -164,83 +166,6 @@ pub(crate) fn new_engine() -> Engine {
 
 /// What a scenario printed, for the report.
 pub type Log = Rc<RefCell<Vec<String>>>;
-
-/// What one run of a script records besides its result.
-#[derive(Default)]
-struct RunState {
-    /// Whether assertions and snapshots run; `scenario graph` only builds.
-    assertions: bool,
-    /// Snapshot mismatches, reported when the script ends.
-    mismatches: RefCell<Vec<String>>,
-    /// `expect_failure(why, text)`: the scenario passes only if an
-    /// assertion fails (and its diagnosis says `text`).
-    expected_failure: RefCell<Option<(String, Option<String>)>>,
-    assertion_failed: Cell<bool>,
-    /// The last failed assertion that was explained.
-    explained: RefCell<Option<Explained>>,
-}
-
-/// A failed assertion's explanation, kept beside its message (what the
-/// Rhai error carries): the report puts it below the line of code, and
-/// `expect_failure` reads its verdicts, not the text.
-struct Explained {
-    message: String,
-    text: String,
-    verdicts: Vec<Verdict>,
-}
-
-/// What an assertion that explains its failures hands them to.
-pub(crate) struct Explainer<'s>(&'s RefCell<Option<Explained>>);
-
-impl Explainer<'_> {
-    /// The error of a failed assertion: `message` (what was expected and
-    /// what happened), with `explanation` kept for the report.
-    pub fn failed(&self, message: String, explanation: Explanation) -> Box<rhai::EvalAltResult> {
-        *self.0.borrow_mut() = Some(Explained {
-            message: message.clone(),
-            text: explanation.text,
-            verdicts: vec![explanation.verdict],
-        });
-        args::fail(message)
-    }
-}
-
-impl RunState {
-    fn new(assertions: bool) -> Rc<RunState> {
-        Rc::new(RunState {
-            assertions,
-            ..RunState::default()
-        })
-    }
-
-    /// Runs an assertion, or not at all when assertions are off, and notes
-    /// whether it failed. `check` is told whether to explain a failure: not
-    /// in a fault scenario, whose failures are expected.
-    fn assertion<T: Default>(
-        &self,
-        check: impl FnOnce(Option<&Explainer>) -> args::Res<T>,
-    ) -> args::Res<T> {
-        if !self.assertions {
-            return Ok(T::default());
-        }
-        // An expected failure is explained only where its diagnosis is
-        // checked: the replay costs a probe window.
-        let explain = match &*self.expected_failure.borrow() {
-            None => true,
-            Some((_, text)) => text.is_some(),
-        };
-        let explainer = Explainer(&self.explained);
-        let verdict = check(explain.then_some(&explainer));
-        if verdict.is_err() {
-            self.assertion_failed.set(true);
-        }
-        verdict
-    }
-
-    fn expect_failure(&self, why: &str, text: Option<&str>) {
-        *self.expected_failure.borrow_mut() = Some((why.to_string(), text.map(str::to_string)));
-    }
-}
 
 /// The whole script API on `engine`, bound to `lab`.
 fn register(engine: &mut Engine, lab: &Rc<Lab>, scenario: &Path, state: &Rc<RunState>) {

@@ -20,6 +20,7 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>) {
             format!("Node({})", n.node.name)
         });
     register_nodes(engine, lab);
+    register_handles(engine, lab);
     register_links(engine);
     register_settings(engine);
 }
@@ -117,6 +118,11 @@ fn register_nodes(engine: &mut Engine, lab: &Rc<Lab>) {
             },
         );
     }
+}
+
+/// The handles of a node other programs use (its netns path, a PID), and
+/// nodes made of what an engine started.
+fn register_handles(engine: &mut Engine, lab: &Rc<Lab>) {
     let with = lab.clone();
     def(
         engine,
