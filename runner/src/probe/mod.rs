@@ -8,13 +8,14 @@
 
 pub mod icmp;
 pub mod tcp;
+mod token;
 pub mod udp;
 
-use std::hash::{BuildHasher, Hasher};
+pub use token::{canonical, first_difference, payload, same_source, source_text, token};
+
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,61 +150,6 @@ impl ProbeOutcome {
         }
         s
     }
-}
-
-/// A random token, unique per probe: the proof that what arrived is ours.
-pub fn token() -> [u8; 16] {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut out = [0u8; 16];
-    for chunk in out.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        h.write_u32(std::process::id());
-        chunk.copy_from_slice(&h.finish().to_ne_bytes());
-    }
-    out
-}
-
-/// What a TCP or UDP probe sends: its token, then up to `len` bytes of a
-/// pattern drawn from the token, so that the listener can check every byte
-/// and a short, reordered or foreign stream is told from ours.
-pub fn payload(token: &[u8; 16], len: usize) -> Vec<u8> {
-    let mut out = token[..len.min(16)].to_vec();
-    let mut x = u64::from_ne_bytes(token[..8].try_into().expect("8 bytes")) | 1;
-    while out.len() < len {
-        // xorshift64: cheap, and no byte repeats with a short period.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let take = (len - out.len()).min(8);
-        out.extend_from_slice(&x.to_le_bytes()[..take]);
-    }
-    out
-}
-
-/// Compares bytes that arrived at `offset` with what was sent: the offset
-/// of the first that differs (a byte beyond the payload differs too).
-pub fn first_difference(sent: &[u8], offset: usize, got: &[u8]) -> Option<usize> {
-    got.iter()
-        .enumerate()
-        .find(|(i, b)| sent.get(offset + i) != Some(b))
-        .map(|(i, _)| offset + i)
-}
-
-/// How a listener saw a source: an IPv4 client of a dual-stack socket
-/// arrives as `::ffff:a.b.c.d`.
-pub fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
-}
-
-/// The source a listener saw, as scripts get it: `198.51.100.5:40312`.
-pub fn source_text(addr: SocketAddr) -> String {
-    canonical(addr).to_string()
-}
-
-/// Whether the listener saw `expected` as the source.
-pub fn same_source(expected: IpAddr, seen: SocketAddr) -> bool {
-    canonical(seen).ip() == expected.to_canonical()
 }
 
 /// How a probe watches: for how long, and whether a refusal ends it.
@@ -430,50 +376,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn payloads_begin_with_the_token_and_differ_per_token() {
-        let (a, b) = (token(), token());
-        let pa = payload(&a, 1000);
-        assert_eq!(pa.len(), 1000);
-        assert_eq!(&pa[..16], &a);
-        assert_eq!(payload(&a, 1000), pa, "the same token gives the same bytes");
-        assert_ne!(payload(&b, 1000)[16..], pa[16..]);
-        assert_eq!(payload(&a, 16), a.to_vec());
-        assert_eq!(payload(&a, 20).len(), 20);
-        // No short period: a segment resent at the wrong offset is caught.
-        assert_ne!(pa[16..48], pa[48..80]);
-    }
-
-    #[test]
-    fn differences_are_found_at_their_offset() {
-        let sent = payload(&token(), 100);
-        assert_eq!(first_difference(&sent, 0, &sent[..50]), None);
-        assert_eq!(first_difference(&sent, 50, &sent[50..]), None);
-        let mut bad = sent[40..60].to_vec();
-        bad[5] ^= 1;
-        assert_eq!(first_difference(&sent, 40, &bad), Some(45));
-        assert_eq!(
-            first_difference(
-                &sent,
-                95,
-                &[sent[95], sent[96], sent[97], sent[98], sent[99], 0]
-            ),
-            Some(100),
-            "a byte beyond the payload is not ours"
-        );
-    }
-
-    #[test]
-    fn sources_are_compared_as_the_client_would_write_them() {
-        let mapped: SocketAddr = "[::ffff:198.51.100.5]:40000".parse().unwrap();
-        assert!(same_source("198.51.100.5".parse().unwrap(), mapped));
-        assert!(!same_source("172.29.0.2".parse().unwrap(), mapped));
-        assert_eq!(source_text(mapped), "198.51.100.5:40000");
-        let v6: SocketAddr = "[2001:db8::5]:95".parse().unwrap();
-        assert_eq!(source_text(v6), "[2001:db8::5]:95");
-        assert!(same_source("2001:db8::5".parse().unwrap(), v6));
-    }
-
-    #[test]
     fn transfers_say_how_far_they_got() {
         let t = |received, differs_at| Transfer {
             total: 200000,
@@ -492,11 +394,6 @@ mod tests {
             .describe()
             .contains("byte 2000 of 200000"));
         assert!(!t(3000, Some(2000)).stalled());
-    }
-
-    #[test]
-    fn tokens_differ() {
-        assert_ne!(token(), token());
     }
 
     #[test]
