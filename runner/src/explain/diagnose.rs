@@ -10,8 +10,8 @@ use std::rc::Rc;
 use super::conntrack::Flow;
 use super::counters::{self, Moved, Rule};
 use super::path::{endpoint, Hop, PacketPath, Probe};
+use super::readings::{query, route_get};
 use super::verdict::Verdict;
-use super::{query, route_get};
 use crate::lab::{Lab, Node};
 
 /// What the replay gathered.
