@@ -14,6 +14,10 @@ use super::readings::{query, route_get};
 use super::verdict::Verdict;
 use crate::lab::{Lab, Node};
 
+mod next_hop;
+
+use self::next_hop::{bridge_trouble, next_hop_trouble};
+
 /// What the replay gathered.
 pub struct Evidence<'a> {
     pub lab: &'a Lab,
@@ -34,180 +38,10 @@ pub struct Evidence<'a> {
 }
 
 /// The word after `key` in `text`.
-fn after<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+pub(super) fn after<'t>(text: &'t str, key: &str) -> Option<&'t str> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let i = words.iter().position(|w| *w == key)?;
     words.get(i + 1).copied()
-}
-
-/// What `ip -o link show dev X` says of a link.
-struct LinkState {
-    up: bool,
-    carrier: bool,
-    mac: Option<String>,
-    master: Option<String>,
-}
-
-fn link_state(node: &Node, dev: &str) -> Option<LinkState> {
-    let text = query(node, &["ip", "-o", "link", "show", "dev", dev]).ok()?;
-    let flags = text.split('<').nth(1)?.split('>').next()?;
-    let flags: Vec<&str> = flags.split(',').collect();
-    Some(LinkState {
-        up: flags.contains(&"UP"),
-        carrier: !flags.contains(&"NO-CARRIER"),
-        mac: after(&text, "link/ether").map(str::to_string),
-        master: after(&text, "master").map(str::to_string),
-    })
-}
-
-/// The interface of `node` that has `ip`.
-fn iface_with(node: &Node, ip: IpAddr) -> Option<String> {
-    let text = query(node, &["ip", "-o", "addr", "show", "to", &ip.to_string()]).ok()?;
-    let name = text.split_whitespace().nth(1)?;
-    Some(name.split('@').next()?.to_string())
-}
-
-/// Why a node could not send on towards `dst`, read from its link,
-/// neighbour table and the node that has the next hop; None when all of
-/// that looks right.
-fn next_hop_trouble(
-    e: &Evidence,
-    node: &Node,
-    dst: IpAddr,
-    from: Option<(IpAddr, &str)>,
-) -> Option<String> {
-    let route = route_get(node, dst, from).ok()?;
-    let dev = after(&route, "dev")?.to_string();
-    let hop: IpAddr = after(&route, "via")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(dst);
-    if route.starts_with("local ") {
-        return None;
-    }
-    let name = &node.name;
-    if let Some(l) = link_state(node, &dev) {
-        if !l.up {
-            return Some(format!("{name}'s {dev}, its way to {hop}, is down"));
-        }
-        if !l.carrier {
-            return Some(format!(
-                "{name}'s {dev}, its way to {hop}, has no carrier (the other end is down)"
-            ));
-        }
-    }
-    let owner = e.lab.owner_of(hop).and_then(|o| {
-        let iface = iface_with(&o, hop)?;
-        Some((o, iface))
-    });
-    let entry = query(
-        node,
-        &["ip", "neigh", "show", "to", &hop.to_string(), "dev", &dev],
-    )
-    .unwrap_or_default();
-    let state = entry
-        .split_whitespace()
-        .last()
-        .unwrap_or("none")
-        .to_string();
-    let resolve = if hop.is_ipv4() {
-        "ARP"
-    } else {
-        "neighbour solicitation"
-    };
-    match after(&entry, "lladdr") {
-        None => {
-            let why = match &owner {
-                None => format!("nobody in the lab has {hop}"),
-                Some((o, iface)) => match link_state(o, iface) {
-                    Some(l) if !l.up => format!("{}'s {iface}, which has {hop}, is down", o.name),
-                    _ if rejects_source(o, hop, after(&route, "src"), iface) => format!(
-                        "{} ignores it by reverse-path filtering (rp_filter): its route back to {} does not leave through {iface}",
-                        o.name,
-                        after(&route, "src").unwrap_or_default()
-                    ),
-                    _ => match bridge_trouble(o, iface).or_else(|| ports_trouble(o, iface)) {
-                        Some(t) => t,
-                        None => format!(
-                            "{}'s {iface} has {hop}; why it did not answer is unknown",
-                            o.name
-                        ),
-                    },
-                },
-            };
-            Some(format!(
-                "{name} could not resolve {hop} on {dev} (neighbour {}: no answer to {resolve}): {why}",
-                if state == "none" { "entry missing" } else { &state }
-            ))
-        }
-        Some(mac) => {
-            let (o, iface) = owner?;
-            let real = link_state(&o, &iface)?.mac?;
-            // A bridge whose MAC was never set takes its lowest port's, and
-            // takes another when that port leaves: the usual way to get here.
-            let bridge = query(&o, &["ip", "-d", "-o", "link", "show", "dev", &iface])
-                .is_ok_and(|t| t.contains(" bridge "));
-            let why = if bridge {
-                " (a bridge takes the lowest of its ports' MACs unless its own was set, and changes it when that port leaves)"
-            } else {
-                ""
-            };
-            (real != mac).then(|| {
-                format!(
-                    "{name} sends to {hop} at {mac} (its neighbour entry, {state}), but {}'s {iface}, which has {hop}, is now at {real}: {name}'s neighbour entry is stale{why}",
-                    o.name
-                )
-            })
-        }
-    }
-}
-
-/// A bridge port that does not forward, or a bridge that is down, under
-/// an interface that should have answered.
-fn bridge_trouble(node: &Node, iface: &str) -> Option<String> {
-    let l = link_state(node, iface)?;
-    if let Some(bridge) = l.master {
-        if link_state(node, &bridge).is_some_and(|b| !b.up) {
-            return Some(format!("{}'s bridge {bridge} is down", node.name));
-        }
-        return port_trouble(node, iface);
-    }
-    None
-}
-
-/// The ports of `bridge` that are down or do not forward: behind one of
-/// them is the node that got no answer.
-fn ports_trouble(node: &Node, bridge: &str) -> Option<String> {
-    let text = query(node, &["bridge", "link", "show"]).ok()?;
-    let bad: Vec<String> = text
-        .lines()
-        .filter(|l| after(l, "master") == Some(bridge))
-        .filter_map(|l| {
-            let name = l.split_whitespace().nth(1)?.trim_end_matches(':');
-            let name = name.split('@').next()?;
-            let state = after(l, "state")?;
-            (state != "forwarding").then(|| format!("{name} is {state}"))
-        })
-        .collect();
-    (!bad.is_empty()).then(|| {
-        format!(
-            "{}'s bridge {bridge} does not forward on every port: {}",
-            node.name,
-            bad.join(", ")
-        )
-    })
-}
-
-/// A bridge port whose STP state is not forwarding.
-fn port_trouble(node: &Node, port: &str) -> Option<String> {
-    let text = query(node, &["ip", "-d", "-o", "link", "show", "dev", port]).ok()?;
-    let i = text.find("bridge_slave state ")?;
-    let state = text[i..].split_whitespace().nth(2)?;
-    (state != "forwarding").then(|| {
-        format!(
-            "{}'s bridge port {port} is {state}, not forwarding",
-            node.name
-        )
-    })
 }
 
 /// The nodes the probe concerns, in the order it met them.
@@ -429,23 +263,10 @@ fn not_forwarded(e: &Evidence, node: &Rc<Node>, hop: &Hop) -> String {
     }
 }
 
-/// Whether `node` refuses what comes in on `iface` from `src` (asking for
-/// `to`): the kernel's own route check, which rp_filter makes strict, and
-/// which applies to ARP requests as it does to packets.
-fn rejects_source(node: &Node, to: IpAddr, src: Option<&str>, iface: &str) -> bool {
-    let Some(src) = src else {
-        return false;
-    };
-    let Ok(src) = src.parse() else {
-        return false;
-    };
-    route_get(node, to, Some((src, iface))).is_err_and(|e| refused_by_rp_filter(node, iface, &e))
-}
-
 /// Whether a route lookup failed because of reverse-path filtering: the
 /// kernel says EXDEV, or EINVAL (a "martian source") where rp_filter is on
 /// for the interface (the higher of `all` and its own applies).
-fn refused_by_rp_filter(node: &Node, iface: &str, err: &str) -> bool {
+pub(super) fn refused_by_rp_filter(node: &Node, iface: &str, err: &str) -> bool {
     let on = |key: &str| node.sysctl_value(key).is_ok_and(|v| v != "0");
     err.contains("cross-device")
         || (err.contains("Invalid argument")
