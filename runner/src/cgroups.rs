@@ -100,12 +100,6 @@ fn remove_tree(dir: &Path) {
     }
 }
 
-/// Whether `parent` exists in any hierarchy.
-pub fn exists(parent: &str) -> bool {
-    let name = parent.trim_start_matches('/');
-    hierarchies().iter().any(|root| root.join(name).exists())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,10 +76,7 @@ pub fn expose(lab: &Lab, scenario: &Path, mode: &Mode) -> KeptLab {
         };
         // iptables-legacy takes its lock where the lab's commands take it:
         // rootless, the machine's /run/xtables.lock cannot be opened.
-        let command = match lab.xtables_lockfile() {
-            Some(lock) => format!("XTABLES_LOCKFILE={lock} {command}"),
-            None => command,
-        };
+        let command = format!("XTABLES_LOCKFILE={} {command}", lab.xtables_lockfile());
         kept.entries.push((node.name.clone(), command));
     }
     kept

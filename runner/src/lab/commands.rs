@@ -6,6 +6,7 @@ use std::rc::Rc;
 use super::service::{self, Service};
 use super::{Node, Result};
 use crate::exec::{self, Output};
+use crate::netns::Namespaces;
 
 impl Node {
     /// Runs one of the machine's programs in the node, within the lab's
@@ -13,28 +14,26 @@ impl Node {
     /// the diagnosis). In an adopted container that is not the container's
     /// program of that name (see `tools_ns`).
     pub fn exec(&self, argv: &[String]) -> Result<Output> {
-        self.alive()?;
-        exec::run(
-            &self.ctx.rt,
-            (self.tools_ns(), self.ctx.dir.as_ref()),
-            argv,
-            &self.ctx.env,
-            self.ctx.limits.get().exec_timeout,
-            &exec::Options::default(),
-        )
+        self.run_in(self.tools_ns(), argv, &exec::Options::default())
     }
 
     /// Runs `argv` in the node with a script's options (stdin, environment,
     /// time limit).
     pub fn exec_with(&self, argv: &[String], opts: &exec::Options) -> Result<Output> {
-        self.alive()?;
         self.ctx.touched();
         let _step = self
             .ctx
             .step(|| format!("{}: {}", self.name, argv.join(" ")));
+        self.run_in(&self.ns, argv, opts)
+    }
+
+    /// Runs `argv` in `ns` (the node's, or its tools' view) within the
+    /// lab's command time limit, unless the options set their own.
+    fn run_in(&self, ns: &Namespaces, argv: &[String], opts: &exec::Options) -> Result<Output> {
+        self.alive()?;
         exec::run(
             &self.ctx.rt,
-            (&self.ns, self.ctx.dir.as_ref()),
+            (ns, self.ctx.dir.as_ref()),
             argv,
             &self.ctx.env,
             self.ctx.limits.get().exec_timeout,

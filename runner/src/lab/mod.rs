@@ -166,8 +166,8 @@ impl Lab {
 
     /// The lock iptables-legacy takes in this lab, for commands started
     /// from outside (`--keep`).
-    pub fn xtables_lockfile(&self) -> Option<&str> {
-        Some(&self.ctx.xtables_lockfile)
+    pub fn xtables_lockfile(&self) -> &str {
+        &self.ctx.xtables_lockfile
     }
 
     /// A cgroup parent of the lab's own, for an engine's containers: what
@@ -413,9 +413,7 @@ impl Drop for Lab {
         // Whatever is left of the lab, wherever it went, ends with its
         // PID namespace.
         drop(self.ctx.pids.borrow_mut().take());
-        if crate::cgroups::exists(&self.ctx.cgroup) {
-            crate::cgroups::remove(&self.ctx.cgroup);
-        }
+        crate::cgroups::remove(&self.ctx.cgroup);
         let inodes: Vec<u64> = self
             .nodes
             .borrow()
