@@ -6,20 +6,22 @@
 
 use std::collections::HashMap;
 
-mod parse;
+use crate::state::firewall::{Action, Source, Table};
 
-pub use parse::{parse_nft, parse_xtables};
+mod order;
 
 /// One rule (or chain policy) with its packet counter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    /// `iptables`, `ip6tables` or `nft ip mytable`.
-    pub source: String,
+    pub source: Source,
+    /// `nat` for iptables, `inet lab` for nft.
     pub table: String,
     pub chain: String,
-    /// The rule as written, counters left out; `policy DROP` for a policy.
+    /// The rule as the firewall prints it, counters left out; `policy
+    /// DROP` for a policy.
     pub text: String,
     pub policy: bool,
+    pub action: Option<Action>,
     pub packets: u64,
     /// Where a packet meets it: hook, table priority, then the rule's place
     /// in its chain (after the place of the jump into a user chain).
@@ -30,6 +32,12 @@ pub struct Rule {
 /// places of the jumps that led to the rule.
 type Order = (u8, i32, String, Vec<usize>);
 
+/// Every rule of `tables` with its counter, in the order a packet meets
+/// them.
+pub fn rules(tables: &[Table]) -> Vec<Rule> {
+    tables.iter().flat_map(order::rules_of).collect()
+}
+
 /// A rule whose counter moved during the replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moved {
@@ -37,64 +45,54 @@ pub struct Moved {
     pub delta: u64,
 }
 
-impl Moved {
-    /// `nat PREROUTING: `-p tcp … -j DNAT --to-destination 172.29.0.2:95` (+1)`.
-    pub fn describe(&self) -> String {
-        let r = &self.rule;
-        let place = if r.source.starts_with("nft") {
-            format!("{} {}", r.source, r.chain)
-        } else {
-            format!("{} {}", r.table, r.chain)
-        };
-        if r.policy {
-            format!("{place} {} (+{})", r.text, self.delta)
-        } else {
-            format!("{place}: `{}` (+{})", r.text, self.delta)
+impl Rule {
+    /// `nat PREROUTING` for iptables, `nft inet lab pre` for nft.
+    pub fn place(&self) -> String {
+        match self.source {
+            Source::Nft { .. } => format!("nft {} {}", self.table, self.chain),
+            Source::Iptables { .. } => format!("{} {}", self.table, self.chain),
         }
-    }
-
-    /// Whether the packet ends here: DROP or REJECT, as a rule or a policy.
-    pub fn drops(&self) -> bool {
-        drops(&self.rule.text)
     }
 
     /// The address a DNAT rule sends to.
     pub fn dnat_to(&self) -> Option<&str> {
-        dnat_to(&self.rule.text)
+        match &self.action {
+            Some(Action::Dnat(to)) => to.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_dnat(&self) -> bool {
+        matches!(self.action, Some(Action::Dnat(_)))
+    }
+
+    /// Whether it rewrites the source (MASQUERADE or SNAT).
+    pub fn translates_source(&self) -> bool {
+        self.action.as_ref().is_some_and(Action::translates_source)
     }
 }
 
-pub fn drops(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words
-        .windows(2)
-        .any(|w| w[0] == "-j" && (w[1] == "DROP" || w[1] == "REJECT"))
-        || text == "policy DROP"
-        || matches!(words.last(), Some(&"drop"))
-        || words.contains(&"reject")
-}
+impl Moved {
+    /// `nat PREROUTING: `-p tcp … -j DNAT --to-destination 172.29.0.2:95` (+1)`.
+    pub fn describe(&self) -> String {
+        let r = &self.rule;
+        if r.policy {
+            format!("{} {} (+{})", r.place(), r.text, self.delta)
+        } else {
+            format!("{}: `{}` (+{})", r.place(), r.text, self.delta)
+        }
+    }
 
-pub fn dnat_to(text: &str) -> Option<&str> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let i = words
-        .iter()
-        .position(|w| *w == "--to-destination")
-        .or_else(|| {
-            let d = words.iter().position(|w| *w == "dnat")?;
-            // nft: `dnat to X` or `dnat ip to X`.
-            words[d..].iter().position(|w| *w == "to").map(|t| d + t)
-        })?;
-    words.get(i + 1).copied()
-}
+    /// Whether the packet ends here: dropped or rejected, by a rule or a
+    /// policy.
+    pub fn drops(&self) -> bool {
+        self.rule.action.as_ref().is_some_and(Action::stops)
+    }
 
-/// Whether a rule rewrites the source (MASQUERADE or SNAT).
-pub fn translates_source(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words
-        .windows(2)
-        .any(|w| w[0] == "-j" && (w[1] == "MASQUERADE" || w[1] == "SNAT"))
-        || words.contains(&"masquerade")
-        || words.contains(&"snat")
+    /// The address a DNAT rule sends to.
+    pub fn dnat_to(&self) -> Option<&str> {
+        self.rule.dnat_to()
+    }
 }
 
 /// Rules of `after` whose counter is higher than in `before`, in the order
@@ -127,6 +125,7 @@ pub fn moved(before: &[Rule], after: &[Rule]) -> Vec<Moved> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{nft_firewall, xtables_firewall};
 
     const BEFORE: &str = "\
 # Generated by iptables-save v1.8.9 (nf_tables)
@@ -149,6 +148,10 @@ COMMIT
 COMMIT
 ";
 
+    fn xtables(text: &str) -> Vec<Rule> {
+        rules(&xtables_firewall(text, false))
+    }
+
     /// The rules that moved when BEFORE's counters change as `moves` say,
     /// and how the report describes them.
     fn moved_by(moves: &[(&str, &str)]) -> (Vec<Moved>, Vec<String>) {
@@ -156,10 +159,7 @@ COMMIT
         for (from, to) in moves {
             later = later.replacen(from, to, 1);
         }
-        let m = moved(
-            &parse_xtables("iptables", BEFORE),
-            &parse_xtables("iptables", &later),
-        );
+        let m = moved(&xtables(BEFORE), &xtables(&later));
         let lines = m.iter().map(Moved::describe).collect();
         (m, lines)
     }
@@ -183,42 +183,6 @@ COMMIT
         assert_eq!(m[0].dnat_to(), Some("172.29.0.2:95"));
     }
 
-    const NFT: &str = "\
-table ip filter {
-	chain INPUT {
-		type filter hook input priority filter; policy accept;
-		meta l4proto icmp counter packets 0 bytes 0 drop
-	}
-}
-table inet lab {
-	chain pre {
-		type nat hook prerouting priority dstnat; policy accept;
-		tcp dport 95 counter packets 0 bytes 0 dnat ip to 172.29.0.2:95
-	}
-	chain fwd {
-		type filter hook forward priority filter; policy drop;
-		ct state established accept
-		tcp dport 95 jump ports
-	}
-	chain ports {
-		counter packets 0 bytes 0 reject
-	}
-}
-";
-
-    #[test]
-    fn verdicts() {
-        assert!(drops(
-            "-p icmp -j REJECT --reject-with icmp-port-unreachable"
-        ));
-        assert!(!drops("-j DOCKER-DROP"));
-        assert!(drops("tcp dport 22 counter drop"));
-        assert!(!drops("ct state established accept"));
-        assert_eq!(dnat_to("-j ACCEPT"), None);
-        assert!(!translates_source("-j ACCEPT"));
-        assert!(translates_source("oifname != \"br0\" counter masquerade"));
-    }
-
     #[test]
     fn a_user_chain_comes_right_after_the_jump_into_it() {
         let (m, lines) = moved_by(&[
@@ -237,40 +201,51 @@ table inet lab {
             ]
         );
         assert!(m[2].drops());
-        assert!(translates_source(&m[3].rule.text));
+        assert!(m[3].rule.translates_source());
+        // A target that is no chain of the table is not a jump.
+        let log = xtables(&BEFORE.replace("-j DOCKER\n", "-j DOCKER-DROP\n"));
+        assert!(!log.iter().any(
+            |r| r.text.ends_with("DOCKER-DROP") && r.action.as_ref().is_some_and(Action::stops)
+        ));
+    }
+
+    const JSON: &str = include_str!("../state/testdata/nft-j-features.json");
+    const TEXT: &str = include_str!("../state/testdata/nft-a-features.txt");
+
+    fn nft(json: &str) -> Vec<Rule> {
+        rules(&nft_firewall(json, TEXT).unwrap())
     }
 
     #[test]
-    fn nft_rules_that_count_and_iptables_tables_skipped() {
-        let later = NFT
-            .replace(
-                "counter packets 0 bytes 0 dnat",
-                "counter packets 1 bytes 60 dnat",
+    fn nft_rules_behind_a_named_set_in_the_order_a_packet_meets_them() {
+        let later = JSON
+            .replacen(
+                "\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"drop\": null}",
+                "\"counter\": {\"packets\": 2, \"bytes\": 120}}, {\"drop\": null}",
+                1,
             )
-            .replace(
-                "counter packets 0 bytes 0 reject",
-                "counter packets 1 bytes 60 reject",
+            .replacen(
+                "\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"dnat\"",
+                "\"counter\": {\"packets\": 1, \"bytes\": 60}}, {\"dnat\"",
+                1,
             )
-            .replace(
-                "counter packets 0 bytes 0 drop",
-                "counter packets 4 bytes 240 drop",
+            .replacen(
+                "\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"reject\": {\"type\": \"tcp reset\"",
+                "\"counter\": {\"packets\": 1, \"bytes\": 60}}, {\"reject\": {\"type\": \"tcp reset\"",
+                1,
             );
-        let skip = ["ip filter".to_string()];
-        let m = moved(&parse_nft(NFT, &skip), &parse_nft(&later, &skip));
+        assert_ne!(later, JSON);
+        let m = moved(&nft(JSON), &nft(&later));
         let lines: Vec<String> = m.iter().map(Moved::describe).collect();
         assert_eq!(
             lines,
             [
-                "nft inet lab pre: `tcp dport 95 counter dnat ip to 172.29.0.2:95` (+1)",
-                "nft inet lab ports: `counter reject` (+1)",
+                "nft inet fw pre: `tcp dport 95 counter dnat ip to 172.29.0.2:95` (+1)",
+                "nft inet fw forward: `ip saddr @blocked tcp dport 95 counter drop comment \"no 95 from blocked\"` (+2)",
+                "nft inet fw ports_chain: `meta l4proto tcp counter reject with tcp reset` (+1)",
             ]
         );
         assert_eq!(m[0].dnat_to(), Some("172.29.0.2:95"));
-        assert!(m[1].drops());
-        // Without the skip, iptables-nft's table is read as nft too.
-        assert_eq!(
-            moved(&parse_nft(NFT, &[]), &parse_nft(&later, &[])).len(),
-            3
-        );
+        assert!(m[1].drops() && m[2].drops());
     }
 }

@@ -5,52 +5,52 @@
 //! below it.
 
 use std::net::IpAddr;
-use std::rc::Rc;
 
 use super::conntrack::Flow;
-use super::counters::{self, Moved, Rule};
-use super::path::{endpoint, Hop, PacketPath, Probe};
-use super::readings::{query, route_get};
-use super::verdict::Verdict;
-use crate::lab::{Lab, Node};
+use super::counters::{Moved, Rule};
+use super::kernel::{Kernel, NoRoute};
+use super::path::{Hop, PacketPath, Probe};
+use super::verdict::{Cause, Verdict};
 
+mod elsewhere;
 mod next_hop;
+#[cfg(test)]
+mod tests;
 
+use self::elsewhere::{wrong_node, wrong_port};
 use self::next_hop::{bridge_trouble, next_hop_trouble};
 
-/// What the replay gathered.
+/// What the replay gathered, by node name; the kernels are asked the rest.
 pub struct Evidence<'a> {
-    pub lab: &'a Lab,
+    pub kernel: &'a dyn Kernel,
     pub probe: Probe,
-    pub client: &'a Rc<Node>,
+    pub client: String,
     pub dst: IpAddr,
     /// Where the token should arrive: the listener, or for a ping the
     /// node that owns the address, if any.
-    pub expected: Option<Rc<Node>>,
+    pub expected: Option<String>,
     pub path: &'a PacketPath,
     /// Every watched node's rules after the replay, and those that moved.
-    pub rules: &'a [(Rc<Node>, Vec<Rule>, Vec<Moved>)],
+    pub rules: &'a [NodeRules],
     /// The replayed flow's conntrack entries, by node.
-    pub flows: &'a [(Rc<Node>, Flow)],
+    pub flows: &'a [(String, Flow)],
     /// Whether frames could be captured: without them, an empty path says
     /// nothing.
     pub watched: bool,
 }
 
-/// The word after `key` in `text`.
-pub(super) fn after<'t>(text: &'t str, key: &str) -> Option<&'t str> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let i = words.iter().position(|w| *w == key)?;
-    words.get(i + 1).copied()
+/// One node's rules after the replay, and the ones the replay moved.
+pub struct NodeRules {
+    pub node: String,
+    pub rules: Vec<Rule>,
+    pub moved: Vec<Moved>,
 }
 
 /// The nodes the probe concerns, in the order it met them.
-fn path_nodes(e: &Evidence) -> Vec<String> {
-    let mut out: Vec<String> = vec![e.client.name.clone()];
+pub(super) fn path_nodes(e: &Evidence) -> Vec<String> {
+    let mut out: Vec<String> = vec![e.client.clone()];
     let hops = e.path.request.iter().chain(&e.path.reply);
-    let more = hops
-        .map(|h| h.node.clone())
-        .chain(e.expected.iter().map(|n| n.name.clone()));
+    let more = hops.map(|h| h.node.clone()).chain(e.expected.clone());
     for n in more {
         if !out.contains(&n) {
             out.push(n);
@@ -59,99 +59,75 @@ fn path_nodes(e: &Evidence) -> Vec<String> {
     out
 }
 
-fn moved_in<'e>(e: &'e Evidence, node: &str) -> &'e [Moved] {
+pub(super) fn moved_in<'e>(e: &'e Evidence, node: &str) -> &'e [Moved] {
     e.rules
         .iter()
-        .find(|(n, _, _)| n.name == node)
-        .map_or(&[], |(_, _, m)| m.as_slice())
+        .find(|r| r.node == node)
+        .map_or(&[], |r| r.moved.as_slice())
 }
 
-fn rules_in<'e>(e: &'e Evidence, node: &str) -> &'e [Rule] {
+pub(super) fn rules_in<'e>(e: &'e Evidence, node: &str) -> &'e [Rule] {
     e.rules
         .iter()
-        .find(|(n, _, _)| n.name == node)
-        .map_or(&[], |(_, r, _)| r.as_slice())
-}
-
-/// The DNAT the probe went through, as evidence: a DNAT rule that moved,
-/// or the flow's conntrack entry.
-fn dnat(e: &Evidence) -> Option<String> {
-    for node in path_nodes(e) {
-        if let Some(m) = moved_in(e, &node).iter().find(|m| m.dnat_to().is_some()) {
-            return Some(format!("{node}'s {}", m.describe()));
-        }
-    }
-    e.flows.iter().find_map(|(n, f)| {
-        let to = f.dnat()?;
-        Some(format!(
-            "{}'s conntrack entry: {} (DNAT to {to})",
-            n.name,
-            f.describe()
-        ))
-    })
+        .find(|r| r.node == node)
+        .map_or(&[], |r| r.rules.as_slice())
 }
 
 pub fn diagnose(e: &Evidence) -> Verdict {
     if let Some(d) = dropped(e) {
         return d;
     }
-    let client = &e.client.name;
+    let client = &e.client;
     if !e.watched {
-        return Verdict::Stopped(
-            "cause unknown: no frame could be watched, and no rule that drops counted it".into(),
+        return Verdict::stopped(
+            Cause::Unknown,
+            "cause unknown: no frame could be watched, and no rule that drops counted it",
         );
     }
     let Some(last) = e.path.request.last() else {
         return never_left(e);
     };
-    let Some(node) = e.lab.node(&last.node) else {
-        return Verdict::Stopped(format!(
-            "last seen at {} {}; cause unknown",
-            last.node, last.iface
-        ));
-    };
     let here = format!("{} {}", last.node, last.iface);
+    if !e.kernel.exists(&last.node) {
+        return Verdict::stopped(
+            Cause::Unknown,
+            format!("last seen at {here}; cause unknown"),
+        );
+    }
+    let node = last.node.as_str();
     if last.bridged {
         return switched_nowhere(e, last);
     }
-    let owns = e
-        .lab
-        .owner_of(last.dst)
-        .is_some_and(|o| Rc::ptr_eq(&o, &node));
-    if !owns {
-        return Verdict::Stopped(format!(
-            "last seen at {here}; {}",
-            not_forwarded(e, &node, last)
-        ));
+    if e.kernel.owner_of(last.dst).as_deref() != Some(node) {
+        let (cause, why) = not_forwarded(e, node, last);
+        return Verdict::stopped(cause, format!("last seen at {here}; {why}"));
     }
-    if let Some(expected) = e.expected.as_ref().filter(|x| !Rc::ptr_eq(x, &node)) {
-        return wrong_node(e, &node, last, expected);
+    if let Some(expected) = e.expected.as_ref().filter(|x| *x != node) {
+        return wrong_node(e, node, last, expected);
     }
-    if let Some(wrong) = wrong_port(e, &node, last) {
+    if let Some(wrong) = wrong_port(e, node, last) {
         return wrong;
     }
     if let Some(back) = e.path.reply.last() {
         if back.node != *client {
-            let Some(at) = e.lab.node(&back.node) else {
-                return Verdict::Stopped(format!(
-                    "the reply was last seen at {} {}",
-                    back.node, back.iface
-                ));
-            };
-            return Verdict::Stopped(format!(
-                "{} answered, but the reply was last seen at {} {}; {}",
-                node.name,
-                back.node,
-                back.iface,
-                not_forwarded(e, &at, back)
-            ));
+            if !e.kernel.exists(&back.node) {
+                return Verdict::stopped(
+                    Cause::Unknown,
+                    format!("the reply was last seen at {} {}", back.node, back.iface),
+                );
+            }
+            let (cause, why) = not_forwarded(e, &back.node, back);
+            return Verdict::stopped(
+                cause,
+                format!(
+                    "{node} answered, but the reply was last seen at {} {}; {why}",
+                    back.node, back.iface,
+                ),
+            );
         }
-        return Verdict::Arrived(format!(
-            "{} answered and the answer reached {client}",
-            node.name
-        ));
+        return Verdict::Arrived(format!("{node} answered and the answer reached {client}"));
     }
-    no_reply(e, &node, last)
+    no_reply(e, node, last)
 }
 
 /// A rule or policy that drops, whose counter moved in a node the probe
@@ -175,28 +151,33 @@ fn dropped(e: &Evidence) -> Option<Verdict> {
         } else {
             "it"
         };
-        let mut line = format!("{name} dropped {what} in {}", moved[i].describe());
+        let rule = moved[i].describe();
+        let mut line = format!("{name} dropped {what} in {rule}");
         if let Some(d) = moved[..i].iter().rev().find(|m| m.dnat_to().is_some()) {
             line.push_str(&format!(", after {}", d.describe()));
         }
-        return Some(Verdict::Stopped(line));
+        return Some(Verdict::stopped(Cause::Firewall { node: name, rule }, line));
     }
     None
 }
 
 fn never_left(e: &Evidence) -> Verdict {
-    let c = &e.client.name;
-    if let Err(err) = route_get(e.client, e.dst, None) {
-        return Verdict::Stopped(format!(
-            "it never left {c}: {c} has no route to {} ({err})",
-            e.dst
-        ));
+    let c = &e.client;
+    if let Err(err) = e.kernel.route(c, e.dst, None) {
+        return Verdict::stopped(
+            Cause::NoRoute { node: c.clone() },
+            format!("it never left {c}: {c} has no route to {} ({err})", e.dst),
+        );
     }
-    match next_hop_trouble(e, e.client, e.dst, None) {
-        Some(t) => Verdict::Stopped(format!("it never left {c}: {t}")),
-        None => Verdict::Stopped(format!(
-            "it never left {c}; {c} has a route and a neighbour entry for it, and no rule that moved dropped it: cause unknown"
-        )),
+    match next_hop_trouble(e, c, e.dst, None) {
+        Some(t) => Verdict::stopped(
+            Cause::NextHop { node: c.clone() },
+            format!("it never left {c}: {t}"),
+        ),
+        None => Verdict::stopped(
+            Cause::Unknown,
+            format!("it never left {c}; {c} has a route and a neighbour entry for it, and no rule that moved dropped it: cause unknown"),
+        ),
     }
 }
 
@@ -211,54 +192,74 @@ fn switched_nowhere(e: &Evidence, last: &Hop) -> Verdict {
         .iter()
         .rev()
         .find(|h| !h.bridged)
-        .and_then(|h| Some((e.lab.node(&h.node)?, h.clone())));
-    if let Some((s, hop)) = &sender {
-        let from = (!Rc::ptr_eq(s, e.client)).then_some((hop.src, hop.iface.as_str()));
-        if let Some(t) = next_hop_trouble(e, s, last.dst, from) {
-            return Verdict::Stopped(format!("last seen at {here}, a bridge port; {t}"));
+        .filter(|h| e.kernel.exists(&h.node));
+    if let Some(hop) = sender {
+        let from = (hop.node != e.client).then_some((hop.src, hop.iface.as_str()));
+        if let Some(t) = next_hop_trouble(e, &hop.node, last.dst, from) {
+            return Verdict::stopped(
+                Cause::NextHop {
+                    node: hop.node.clone(),
+                },
+                format!("last seen at {here}, a bridge port; {t}"),
+            );
         }
     }
-    if let Some(t) = e
-        .lab
-        .node(&last.node)
-        .and_then(|n| bridge_trouble(&n, &last.iface))
-    {
-        return Verdict::Stopped(format!("last seen at {here}; {t}"));
+    if let Some(t) = bridge_trouble(e.kernel, &last.node, &last.iface) {
+        return Verdict::stopped(
+            Cause::NextHop {
+                node: last.node.clone(),
+            },
+            format!("last seen at {here}; {t}"),
+        );
     }
-    Verdict::Stopped(format!(
-        "last seen at {here}, a bridge port, and no interface took it in after it: cause unknown"
-    ))
+    Verdict::stopped(
+        Cause::Unknown,
+        format!("last seen at {here}, a bridge port, and no interface took it in after it: cause unknown"),
+    )
 }
 
 /// Why `node`, which does not have the packet's destination, did not send
 /// it on.
-fn not_forwarded(e: &Evidence, node: &Rc<Node>, hop: &Hop) -> String {
-    let name = &node.name;
+fn not_forwarded(e: &Evidence, node: &str, hop: &Hop) -> (Cause, String) {
+    let who = || node.to_string();
     let key = if hop.dst.is_ipv6() {
         "net/ipv6/conf/all/forwarding"
     } else {
         "net/ipv4/ip_forward"
     };
-    if node.sysctl_value(key).as_deref() == Ok("0") {
-        return format!("{name} does not forward ({} = 0)", key.replace('/', "."));
+    if e.kernel.sysctl(node, key).as_deref() == Some("0") {
+        let sysctl = key.replace('/', ".");
+        let why = format!("{node} does not forward ({sysctl} = 0)");
+        return (
+            Cause::NoForwarding {
+                node: who(),
+                sysctl,
+            },
+            why,
+        );
     }
     let (src, d) = (hop.src.to_string(), hop.dst.to_string());
-    if let Err(err) = route_get(node, hop.dst, Some((hop.src, &hop.iface))) {
-        if refused_by_rp_filter(node, &hop.iface, &err) {
-            return format!(
-                "{name} dropped it by reverse-path filtering (rp_filter): its route back to {src} does not leave through {}",
+    if let Err(err) = e.kernel.route(node, hop.dst, Some((hop.src, &hop.iface))) {
+        if refused_by_rp_filter(e.kernel, node, &hop.iface, &err) {
+            let why = format!(
+                "{node} dropped it by reverse-path filtering (rp_filter): its route back to {src} does not leave through {}",
                 hop.iface
             );
+            return (Cause::ReversePath { node: who() }, why);
         }
-        return format!("{name} has no route to {d} ({err})");
+        return (
+            Cause::NoRoute { node: who() },
+            format!("{node} has no route to {d} ({err})"),
+        );
     }
     if let Some(t) = hairpin_trouble(e, node, hop) {
-        return t;
+        return (Cause::NextHop { node: who() }, t);
     }
     match next_hop_trouble(e, node, hop.dst, Some((hop.src, &hop.iface))) {
-        Some(t) => t,
-        None => format!(
-            "{name} forwards and has a route to {d}, and no rule that moved dropped it: cause unknown"
+        Some(t) => (Cause::NextHop { node: who() }, t),
+        None => (
+            Cause::Unknown,
+            format!("{node} forwards and has a route to {d}, and no rule that moved dropped it: cause unknown"),
         ),
     }
 }
@@ -266,138 +267,68 @@ fn not_forwarded(e: &Evidence, node: &Rc<Node>, hop: &Hop) -> String {
 /// Whether a route lookup failed because of reverse-path filtering: the
 /// kernel says EXDEV, or EINVAL (a "martian source") where rp_filter is on
 /// for the interface (the higher of `all` and its own applies).
-pub(super) fn refused_by_rp_filter(node: &Node, iface: &str, err: &str) -> bool {
-    let on = |key: &str| node.sysctl_value(key).is_ok_and(|v| v != "0");
-    err.contains("cross-device")
-        || (err.contains("Invalid argument")
-            && (on("net/ipv4/conf/all/rp_filter")
-                || on(&format!("net/ipv4/conf/{iface}/rp_filter"))))
+pub(super) fn refused_by_rp_filter(k: &dyn Kernel, node: &str, iface: &str, err: &NoRoute) -> bool {
+    let on = |key: &str| k.sysctl(node, key).is_some_and(|v| v != "0");
+    match err {
+        NoRoute::CrossDevice => true,
+        NoRoute::Invalid => {
+            on("net/ipv4/conf/all/rp_filter") || on(&format!("net/ipv4/conf/{iface}/rp_filter"))
+        }
+        NoRoute::Other(_) => false,
+    }
 }
 
 /// A bridge that would have to send a frame back out of the port it came
 /// in by: it does so only where that port's hairpin mode is on.
-fn hairpin_trouble(e: &Evidence, node: &Node, hop: &Hop) -> Option<String> {
+fn hairpin_trouble(e: &Evidence, node: &str, hop: &Hop) -> Option<String> {
     // The port it came in by: the bridged hop just before, in this node.
     let at = e.path.request.iter().position(|h| h == hop)?;
     let port = e.path.request[..at]
         .iter()
         .rev()
-        .find(|h| h.node == node.name && h.bridged)?;
-    let d = hop.dst.to_string();
-    let route = route_get(node, hop.dst, None).ok()?;
-    if after(&route, "dev") != Some(hop.iface.as_str()) {
+        .find(|h| h.node == node && h.bridged)?;
+    let route = e.kernel.route(node, hop.dst, None).ok()?;
+    if route.dev != hop.iface {
         return None;
     }
-    let neigh = query(node, &["ip", "neigh", "show", "to", &d, "dev", &hop.iface]).ok()?;
-    let mac = after(&neigh, "lladdr")?;
-    let fdb = query(node, &["bridge", "fdb", "show", "br", &hop.iface]).ok()?;
-    let out = fdb
-        .lines()
-        .find(|l| l.starts_with(mac))
-        .and_then(|l| after(l, "dev"))?;
-    let details = query(node, &["ip", "-d", "-o", "link", "show", "dev", out]).ok()?;
-    (out == port.iface && details.contains("hairpin off")).then(|| {
+    let mac = e.kernel.neighbour(node, hop.dst, &hop.iface)?.mac?;
+    let out = e.kernel.fdb_port(node, &hop.iface, &mac)?;
+    let hairpin = e.kernel.link(node, &out)?.port?.hairpin;
+    (out == port.iface && !hairpin).then(|| {
         format!(
-            "{}'s bridge {} would send it back out of {out}, the port it came in by, and {out}'s hairpin mode is off",
-            node.name, hop.iface
+            "{node}'s bridge {} would send it back out of {out}, the port it came in by, and {out}'s hairpin mode is off",
+            hop.iface
         )
     })
 }
 
-/// What the node that got the probe sent back, if anything.
-fn answer(e: &Evidence, node: &str) -> String {
-    let errors = e
-        .path
-        .errors
-        .iter()
-        .find(|(n, _)| n == node)
-        .map(|(_, w)| w.clone());
-    match e.path.reply.first().filter(|h| h.node == node) {
-        Some(h) => format!("{node} answered ({})", h.summary),
-        None => match errors {
-            Some(w) => format!("{node} answered {w}"),
-            None => format!("{node} did not answer"),
-        },
-    }
-}
-
-/// The probe arrived at a node that has its destination, but not the one
-/// it should.
-fn wrong_node(e: &Evidence, node: &Rc<Node>, last: &Hop, expected: &Rc<Node>) -> Verdict {
-    let at = endpoint(last.dst, last.ports.map(|p| p.1));
-    let answer = answer(e, &node.name);
-    if let Some(d) = dnat(e) {
-        return Verdict::Stopped(format!(
-            "it went to {} ({at}), not to {}: it was sent there by {d}; {answer}",
-            node.name, expected.name
-        ));
-    }
-    // DNAT rules that could have sent it on, and did not match it.
-    let unmatched: Vec<String> = rules_in(e, &node.name)
-        .iter()
-        .filter(|r| counters::dnat_to(&r.text).is_some())
-        .map(|r| format!("{} {}: `{}`", r.table, r.chain, r.text))
-        .take(3)
-        .collect();
-    let mut why = "no DNAT applied to it".to_string();
-    if !unmatched.is_empty() {
-        why.push_str(&format!(
-            " (none of {}'s DNAT rules matched: {})",
-            node.name,
-            unmatched.join("; ")
-        ));
-        let local = Rc::ptr_eq(node, e.client);
-        if local && unmatched.iter().all(|u| u.starts_with("nat PREROUTING")) {
-            why.push_str(&format!(
-                "; {}'s own connections skip nat PREROUTING, they take nat OUTPUT",
-                node.name
-            ));
-        }
-    }
-    Verdict::Stopped(format!(
-        "it went to {} ({at}) itself, not to {}: {why}; {answer}",
-        node.name, expected.name
-    ))
-}
-
-/// The probe reached the right node on a port nothing listens on.
-fn wrong_port(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Option<Verdict> {
-    let Probe::Port { listened, .. } = e.probe else {
-        return None;
-    };
-    let port = last.ports?.1;
-    if port == listened {
-        return None;
-    }
-    let how = dnat(e)
-        .map(|d| format!(" it was sent there by {d};"))
-        .unwrap_or_default();
-    Some(Verdict::Stopped(format!(
-        "it reached {} on port {port}, not on {listened} where the listener is:{how} {}",
-        node.name,
-        answer(e, &node.name)
-    )))
-}
-
 /// The probe reached its node and nothing came back.
-fn no_reply(e: &Evidence, node: &Rc<Node>, last: &Hop) -> Verdict {
+fn no_reply(e: &Evidence, node: &str, last: &Hop) -> Verdict {
     let here = format!("{} {}", last.node, last.iface);
-    let name = &node.name;
-    let src = last.src.to_string();
-    if let Err(err) = route_get(node, last.src, None) {
-        return Verdict::Stopped(format!(
-            "{name} received it at {here} and no reply left: {name} has no route to {src} ({err}){}",
-            untranslated(e, last)
-        ));
+    let src = last.src;
+    if let Err(err) = e.kernel.route(node, src, None) {
+        return Verdict::stopped(
+            Cause::NoRoute {
+                node: node.to_string(),
+            },
+            format!(
+                "{node} received it at {here} and no reply left: {node} has no route to {src} ({err}){}",
+                untranslated(e, last)
+            ),
+        );
     }
-    if let Some(t) = next_hop_trouble(e, node, last.src, None) {
-        return Verdict::Stopped(format!(
-            "{name} received it at {here} and no reply left: {t}"
-        ));
+    if let Some(t) = next_hop_trouble(e, node, src, None) {
+        return Verdict::stopped(
+            Cause::NextHop {
+                node: node.to_string(),
+            },
+            format!("{node} received it at {here} and no reply left: {t}"),
+        );
     }
-    Verdict::Stopped(format!(
-        "{name} received it at {here} and sent no reply; no rule that moved dropped it: cause unknown"
-    ))
+    Verdict::stopped(
+        Cause::Unknown,
+        format!("{node} received it at {here} and sent no reply; no rule that moved dropped it: cause unknown"),
+    )
 }
 
 /// When a source arrives as it was sent, the source NAT rules on the way
@@ -414,7 +345,7 @@ fn untranslated(e: &Evidence, last: &Hop) -> String {
         let moved = moved_in(e, &name);
         for r in rules_in(e, &name) {
             let counted = moved.iter().any(|m| m.rule == *r);
-            if !counted && counters::translates_source(&r.text) {
+            if !counted && r.translates_source() {
                 unmatched.push(format!("{name}'s {} {}: `{}`", r.table, r.chain, r.text));
             }
         }

@@ -10,10 +10,12 @@ pub mod capture;
 pub mod conntrack;
 pub mod counters;
 mod diagnose;
+mod kernel;
 mod machine;
 pub mod packet;
 pub mod path;
 mod readings;
+mod shortfall;
 mod source;
 pub mod stall;
 mod stamps;
@@ -24,10 +26,10 @@ use std::rc::Rc;
 
 use self::capture::Capture;
 use self::conntrack::Flow;
-use self::counters::{Moved, Rule};
-use self::diagnose::Evidence;
+use self::diagnose::{Evidence, NodeRules};
+use self::kernel::LabKernel;
 use self::path::{PacketPath, Probe, Seen};
-use self::readings::{dump, flows_of, query, route_get, rules_of};
+use self::readings::{dump, flows_of, rules_of};
 use self::stall::Sent;
 use self::verdict::{Explanation, Verdict};
 use crate::lab::{Lab, Node};
@@ -73,43 +75,132 @@ pub fn explain_shortfall(
     server: Option<&Rc<Node>>,
     replay: impl FnOnce() -> Option<Shortfall>,
 ) -> Explanation {
-    let mut out = String::new();
     let target = server.cloned().or_else(|| lab.owner_of(dst));
-    let v6 = dst.is_ipv6();
     // Every node of the lab, unless it is large: then the nodes the probe
     // starts from and aims at, and the first ones made (the hosts, bridges
     // and routers a scenario builds before its crowd of containers).
     let mut watched: Vec<Rc<Node>> = lab.nodes().into_iter().take(WATCH_AT_MOST).collect();
     watched.push(client.clone());
     watched.extend(target.clone());
-    let watched = unique(watched);
-    let before: Vec<Vec<Rule>> = watched.iter().map(|n| rules_of(n, v6)).collect();
+    let w = watch(&unique(watched), dst.is_ipv6(), replay);
+    let trace = path::trace(&w.seen, probe);
+    let flows = probe_flows(&w.tracked, probe, dst, &trace);
+    let kernel = LabKernel(lab);
+    let evidence = Evidence {
+        kernel: &kernel,
+        probe,
+        client: client.name.clone(),
+        dst,
+        expected: target.as_ref().map(|t| t.name.clone()),
+        path: &trace,
+        rules: &w.rules,
+        flows: &flows,
+        watched: w.watching.is_ok(),
+    };
+    let told = match w.sent {
+        Some(Shortfall::Payload(sent)) => shortfall::stalled(&evidence, sent, &w.seen)
+            .or_else(|| shortfall::unsent(&evidence, sent, &w.seen)),
+        Some(Shortfall::Source { want, got }) => Some(shortfall::source(&evidence, want, got)),
+        None => None,
+    };
+    let mut verdict = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
+    if w.machine_full.is_some() {
+        verdict = verdict.on_the_machine();
+    }
+    let mut text = path_text(&w, &trace, &flows, &verdict);
+    let mut involved: Vec<String> = vec![client.name.clone()];
+    involved.extend(target.map(|t| t.name.clone()));
+    involved.extend(
+        trace
+            .request
+            .iter()
+            .chain(&trace.reply)
+            .map(|h| h.node.clone()),
+    );
+    // A node whose rules moved is on the path even where no frame was seen.
+    involved.extend(
+        w.rules
+            .iter()
+            .filter(|r| !r.moved.is_empty())
+            .map(|r| r.node.clone()),
+    );
+    let involved = unique(involved.iter().filter_map(|n| lab.node(n)).collect());
+    for node in involved {
+        let moved = w
+            .rules
+            .iter()
+            .find(|r| r.node == node.name)
+            .map_or(&[][..], |r| r.moved.as_slice());
+        let entries = w
+            .tracked
+            .iter()
+            .find(|(n, _)| *n == node.name)
+            .map_or(&[][..], |(_, f)| f.as_slice());
+        text.push_str(&dump(&node, dst.is_ipv6(), moved, entries));
+    }
+    Explanation { text, verdict }
+}
+
+/// What the replay saw and counted.
+struct Watched {
+    seen: Vec<Seen>,
+    sent: Option<Shortfall>,
+    /// Whether frames could be captured, and why not.
+    watching: Result<(), std::io::Error>,
+    rules: Vec<NodeRules>,
+    /// Each node's conntrack entries after the replay.
+    tracked: Vec<(String, Vec<Flow>)>,
+    /// The machine's neighbour tables filled up meanwhile: why.
+    machine_full: Option<String>,
+}
+
+/// Runs `replay` with every interface of `nodes` watched and their
+/// counters read before and after.
+fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall>) -> Watched {
+    let before: Vec<_> = nodes.iter().map(|n| rules_of(n, v6)).collect();
     let machine_before = machine::read();
-    let (seen, sent, watching): (Vec<Seen>, Option<Shortfall>, _) = match Capture::start(&watched) {
+    let (seen, sent, watching) = match Capture::start(nodes) {
         Ok(capture) => {
             let sent = replay();
             (capture.finish(), sent, Ok(()))
         }
         Err(e) => (Vec::new(), replay(), Err(e)),
     };
-    let trace = path::trace(&seen, probe);
     let machine_full =
         machine::neighbour_tables_full(machine_before, machine::read(), machine::gc_thresh3);
-    let rules: Vec<(Rc<Node>, Vec<Rule>, Vec<Moved>)> = watched
+    let rules = nodes
         .iter()
         .zip(before)
         .map(|(n, old)| {
             let new = rules_of(n, v6);
-            let moved = counters::moved(&old, &new);
-            (n.clone(), new, moved)
+            NodeRules {
+                node: n.name.clone(),
+                moved: counters::moved(&old, &new),
+                rules: new,
+            }
         })
         .collect();
     // Read once: the flow's own entries go in the path, each node's in its
     // state below.
-    let tracked: Vec<(Rc<Node>, Vec<Flow>)> =
-        watched.iter().map(|n| (n.clone(), flows_of(n))).collect();
-    let flows = probe_flows(&tracked, probe, dst, &trace);
-    match &watching {
+    let tracked = nodes
+        .iter()
+        .map(|n| (n.name.clone(), flows_of(n)))
+        .collect();
+    Watched {
+        seen,
+        sent,
+        watching,
+        rules,
+        tracked,
+        machine_full,
+    }
+}
+
+/// The report's path: the hops of the request and the reply, the errors
+/// and conntrack entries seen, and the verdict.
+fn path_text(w: &Watched, trace: &PacketPath, flows: &[(String, Flow)], v: &Verdict) -> String {
+    let mut out = String::new();
+    match &w.watching {
         Ok(()) => out.push_str("path (the probe replayed with every interface watched):\n"),
         Err(e) => out.push_str(&format!("path: not watched ({e})\n")),
     }
@@ -117,225 +208,28 @@ pub fn explain_shortfall(
         [] => "none seen".to_string(),
         hops => path::render(hops, reply),
     };
-    if watching.is_ok() {
+    if w.watching.is_ok() {
         out.push_str(&format!("  request: {}\n", render(&trace.request, false)));
         out.push_str(&format!("  reply:   {}\n", render(&trace.reply, true)));
     }
     for (node, what) in &trace.errors {
         out.push_str(&format!("  seen in {node}: {what}\n"));
     }
-    for (node, flow) in &flows {
-        out.push_str(&format!(
-            "  conntrack in {}: {}\n",
-            node.name,
-            flow.describe()
-        ));
+    for (node, flow) in flows {
+        out.push_str(&format!("  conntrack in {node}: {}\n", flow.describe()));
     }
-    let evidence = Evidence {
-        lab,
-        probe,
-        client,
-        dst,
-        expected: target.clone(),
-        path: &trace,
-        rules: &rules,
-        flows: &flows,
-        watched: watching.is_ok(),
-    };
-    let told = match sent {
-        Some(Shortfall::Payload(sent)) => stall_line(lab, sent, probe, &seen, client)
-            .or_else(|| unsent_line(client, dst, sent, probe, &seen)),
-        Some(Shortfall::Source { want, got }) => Some(source_line(&evidence, want, got)),
-        None => None,
-    };
-    let mut verdict = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
-    if let Some(full) = &machine_full {
+    if let Some(full) = &w.machine_full {
         out.push_str(&format!("  {full}\n"));
-        verdict = verdict.on_the_machine();
     }
-    out.push_str(&format!("  {verdict}\n"));
-    let mut involved: Vec<Rc<Node>> = vec![client.clone()];
-    involved.extend(target);
-    involved.extend(
-        trace
-            .request
-            .iter()
-            .chain(&trace.reply)
-            .filter_map(|hop| lab.node(&hop.node)),
-    );
-    // A node whose rules moved is on the path even where no frame was seen.
-    involved.extend(
-        rules
-            .iter()
-            .filter(|(_, _, m)| !m.is_empty())
-            .map(|(n, _, _)| n.clone()),
-    );
-    for node in unique(involved) {
-        let moved = rules
-            .iter()
-            .find(|(n, _, _)| Rc::ptr_eq(n, &node))
-            .map_or(&[][..], |(_, _, m)| m.as_slice());
-        let entries = tracked
-            .iter()
-            .find(|(n, _)| Rc::ptr_eq(n, &node))
-            .map_or(&[][..], |(_, f)| f.as_slice());
-        out.push_str(&dump(&node, v6, moved, entries));
-    }
-    Explanation { text: out, verdict }
-}
-
-/// The source NAT a probe that arrived from an unexpected source went
-/// through: the rules that translate sources whose counters moved, or else
-/// the flow's conntrack entries that record a source translation.
-fn source_line(e: &Evidence, want: IpAddr, got: IpAddr) -> Verdict {
-    let mut nodes: Vec<String> = vec![e.client.name.clone()];
-    for h in &e.path.request {
-        if !nodes.contains(&h.node) {
-            nodes.push(h.node.clone());
-        }
-    }
-    let mut said: Vec<String> = Vec::new();
-    for name in &nodes {
-        for (n, _, moved) in e.rules.iter().filter(|(n, _, _)| &n.name == name) {
-            for m in moved
-                .iter()
-                .filter(|m| counters::translates_source(&m.rule.text))
-            {
-                said.push(format!("{}'s {}", n.name, m.describe()));
-            }
-        }
-    }
-    if said.is_empty() {
-        said = e
-            .flows
-            .iter()
-            .filter(|(_, f)| f.snat().is_some())
-            .map(|(n, f)| format!("{}'s conntrack entry: {}", n.name, f.describe()))
-            .collect();
-    }
-    // The source the client sent from: seen leaving it, or else the one
-    // its route picks (a capture may miss a hop; the route does not lie).
-    let sent_from = e
-        .path
-        .request
-        .iter()
-        .find(|h| h.node == e.client.name)
-        .map(|h| h.src)
-        .or_else(|| {
-            let route = route_get(e.client, e.dst, None).ok()?;
-            let words: Vec<&str> = route.split_whitespace().collect();
-            let i = words.iter().position(|w| *w == "src")?;
-            words.get(i + 1)?.parse().ok()
-        })
-        .unwrap_or(got);
-    source::line(want, got, sent_from, &said)
-}
-
-/// A payload none of whose packets left the client, held back by a path
-/// MTU its route learned.
-fn unsent_line(
-    client: &Node,
-    dst: IpAddr,
-    sent: Sent,
-    probe: Probe,
-    seen: &[Seen],
-) -> Option<Verdict> {
-    // Only the packets that carry the payload: a TCP handshake may well
-    // have gone out.
-    let (size, proto) = match (sent, probe) {
-        (Sent::Ping(size), _) => (size + 8 + ip_header(dst), "ICMP"),
-        (
-            Sent::Transfer(t),
-            Probe::Port {
-                proto: crate::probe::Proto::Udp,
-                ..
-            },
-        ) => (t.total + 8 + ip_header(dst), "UDP"),
-        _ => return None,
-    };
-    let left = path::requests(seen, probe)
-        .iter()
-        .any(|s| s.node == client.name && s.packet.len >= size);
-    if left {
-        return None;
-    }
-    let route = route_get(client, dst, None).ok()?;
-    stall::unsent_line(sent, proto, &client.name, &route, size)
-}
-
-fn ip_header(dst: IpAddr) -> usize {
-    if dst.is_ipv6() {
-        40
-    } else {
-        20
-    }
-}
-
-/// Where a payload's packets stopped, when the capture shows them stop at
-/// a size, with the links on the way on too narrow for them.
-fn stall_line(
-    lab: &Lab,
-    sent: Sent,
-    probe: Probe,
-    seen: &[Seen],
-    client: &Node,
-) -> Option<Verdict> {
-    let cut = stall::cut(seen, probe, &client.name)?;
-    let node = lab.node(&cut.node)?;
-    let mtu = |dev: &str| -> Option<u32> {
-        let text = query(&node, &["ip", "-o", "link", "show", "dev", dev]).ok()?;
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let i = words.iter().position(|w| *w == "mtu")?;
-        words.get(i + 1)?.parse().ok()
-    };
-    let mut ways: Vec<String> = Vec::new();
-    if cut.bridged {
-        // A bridge sends a frame on out of another of its ports.
-        let master = query(&node, &["ip", "-o", "link", "show", "dev", &cut.iface]).ok()?;
-        let words: Vec<&str> = master.split_whitespace().collect();
-        let bridge = words
-            .iter()
-            .position(|w| *w == "master")
-            .and_then(|i| words.get(i + 1))?;
-        let ports =
-            query(&node, &["ip", "-o", "link", "show", "master", bridge]).unwrap_or_default();
-        for l in ports.lines() {
-            let name = l.split_whitespace().nth(1).unwrap_or_default();
-            let name = name
-                .trim_end_matches(':')
-                .split('@')
-                .next()
-                .unwrap_or_default();
-            if !name.is_empty() && name != cut.iface {
-                ways.push(name.to_string());
-            }
-        }
-    } else {
-        // Where the packets began, they were routed as the node's own.
-        let arrived = (!node.has_addr(cut.src)).then_some((cut.src, cut.iface.as_str()));
-        let route = route_get(&node, cut.dst, arrived);
-        let words: Vec<String> = route.ok()?.split_whitespace().map(str::to_string).collect();
-        if let Some(dev) = words
-            .iter()
-            .position(|w| w == "dev")
-            .and_then(|i| words.get(i + 1))
-        {
-            ways.push(dev.clone());
-        }
-    }
-    let narrow: Vec<(String, u32)> = ways
-        .into_iter()
-        .filter_map(|w| Some((w.clone(), mtu(&w)?)))
-        .filter(|(_, m)| (*m as usize) < cut.largest)
-        .collect();
-    stall::line(sent, probe.proto_name(), &cut, &narrow)
+    out.push_str(&format!("  {v}\n"));
+    out
 }
 
 /// The nodes in their order, each once.
 fn unique(nodes: Vec<Rc<Node>>) -> Vec<Rc<Node>> {
     let mut out: Vec<Rc<Node>> = Vec::new();
     for n in nodes {
-        if !out.iter().any(|o| Rc::ptr_eq(o, &n)) {
+        if !out.iter().any(|o| o.name == n.name) {
             out.push(n);
         }
     }
@@ -345,11 +239,11 @@ fn unique(nodes: Vec<Rc<Node>>) -> Vec<Rc<Node>> {
 /// The conntrack entries of the replayed flow: sent to where the client
 /// sent it, or to where a hop on the way saw it going.
 fn probe_flows(
-    tracked: &[(Rc<Node>, Vec<Flow>)],
+    tracked: &[(String, Vec<Flow>)],
     probe: Probe,
     dst: IpAddr,
     t: &PacketPath,
-) -> Vec<(Rc<Node>, Flow)> {
+) -> Vec<(String, Flow)> {
     let (proto, port) = match probe {
         Probe::Ping => (if dst.is_ipv6() { "icmpv6" } else { "icmp" }, None),
         Probe::Port {
@@ -370,11 +264,7 @@ fn probe_flows(
         for flow in entries {
             let ours = flow.proto == proto && targets.iter().any(|(d, p)| flow.is_to(*d, *p));
             // Retries make one entry each; one tells the story.
-            if ours
-                && !out
-                    .iter()
-                    .any(|(n, _): &(Rc<Node>, Flow)| Rc::ptr_eq(n, node))
-            {
+            if ours && !out.iter().any(|(n, _): &(String, Flow)| n == node) {
                 out.push((node.clone(), flow.clone()));
             }
         }

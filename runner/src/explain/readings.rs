@@ -8,109 +8,31 @@ use super::conntrack::{self, Flow};
 use super::counters::{self, Moved, Rule};
 use crate::exec::locate;
 use crate::lab::Node;
+use crate::state::firewall::Source;
 use crate::state::{self, Reading};
 
-/// Runs a query (`ip route get …`) in `node`: stdout on success, what the
-/// tool said otherwise.
-pub(super) fn query(node: &Node, argv: &[&str]) -> Result<String, String> {
+/// What `argv` prints in `node`, where it succeeds.
+fn output(node: &Node, argv: &[&str]) -> Option<String> {
     let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
-    match node.exec(&argv) {
-        Ok(o) if o.code == 0 => Ok(o.stdout),
-        Ok(o) => Err(o.stderr.trim().to_string()),
-        Err(e) => Err(e),
-    }
-}
-
-/// `ip route get DST` in `node`, or, for a packet that came in on `iif`
-/// from `src`, the route the kernel gives it as it arrives there (which
-/// reverse-path filtering can refuse).
-pub(super) fn route_get(
-    node: &Node,
-    dst: IpAddr,
-    arrived: Option<(IpAddr, &str)>,
-) -> Result<String, String> {
-    let d = dst.to_string();
-    match arrived {
-        Some((src, iif)) => query(
-            node,
-            &[
-                "ip",
-                "route",
-                "get",
-                &d,
-                "from",
-                &src.to_string(),
-                "iif",
-                iif,
-            ],
-        ),
-        None => query(node, &["ip", "route", "get", &d]),
-    }
+    node.exec(&argv)
+        .ok()
+        .filter(|o| o.code == 0)
+        .map(|o| o.stdout)
 }
 
 /// Every rule of `node` that can count an IPv4 (or IPv6) probe, with its
 /// counter: iptables' and the nft tables iptables does not show.
 pub(super) fn rules_of(node: &Node, v6: bool) -> Vec<Rule> {
-    let (save, source, family, other) = if v6 {
-        ("ip6tables-save", "ip6tables", "ip6", "ip ")
-    } else {
-        ("iptables-save", "iptables", "ip", "ip6 ")
-    };
-    let mut out = Vec::new();
-    let mut shown = Vec::new();
-    if locate(save).is_ok() {
-        if let Ok(text) = query(node, &[save, "-c"]) {
-            shown = shown_by_iptables(&text, family);
-            out = counters::parse_xtables(source, &text);
-        }
-    }
-    if locate("nft").is_ok() {
-        if let Ok(text) = query(node, &["nft", "list", "ruleset"]) {
-            let mut rules = counters::parse_nft(&text, &shown);
-            rules.retain(|r| !r.table.starts_with(other));
-            out.extend(rules);
-        }
-    }
-    out
-}
-
-/// The nft tables (`ip nat`) that `iptables-save` showed whole: iptables-nft
-/// keeps its tables in nft, and `nft` lists them again.
-fn shown_by_iptables(save: &str, family: &str) -> Vec<String> {
-    let hidden: Vec<&str> = save
-        .lines()
-        .filter(|l| l.contains("incompatible"))
-        .filter_map(|l| l.split('`').nth(1)?.split('\'').next())
-        .collect();
-    save.lines()
-        .filter_map(|l| l.strip_prefix('*'))
-        .map(str::trim)
-        .filter(|name| !hidden.contains(name))
-        .map(|name| format!("{family} {name}"))
-        .collect()
-}
-
-/// Whether nft holds rules that the iptables section does not show.
-fn nft_beyond_iptables(node: &Node, nft: &str) -> bool {
-    let mut shown = Vec::new();
-    for (save, family) in [("iptables-save", "ip"), ("ip6tables-save", "ip6")] {
-        if let Ok(text) = query(node, &[save]) {
-            shown.extend(shown_by_iptables(&text, family));
-        }
-    }
-    nft.lines()
-        .filter_map(|l| l.strip_prefix("table "))
-        .map(|t| t.trim_end_matches('{').trim())
-        .any(|t| !shown.iter().any(|s| s == t))
+    counters::rules(&state::firewall(node, v6))
 }
 
 /// The connection tracking entries of `node`, from the kernel's own list
 /// (the `conntrack` tool where /proc does not have it).
 pub(super) fn flows_of(node: &Node) -> Vec<Flow> {
-    let text = query(node, &["cat", "/proc/net/nf_conntrack"])
-        .or_else(|_| match locate("conntrack") {
-            Ok(_) => query(node, &["conntrack", "-L"]),
-            Err(e) => Err(e),
+    let text = output(node, &["cat", "/proc/net/nf_conntrack"])
+        .or_else(|| {
+            locate("conntrack").ok()?;
+            output(node, &["conntrack", "-L"])
         })
         .unwrap_or_default();
     conntrack::parse(&text)
@@ -147,14 +69,17 @@ pub(super) fn dump(node: &Node, v6: bool, moved: &[Moved], entries: &[Flow]) -> 
             }
         }
     }
-    if locate("nft").is_ok() {
-        if let Ok(nft) = state::read(node, Reading::NftCounters) {
-            if nft_beyond_iptables(node, &nft) {
-                out.push_str("  nft (packets and bytes where rules count):\n");
-                for l in nft.lines() {
-                    out.push_str(&format!("    {l}\n"));
-                }
-            }
+    // nft's section, where it holds tables iptables does not show.
+    let nft_own = state::firewall(node, v6)
+        .iter()
+        .any(|t| matches!(t.source, Source::Nft { .. }));
+    if let Some(nft) = nft_own
+        .then(|| state::read(node, Reading::NftCounters).ok())
+        .flatten()
+    {
+        out.push_str("  nft (packets and bytes where rules count):\n");
+        for l in nft.lines() {
+            out.push_str(&format!("    {l}\n"));
         }
     }
     // Retries make entries that read the same: each is listed once.

@@ -6,30 +6,33 @@
 
 use std::net::IpAddr;
 
-use super::verdict::Verdict;
+use super::verdict::{Cause, Verdict};
 
 /// `translations`: "host-a's nat POSTROUTING: `… -j MASQUERADE` (+1)" or
 /// "host-a's conntrack entry: …", in the order the probe met them.
 pub fn line(want: IpAddr, got: IpAddr, sent_from: IpAddr, translations: &[String]) -> Verdict {
     let head = format!("it arrived from {got}, not from {want}");
-    Verdict::Stopped(if translations.is_empty() {
-        if got == sent_from {
-            format!("{head}: it left with that source and no source NAT applied to it")
+    Verdict::stopped(
+        Cause::Source,
+        if translations.is_empty() {
+            if got == sent_from {
+                format!("{head}: it left with that source and no source NAT applied to it")
+            } else {
+                format!("{head}: its source was rewritten on the way, by no rule or conntrack entry the replay saw: cause unknown")
+            }
+        } else if got == sent_from {
+            // The translation seen was undone or belongs to another flow.
+            format!(
+                "{head}; source NAT seen on the way: {}",
+                translations.join("; ")
+            )
         } else {
-            format!("{head}: its source was rewritten on the way, by no rule or conntrack entry the replay saw: cause unknown")
-        }
-    } else if got == sent_from {
-        // The translation seen was undone or belongs to another flow.
-        format!(
-            "{head}; source NAT seen on the way: {}",
-            translations.join("; ")
-        )
-    } else {
-        format!(
-            "{head}: its source {sent_from} was translated by {}",
-            translations.join(", then ")
-        )
-    })
+            format!(
+                "{head}: its source {sent_from} was translated by {}",
+                translations.join(", then ")
+            )
+        },
+    )
 }
 
 #[cfg(test)]

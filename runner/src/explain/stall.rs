@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use super::path::{requests, Probe, Seen};
-use super::verdict::Verdict;
+use super::verdict::{Cause, Verdict};
 use crate::probe::Transfer;
 
 /// What a failed probe sent beyond its token.
@@ -125,7 +125,7 @@ pub fn line(sent: Sent, proto: &str, cut: &Cut, narrow: &[(String, u32)]) -> Opt
             links.join(", ")
         ));
     }
-    Some(Verdict::Stopped(out))
+    Some(Verdict::stopped(Cause::TooLarge, out))
 }
 
 /// The `stopped:` line for a payload that never left its sender because
@@ -136,16 +136,12 @@ pub fn unsent_line(
     sent: Sent,
     proto: &str,
     client: &str,
-    route: &str,
+    path_mtu: Option<u32>,
     size: usize,
 ) -> Option<Verdict> {
-    let words: Vec<&str> = route.split_whitespace().collect();
-    let mtu: usize = words
-        .iter()
-        .position(|w| *w == "mtu")
-        .and_then(|i| words.get(i + 1)?.parse().ok())?;
+    let mtu = path_mtu? as usize;
     (mtu < size).then(|| {
-        Verdict::Stopped(format!(
+        Verdict::stopped(Cause::TooLarge, format!(
             "{}: it never left {client}, whose route there has learned a path MTU of {mtu} (from an ICMP fragmentation-needed that came back earlier), smaller than its {size}-byte packets",
             sent.describe(proto)
         ))
@@ -237,8 +233,7 @@ mod tests {
 
     #[test]
     fn a_learned_path_mtu_keeps_a_large_packet_home() {
-        let route = "172.28.0.3 dev eth0 src 172.28.0.2 uid 0 \n    cache expires 597sec mtu 1450";
-        let l = unsent_line(Sent::Ping(1472), "ICMP", "bird", route, 1500)
+        let l = unsent_line(Sent::Ping(1472), "ICMP", "bird", Some(1450), 1500)
             .unwrap()
             .to_string();
         assert_eq!(
@@ -246,17 +241,11 @@ mod tests {
             "stopped: no echo of the 1472-byte payload came back: it never left bird, whose route there has learned a path MTU of 1450 (from an ICMP fragmentation-needed that came back earlier), smaller than its 1500-byte packets"
         );
         assert_eq!(
-            unsent_line(Sent::Ping(1400), "ICMP", "bird", route, 1428),
+            unsent_line(Sent::Ping(1400), "ICMP", "bird", Some(1450), 1428),
             None
         );
         assert_eq!(
-            unsent_line(
-                Sent::Ping(1472),
-                "ICMP",
-                "bird",
-                "172.28.0.3 dev eth0 src 172.28.0.2",
-                1500
-            ),
+            unsent_line(Sent::Ping(1472), "ICMP", "bird", None, 1500),
             None
         );
     }

@@ -7,21 +7,77 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// The probe, or its answer, did not get where it had to; why.
-    Stopped(String),
+    /// The probe, or its answer, did not get where it had to.
+    Stopped(Stop),
     /// It got through, and was answered, where the assertion expected it
     /// not to: how.
     Arrived(String),
 }
 
+/// Where and why a probe stopped: the cause as data, and the sentence
+/// that says it with the evidence it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    pub cause: Cause,
+    pub why: String,
+}
+
+/// What stopped a probe, in the node where it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// A firewall rule or policy whose counter moved took it: the rule as
+    /// the report prints it (`filter FORWARD policy DROP (+3)`).
+    Firewall {
+        node: String,
+        rule: String,
+    },
+    /// The node does not forward: the sysctl that says so
+    /// (`net.ipv4.ip_forward`).
+    NoForwarding {
+        node: String,
+        sysctl: String,
+    },
+    NoRoute {
+        node: String,
+    },
+    /// Reverse-path filtering refused its source.
+    ReversePath {
+        node: String,
+    },
+    /// Its way on from the node: a link that is down or has no carrier, a
+    /// neighbour that does not answer or is stale, a bridge or port that
+    /// does not forward, a hairpin.
+    NextHop {
+        node: String,
+    },
+    /// It reached another node, or another port, than the one expected.
+    Elsewhere {
+        node: String,
+    },
+    /// Its packets were too large for a link on the way.
+    TooLarge,
+    /// It arrived from another source than the one expected.
+    Source,
+    /// The evidence does not settle it.
+    Unknown,
+}
+
 impl Verdict {
+    pub fn stopped(cause: Cause, why: impl Into<String>) -> Verdict {
+        Verdict::Stopped(Stop {
+            cause,
+            why: why.into(),
+        })
+    }
+
     /// The same verdict, with the machine to blame before the lab's
     /// evidence (which is kept, so that what it saw still reads).
     pub fn on_the_machine(self) -> Verdict {
         match self {
-            Verdict::Stopped(why) => Verdict::Stopped(format!(
-                "by the machine, not the lab (its neighbour table is full): {why}"
-            )),
+            Verdict::Stopped(Stop { cause, why }) => Verdict::stopped(
+                cause,
+                format!("by the machine, not the lab (its neighbour table is full): {why}"),
+            ),
             arrived => arrived,
         }
     }
@@ -31,7 +87,7 @@ impl fmt::Display for Verdict {
     /// The report's line: `stopped: …` or `arrived: …`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Verdict::Stopped(why) => write!(f, "stopped: {why}"),
+            Verdict::Stopped(stop) => write!(f, "stopped: {}", stop.why),
             Verdict::Arrived(how) => write!(f, "arrived: {how}"),
         }
     }
@@ -52,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_verdict_renders_its_kind_first() {
-        let v = Verdict::Stopped("host dropped it".into());
+        let v = Verdict::stopped(Cause::Unknown, "host dropped it");
         assert_eq!(v.to_string(), "stopped: host dropped it");
         assert_eq!(
             v.on_the_machine().to_string(),

@@ -4,6 +4,7 @@
 
 mod adopt;
 mod commands;
+mod lookup;
 mod node;
 mod parallel;
 mod service;

@@ -2,8 +2,12 @@
 //! rtnetlink lives here; the rest of the runner asks for wiring in terms of
 //! names and parsed addresses.
 
+mod link;
+mod lookup;
 mod port_names;
 
+pub use link::{BridgePort, LinkDetail};
+pub use lookup::{mac_text, Neighbour, NoRoute, RouteTo};
 pub use port_names::{bridge_port_name, check_ifname};
 
 use std::net::IpAddr;
@@ -12,9 +16,7 @@ use std::os::fd::RawFd;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags};
-use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, State,
-};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
@@ -26,82 +28,12 @@ pub struct Netlink {
     handle: Handle,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct LinkDetail {
-    pub index: u32,
-    pub name: String,
-    pub kind: Option<String>,
-    pub master: Option<u32>,
-    pub peer: Option<u32>,
-    pub peer_nsid: Option<i32>,
-    /// Up and with carrier, but the kernel has not yet taken the link's
-    /// new state in: it does that later, from a work queue shared by the
-    /// whole machine, and until then a bridge does not forward on it.
-    pub settling: bool,
-    /// A vxlan device: its VNI, and the index of the device it sends
-    /// through (in its own namespace), if it names one.
-    pub vni: Option<u32>,
-    pub vxlan_dev: Option<u32>,
-    /// A macvlan: its mode ("bridge", "vepa", …); its parent is `peer`.
-    pub macvlan_mode: Option<String>,
-}
-
 /// A random, locally administered unicast MAC. A bridge given one keeps
 /// it; otherwise it takes the lowest of its ports' and changes as ports come
 /// and go, and each change flushes its neighbour entries, static ones too.
 fn stable_mac() -> Vec<u8> {
     let t = crate::probe::token();
     vec![0x02, t[0], t[1], t[2], t[3], t[4]]
-}
-
-impl From<&rtnetlink::packet_route::link::LinkMessage> for LinkDetail {
-    fn from(l: &rtnetlink::packet_route::link::LinkMessage) -> LinkDetail {
-        let mut d = LinkDetail {
-            index: l.header.index,
-            ..LinkDetail::default()
-        };
-        let flags = l.header.flags;
-        let carrier = flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp);
-        for a in &l.attributes {
-            match a {
-                LinkAttribute::IfName(n) => d.name = n.clone(),
-                LinkAttribute::Controller(m) => d.master = Some(*m),
-                LinkAttribute::Link(p) => d.peer = Some(*p),
-                LinkAttribute::LinkNetNsId(n) => d.peer_nsid = Some(*n),
-                LinkAttribute::OperState(state) => {
-                    d.settling = carrier
-                        && matches!(state, State::Down | State::LowerLayerDown | State::Dormant);
-                }
-                LinkAttribute::LinkInfo(infos) => {
-                    for i in infos {
-                        match i {
-                            LinkInfo::Kind(k) => d.kind = Some(k.to_string()),
-                            LinkInfo::Data(InfoData::Vxlan(v)) => {
-                                for a in v {
-                                    match a {
-                                        InfoVxlan::Id(id) => d.vni = Some(*id),
-                                        InfoVxlan::Link(l) => d.vxlan_dev = Some(*l),
-                                        _ => {}
-                                    }
-                                }
-                            }
-                            LinkInfo::Data(InfoData::MacVlan(m)) => {
-                                d.macvlan_mode = m.iter().find_map(|a| match a {
-                                    InfoMacVlan::Mode(mode) => {
-                                        Some(format!("{mode:?}").to_lowercase())
-                                    }
-                                    _ => None,
-                                });
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        d
-    }
 }
 
 /// Linux's IFNAMSIZ less the terminating NUL.

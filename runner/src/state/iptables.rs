@@ -13,6 +13,7 @@
 //!   rules grouped by chain in the same order (iptables-legacy and -nft
 //!   list user chains differently), rules within a chain in their order.
 
+use super::firewall::{self, Action, Base, Source};
 use super::nft::NftTable;
 
 const BUILTIN_ORDER: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
@@ -31,7 +32,7 @@ fn builtins(table: &str) -> &'static [&'static str] {
 }
 
 /// What iptables-nft prints, as a comment, for a table it cannot show.
-const INCOMPATIBLE: &str = "contains incompatible base-chains";
+pub(super) const INCOMPATIBLE: &str = "contains incompatible base-chains";
 
 /// The line the normalized text carries in such a table instead.
 pub const CANNOT_SHOW: &str =
@@ -42,17 +43,38 @@ struct Table {
     name: String,
     /// iptables-nft said it cannot show this table.
     hidden: bool,
-    /// (chain, policy) in the order they were declared.
-    chains: Vec<(String, String)>,
-    /// (chain, rule line) in the order they were printed.
-    rules: Vec<(String, String)>,
+    /// In the order they were declared.
+    chains: Vec<Declared>,
+    /// In the order they were printed.
+    rules: Vec<Line>,
+}
+
+/// `:FORWARD DROP [3:180]`: a user chain's policy is `-`. A built-in
+/// chain iptables-nft has not made yet has no counter.
+#[derive(Clone)]
+struct Declared {
+    name: String,
+    policy: String,
+    packets: Option<u64>,
+}
+
+/// `[2:120] -A FORWARD -p tcp -j DROP`, its counter read apart.
+struct Line {
+    chain: String,
+    /// `-A FORWARD -p tcp -j DROP`
+    rule: String,
+    packets: Option<u64>,
 }
 
 impl Table {
     fn with_builtins(mut self) -> Table {
         for chain in builtins(&self.name) {
-            if !self.chains.iter().any(|(c, _)| c == chain) {
-                self.chains.push((chain.to_string(), "ACCEPT".to_string()));
+            if !self.chains.iter().any(|c| c.name == *chain) {
+                self.chains.push(Declared {
+                    name: chain.to_string(),
+                    policy: "ACCEPT".to_string(),
+                    packets: None,
+                });
             }
         }
         self
@@ -64,7 +86,7 @@ impl Table {
             && self
                 .chains
                 .iter()
-                .all(|(c, p)| BUILTIN_ORDER.contains(&c.as_str()) && p == "ACCEPT")
+                .all(|c| BUILTIN_ORDER.contains(&c.name.as_str()) && c.policy == "ACCEPT")
     }
 
     fn render(&self, out: &mut String) {
@@ -73,18 +95,18 @@ impl Table {
             None => (1, 0, chain.to_string()),
         };
         let mut chains = self.chains.clone();
-        chains.sort_by_key(|(c, _)| rank(c));
+        chains.sort_by_key(|c| rank(&c.name));
         out.push_str(&format!("*{}\n", self.name));
         if self.hidden {
             out.push_str(CANNOT_SHOW);
             out.push('\n');
         }
-        for (chain, policy) in &chains {
-            out.push_str(&format!(":{chain} {policy}\n"));
+        for c in &chains {
+            out.push_str(&format!(":{} {}\n", c.name, c.policy));
         }
-        for (chain, _) in &chains {
-            for (_, rule) in self.rules.iter().filter(|(c, _)| c == chain) {
-                out.push_str(rule);
+        for c in &chains {
+            for l in self.rules.iter().filter(|l| l.chain == c.name) {
+                out.push_str(&l.rule);
                 out.push('\n');
             }
         }
@@ -135,19 +157,24 @@ pub fn parse(text: &str) -> Save {
             tables.extend(current.take().map(Table::with_builtins));
         } else if let Some(t) = current.as_mut() {
             if let Some(decl) = line.strip_prefix(':') {
-                // ":FORWARD DROP [0:0]" → ("FORWARD", "DROP")
                 let mut parts = decl.split_whitespace();
-                let chain = parts.next().unwrap_or_default().to_string();
-                let policy = parts.next().unwrap_or("-").to_string();
-                t.chains.push((chain, policy));
+                t.chains.push(Declared {
+                    name: parts.next().unwrap_or_default().to_string(),
+                    policy: parts.next().unwrap_or("-").to_string(),
+                    packets: parts.next().and_then(packets),
+                });
             } else {
-                let rule = strip_counters(line);
+                let (counted, rule) = counters_apart(line);
                 let chain = rule
                     .split_whitespace()
                     .nth(1)
                     .unwrap_or_default()
                     .to_string();
-                t.rules.push((chain, rule));
+                t.rules.push(Line {
+                    chain,
+                    rule,
+                    packets: counted,
+                });
             }
         }
     }
@@ -166,6 +193,47 @@ impl Save {
             t.render(&mut out);
         }
         out
+    }
+
+    /// The tables with their counters (read from `iptables-save -c`), as
+    /// the diagnosis reads them: the chains the kernel has, in the order
+    /// declared.
+    pub fn firewall(&self, v6: bool) -> Vec<firewall::Table> {
+        self.tables
+            .iter()
+            .map(|t| firewall::Table {
+                source: Source::Iptables { v6 },
+                name: t.name.clone(),
+                chains: t
+                    .chains
+                    .iter()
+                    .filter(|c| c.packets.is_some())
+                    .map(|c| firewall::Chain {
+                        name: c.name.clone(),
+                        base: (c.policy != "-").then(|| Base {
+                            hook: c.name.to_ascii_lowercase(),
+                            priority: table_priority(&t.name, &c.name),
+                            policy: c.policy.clone(),
+                            packets: c.packets,
+                        }),
+                        rules: t
+                            .rules
+                            .iter()
+                            .filter(|l| l.chain == c.name)
+                            .map(|l| {
+                                let words: Vec<&str> = l.rule.split_whitespace().collect();
+                                firewall::Rule {
+                                    // `-A FORWARD ` goes: the chain says it.
+                                    text: l.rule.splitn(3, ' ').nth(2).unwrap_or_default().into(),
+                                    packets: l.packets,
+                                    action: action(&words, &t.chains),
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// The nft tables (of `family`, "ip" or "ip6") that this text shows
@@ -187,13 +255,59 @@ impl Save {
     }
 }
 
-/// `[3:180] -A INPUT …` (from `iptables-save -c`) → `-A INPUT …`
-fn strip_counters(rule: &str) -> String {
-    match rule.strip_prefix('[').and_then(|r| r.split_once("] ")) {
-        Some((counters, rest)) if counters.chars().all(|c| c.is_ascii_digit() || c == ':') => {
-            rest.to_string()
+/// `[3:180] -A INPUT …` (from `iptables-save -c`) → (3, `-A INPUT …`)
+fn counters_apart(rule: &str) -> (Option<u64>, String) {
+    match rule.split_once(' ') {
+        Some((counters, rest)) if packets(counters).is_some() => {
+            (packets(counters), rest.to_string())
         }
-        _ => rule.to_string(),
+        _ => (None, rule.to_string()),
+    }
+}
+
+/// `[3:180]` → 3
+fn packets(counters: &str) -> Option<u64> {
+    let inner = counters.strip_prefix('[')?.strip_suffix(']')?;
+    let (packets, bytes) = inner.split_once(':')?;
+    bytes.parse::<u64>().ok()?;
+    packets.parse().ok()
+}
+
+/// What an iptables rule's target does: `-j DNAT --to-destination X`,
+/// `-g CHAIN`, a chain of the table's own, or a target module (`LOG`).
+fn action(words: &[&str], chains: &[Declared]) -> Option<Action> {
+    let i = words.iter().position(|w| *w == "-j" || *w == "-g")?;
+    let target = *words.get(i + 1)?;
+    let after = |key: &str| {
+        let k = words.iter().position(|w| *w == key)?;
+        words.get(k + 1).map(|w| w.to_string())
+    };
+    Some(match target {
+        "ACCEPT" => Action::Accept,
+        "DROP" => Action::Drop,
+        "REJECT" => Action::Reject,
+        "RETURN" => Action::Return,
+        "DNAT" => Action::Dnat(after("--to-destination")),
+        "SNAT" => Action::Snat,
+        "MASQUERADE" => Action::Masquerade,
+        "REDIRECT" => Action::Redirect,
+        chain if chains.iter().any(|c| c.name == chain) => match words[i] {
+            "-g" => Action::Goto(chain.to_string()),
+            _ => Action::Jump(chain.to_string()),
+        },
+        other => Action::Other(other.to_string()),
+    })
+}
+
+/// iptables tables run at fixed priorities on each hook.
+fn table_priority(table: &str, hook: &str) -> i32 {
+    match (table, hook) {
+        ("raw", _) => -300,
+        ("mangle", _) => -150,
+        ("nat", "PREROUTING" | "OUTPUT") => -100,
+        ("nat", _) => 100,
+        ("security", _) => 50,
+        _ => 0,
     }
 }
 

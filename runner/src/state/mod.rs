@@ -4,17 +4,33 @@
 //! alike; for failure reports, the tools' own view with counters.
 //! `read` runs the tools inside a node and is the only I/O here.
 
+pub mod firewall;
 mod iproute;
 mod iptables;
 mod nft;
+mod nft_json;
 mod read;
 mod report_views;
 
 pub use iproute::{addrs, links, routes};
 pub use iptables::iptables_save;
 pub use nft::ruleset as nft_ruleset;
-pub use read::{read, Backend, Reading, OTHER_BACKEND};
+pub use read::{firewall, read, Backend, Reading, OTHER_BACKEND};
 pub use report_views::{link_summary, without_comments};
+
+#[cfg(test)]
+/// The tables of an `iptables-save -c` text (`ip6tables-save` for
+/// `v6`), typed.
+pub fn xtables_firewall(text: &str, v6: bool) -> Vec<firewall::Table> {
+    iptables::parse(text).firewall(v6)
+}
+
+#[cfg(test)]
+/// The tables of `nft -j list ruleset`, typed, each rule's text from `nft
+/// -a list ruleset`.
+pub fn nft_firewall(json: &str, annotated: &str) -> Result<Vec<firewall::Table>, String> {
+    nft_json::read(json, annotated, &[])
+}
 
 #[cfg(test)]
 mod tests {

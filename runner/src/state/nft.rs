@@ -98,7 +98,7 @@ pub fn ruleset_without(text: &str, iptables_own: &[NftTable]) -> String {
 
 /// One line without counter values, handles or repeated spaces (outside
 /// quoted strings); indentation is kept.
-fn clean(line: &str) -> String {
+pub(super) fn clean(line: &str) -> String {
     let line = line.trim_end();
     let body = line.trim_start_matches('\t');
     let indent = &line[..line.len() - body.len()];

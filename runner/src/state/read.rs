@@ -3,7 +3,8 @@
 //! the failure report all read through here. The only file of `state/`
 //! that does I/O.
 
-use super::{iptables, nft};
+use super::firewall::{Source, Table};
+use super::{iptables, nft, nft_json};
 use crate::exec::locate;
 use crate::lab::Node;
 
@@ -123,7 +124,7 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
             // table would look empty without it.
             let text = run(&[program, "-c"])?;
             text.lines()
-                .filter(|l| l.contains("incompatible") || !l.starts_with('#'))
+                .filter(|l| l.contains(iptables::INCOMPATIBLE) || !l.starts_with('#'))
                 .filter(|l| !l.trim().is_empty())
                 .map(|l| format!("{}\n", l.trim_end()))
                 .collect()
@@ -136,6 +137,40 @@ pub fn read(node: &Node, what: Reading) -> Result<String, String> {
                 .join("\n"),
         ),
     })
+}
+
+/// The firewall of `node` with its counters, as a packet of one IP
+/// version (`v6`) meets it: iptables' tables (ip6tables' for IPv6), and
+/// nft's tables but those iptables-nft made (iptables shows them) and
+/// those of the other IP version. A tool that is missing or fails adds
+/// nothing.
+pub fn firewall(node: &Node, v6: bool) -> Vec<Table> {
+    let (family, other) = if v6 { ("ip6", "ip") } else { ("ip", "ip6") };
+    let mut out = Vec::new();
+    let mut shown = Vec::new();
+    let save = Backend::Default.program(v6);
+    if locate(&save).is_ok() {
+        if let Ok(text) = run_in(node, &[&save, "-c"]) {
+            let parsed = iptables::parse(&text);
+            shown = parsed.nft_tables(family);
+            out = parsed.firewall(v6);
+        }
+    }
+    if locate("nft").is_ok() {
+        let json = run_in(node, &["nft", "-j", "list", "ruleset"]);
+        let text = run_in(node, &["nft", "-a", "list", "ruleset"]);
+        if let Ok(tables) =
+            nft_json::read(&json.unwrap_or_default(), &text.unwrap_or_default(), &shown)
+        {
+            out.extend(tables.into_iter().filter(|t| {
+                t.source
+                    != Source::Nft {
+                        family: other.to_string(),
+                    }
+            }));
+        }
+    }
+    out
 }
 
 /// The normalized `save` (of `text`), or, when the default backend shows

@@ -1,179 +1,132 @@
 //! Why a node could not send a packet on: its link, its neighbour entry
 //! for the next hop, and the bridge and ports between it and the node
-//! that has that address, each read in the nodes themselves.
+//! that has that address, each asked of the nodes' kernels.
 
 use std::net::IpAddr;
 
-use super::super::readings::{query, route_get};
-use super::{after, refused_by_rp_filter, Evidence};
-use crate::lab::Node;
+use super::super::kernel::{Kernel, Link, Route};
+use super::{refused_by_rp_filter, Evidence};
 
-/// What `ip -o link show dev X` says of a link.
-struct LinkState {
-    up: bool,
-    carrier: bool,
-    mac: Option<String>,
-    master: Option<String>,
-}
-
-fn link_state(node: &Node, dev: &str) -> Option<LinkState> {
-    let text = query(node, &["ip", "-o", "link", "show", "dev", dev]).ok()?;
-    let flags = text.split('<').nth(1)?.split('>').next()?;
-    let flags: Vec<&str> = flags.split(',').collect();
-    Some(LinkState {
-        up: flags.contains(&"UP"),
-        carrier: !flags.contains(&"NO-CARRIER"),
-        mac: after(&text, "link/ether").map(str::to_string),
-        master: after(&text, "master").map(str::to_string),
-    })
-}
-
-/// The interface of `node` that has `ip`.
-fn iface_with(node: &Node, ip: IpAddr) -> Option<String> {
-    let text = query(node, &["ip", "-o", "addr", "show", "to", &ip.to_string()]).ok()?;
-    let name = text.split_whitespace().nth(1)?;
-    Some(name.split('@').next()?.to_string())
-}
-
-/// Why a node could not send on towards `dst`, read from its link,
+/// Why `node` could not send on towards `dst`, read from its link,
 /// neighbour table and the node that has the next hop; None when all of
 /// that looks right.
 pub(super) fn next_hop_trouble(
     e: &Evidence,
-    node: &Node,
+    node: &str,
     dst: IpAddr,
     from: Option<(IpAddr, &str)>,
 ) -> Option<String> {
-    let route = route_get(node, dst, from).ok()?;
-    let dev = after(&route, "dev")?.to_string();
-    let hop: IpAddr = after(&route, "via")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(dst);
-    if route.starts_with("local ") {
+    let route = e.kernel.route(node, dst, from).ok()?;
+    if route.local {
         return None;
     }
-    let name = &node.name;
-    if let Some(l) = link_state(node, &dev) {
+    let dev = &route.dev;
+    let hop = route.via.unwrap_or(dst);
+    if let Some(l) = e.kernel.link(node, dev) {
         if !l.up {
-            return Some(format!("{name}'s {dev}, its way to {hop}, is down"));
+            return Some(format!("{node}'s {dev}, its way to {hop}, is down"));
         }
         if !l.carrier {
             return Some(format!(
-                "{name}'s {dev}, its way to {hop}, has no carrier (the other end is down)"
+                "{node}'s {dev}, its way to {hop}, has no carrier (the other end is down)"
             ));
         }
     }
-    let owner = e.lab.owner_of(hop).and_then(|o| {
-        let iface = iface_with(&o, hop)?;
+    let owner = e.kernel.owner_of(hop).and_then(|o| {
+        let iface = e.kernel.iface_with(&o, hop)?;
         Some((o, iface))
     });
-    let entry = query(
-        node,
-        &["ip", "neigh", "show", "to", &hop.to_string(), "dev", &dev],
-    )
-    .unwrap_or_default();
-    let state = entry
-        .split_whitespace()
-        .last()
-        .unwrap_or("none")
-        .to_string();
-    let resolve = if hop.is_ipv4() {
-        "ARP"
-    } else {
-        "neighbour solicitation"
-    };
-    match after(&entry, "lladdr") {
+    let entry = e.kernel.neighbour(node, hop, dev);
+    match entry.as_ref().and_then(|n| n.mac.clone()) {
         None => {
-            let why = match &owner {
-                None => format!("nobody in the lab has {hop}"),
-                Some((o, iface)) => match link_state(o, iface) {
-                    Some(l) if !l.up => format!("{}'s {iface}, which has {hop}, is down", o.name),
-                    _ if rejects_source(o, hop, after(&route, "src"), iface) => format!(
-                        "{} ignores it by reverse-path filtering (rp_filter): its route back to {} does not leave through {iface}",
-                        o.name,
-                        after(&route, "src").unwrap_or_default()
-                    ),
-                    _ => match bridge_trouble(o, iface).or_else(|| ports_trouble(o, iface)) {
-                        Some(t) => t,
-                        None => format!(
-                            "{}'s {iface} has {hop}; why it did not answer is unknown",
-                            o.name
-                        ),
-                    },
-                },
+            let state = entry.map_or("entry missing".to_string(), |n| n.state);
+            let why = unresolved(e.kernel, hop, &route, owner);
+            let resolve = if hop.is_ipv4() {
+                "ARP"
+            } else {
+                "neighbour solicitation"
             };
             Some(format!(
-                "{name} could not resolve {hop} on {dev} (neighbour {}: no answer to {resolve}): {why}",
-                if state == "none" { "entry missing" } else { &state }
+                "{node} could not resolve {hop} on {dev} (neighbour {state}: no answer to {resolve}): {why}"
             ))
         }
         Some(mac) => {
             let (o, iface) = owner?;
-            let real = link_state(&o, &iface)?.mac?;
-            // A bridge whose MAC was never set takes its lowest port's, and
-            // takes another when that port leaves: the usual way to get here.
-            let bridge = query(&o, &["ip", "-d", "-o", "link", "show", "dev", &iface])
-                .is_ok_and(|t| t.contains(" bridge "));
-            let why = if bridge {
-                " (a bridge takes the lowest of its ports' MACs unless its own was set, and changes it when that port leaves)"
-            } else {
-                ""
-            };
-            (real != mac).then(|| {
-                format!(
-                    "{name} sends to {hop} at {mac} (its neighbour entry, {state}), but {}'s {iface}, which has {hop}, is now at {real}: {name}'s neighbour entry is stale{why}",
-                    o.name
-                )
-            })
+            let l = e.kernel.link(&o, &iface)?;
+            let state = entry.map(|n| n.state).unwrap_or_default();
+            stale(node, hop, &mac, &state, &o, &l)
         }
     }
 }
 
-/// A bridge port that does not forward, or a bridge that is down, under
-/// an interface that should have answered.
-pub(super) fn bridge_trouble(node: &Node, iface: &str) -> Option<String> {
-    let l = link_state(node, iface)?;
-    if let Some(bridge) = l.master {
-        if link_state(node, &bridge).is_some_and(|b| !b.up) {
-            return Some(format!("{}'s bridge {bridge} is down", node.name));
-        }
-        return port_trouble(node, iface);
+/// Why the node that has `hop` did not answer for it.
+fn unresolved(
+    k: &dyn Kernel,
+    hop: IpAddr,
+    route: &Route,
+    owner: Option<(String, String)>,
+) -> String {
+    let Some((o, iface)) = owner else {
+        return format!("nobody in the lab has {hop}");
+    };
+    match k.link(&o, &iface) {
+        Some(l) if !l.up => format!("{o}'s {iface}, which has {hop}, is down"),
+        _ if rejects_source(k, &o, hop, route.src, &iface) => format!(
+            "{o} ignores it by reverse-path filtering (rp_filter): its route back to {} does not leave through {iface}",
+            route.src.map(|s| s.to_string()).unwrap_or_default()
+        ),
+        _ => bridge_trouble(k, &o, &iface)
+            .or_else(|| ports_trouble(k, &o, &iface))
+            .unwrap_or_else(|| format!("{o}'s {iface} has {hop}; why it did not answer is unknown")),
     }
-    None
 }
 
-/// The ports of `bridge` that are down or do not forward: behind one of
-/// them is the node that got no answer.
-fn ports_trouble(node: &Node, bridge: &str) -> Option<String> {
-    let text = query(node, &["bridge", "link", "show"]).ok()?;
-    let bad: Vec<String> = text
-        .lines()
-        .filter(|l| after(l, "master") == Some(bridge))
-        .filter_map(|l| {
-            let name = l.split_whitespace().nth(1)?.trim_end_matches(':');
-            let name = name.split('@').next()?;
-            let state = after(l, "state")?;
-            (state != "forwarding").then(|| format!("{name} is {state}"))
-        })
-        .collect();
-    (!bad.is_empty()).then(|| {
+/// A neighbour entry that sends to a MAC the next hop no longer has.
+fn stale(node: &str, hop: IpAddr, mac: &str, state: &str, owner: &str, l: &Link) -> Option<String> {
+    let real = l.mac.as_deref()?;
+    // A bridge whose MAC was never set takes its lowest port's, and takes
+    // another when that port leaves: the usual way to get here.
+    let why = if l.bridge {
+        " (a bridge takes the lowest of its ports' MACs unless its own was set, and changes it when that port leaves)"
+    } else {
+        ""
+    };
+    (real != mac).then(|| {
         format!(
-            "{}'s bridge {bridge} does not forward on every port: {}",
-            node.name,
-            bad.join(", ")
+            "{node} sends to {hop} at {mac} (its neighbour entry, {state}), but {owner}'s {}, which has {hop}, is now at {real}: {node}'s neighbour entry is stale{why}",
+            l.name
         )
     })
 }
 
-/// A bridge port whose STP state is not forwarding.
-fn port_trouble(node: &Node, port: &str) -> Option<String> {
-    let text = query(node, &["ip", "-d", "-o", "link", "show", "dev", port]).ok()?;
-    let i = text.find("bridge_slave state ")?;
-    let state = text[i..].split_whitespace().nth(2)?;
-    (state != "forwarding").then(|| {
+/// The bridge above `iface`, an interface that should have answered, is
+/// down, or `iface`'s port of it does not forward.
+pub(super) fn bridge_trouble(k: &dyn Kernel, node: &str, iface: &str) -> Option<String> {
+    let l = k.link(node, iface)?;
+    let bridge = l.master?;
+    if k.link(node, &bridge).is_some_and(|b| !b.up) {
+        return Some(format!("{node}'s bridge {bridge} is down"));
+    }
+    let state = l.port?.state;
+    (state != "forwarding")
+        .then(|| format!("{node}'s bridge port {iface} is {state}, not forwarding"))
+}
+
+/// The ports of the bridge `bridge` that are down or do not forward:
+/// behind one of them is the node that got no answer.
+fn ports_trouble(k: &dyn Kernel, node: &str, bridge: &str) -> Option<String> {
+    let bad: Vec<String> = k
+        .ports(node, bridge)
+        .into_iter()
+        .filter_map(|p| {
+            let state = p.port?.state;
+            (state != "forwarding").then(|| format!("{} is {state}", p.name))
+        })
+        .collect();
+    (!bad.is_empty()).then(|| {
         format!(
-            "{}'s bridge port {port} is {state}, not forwarding",
-            node.name
+            "{node}'s bridge {bridge} does not forward on every port: {}",
+            bad.join(", ")
         )
     })
 }
@@ -181,12 +134,16 @@ fn port_trouble(node: &Node, port: &str) -> Option<String> {
 /// Whether `node` refuses what comes in on `iface` from `src` (asking for
 /// `to`): the kernel's own route check, which rp_filter makes strict, and
 /// which applies to ARP requests as it does to packets.
-fn rejects_source(node: &Node, to: IpAddr, src: Option<&str>, iface: &str) -> bool {
+fn rejects_source(
+    k: &dyn Kernel,
+    node: &str,
+    to: IpAddr,
+    src: Option<IpAddr>,
+    iface: &str,
+) -> bool {
     let Some(src) = src else {
         return false;
     };
-    let Ok(src) = src.parse() else {
-        return false;
-    };
-    route_get(node, to, Some((src, iface))).is_err_and(|e| refused_by_rp_filter(node, iface, &e))
+    k.route(node, to, Some((src, iface)))
+        .is_err_and(|e| refused_by_rp_filter(k, node, iface, &e))
 }
