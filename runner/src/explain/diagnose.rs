@@ -36,7 +36,7 @@ pub struct Evidence<'a> {
     pub flows: &'a [(String, Flow)],
     /// Whether frames could be captured: without them, an empty path says
     /// nothing.
-    pub watched: bool,
+    pub captured: bool,
 }
 
 /// One node's rules after the replay, and the ones the replay moved.
@@ -78,7 +78,7 @@ pub fn diagnose(e: &Evidence) -> Verdict {
         return d;
     }
     let client = &e.client;
-    if !e.watched {
+    if !e.captured {
         return Verdict::stopped(
             Cause::Unknown,
             "cause unknown: no frame could be watched, and no rule that drops counted it",

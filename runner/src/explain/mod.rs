@@ -95,7 +95,7 @@ pub fn explain_shortfall(
         path: &trace,
         rules: &w.rules,
         flows: &flows,
-        watched: w.watching.is_ok(),
+        captured: w.watching.is_ok(),
     };
     let told = match w.sent {
         Some(Shortfall::Payload(sent)) => shortfall::stalled(&evidence, sent, &w.seen)

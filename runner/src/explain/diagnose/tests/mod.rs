@@ -308,7 +308,7 @@ impl Case {
             path: &self.path,
             rules: &self.rules,
             flows: &[],
-            watched: true,
+            captured: true,
         })
     }
 
