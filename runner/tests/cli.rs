@@ -167,9 +167,15 @@ fn api_prints_a_markdown_reference_from_the_same_declarations() {
     ));
     assert!(out.contains("| `seen_from` | the source address the listener must see |"));
     assert!(out.contains("`bridge(node: Node, name: String)`  \n`bridge(node: Node, name: String, cidr: String)`  \n\nA bridge, up,"));
-    // The same functions as the Rhai definitions, no more and no fewer.
+    // The same functions as the Rhai definitions, no more and no fewer
+    // (properties are listed under their type; how a value prints is not
+    // part of the API).
     let (rhai, _) = text(&scenario(&["api"]));
-    let defined = rhai.lines().filter(|l| l.starts_with("fn ")).count();
+    let defined = rhai
+        .lines()
+        .filter(|l| l.starts_with("fn ") && !l.starts_with("fn get "))
+        .filter(|l| !l.starts_with("fn to_string(") && !l.starts_with("fn to_debug("))
+        .count();
     let documented = out
         .lines()
         .filter(|l| l.starts_with('`') && l.ends_with("`  "))
