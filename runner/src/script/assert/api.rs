@@ -106,7 +106,7 @@ fn ping_assertion(
     let st = state.clone();
     let run = move |n: &NodeRef, target: &str, opts: Map| -> Res<()> {
         let opts: PingOptions = probe_options::ping(name, opts).map_err(fail)?;
-        st.assertion(|explain| assert_ping(expect, n, target, opts, explain))
+        st.assertion(|explain| assert_ping(name, expect, n, target, opts, explain))
     };
     let plain = run.clone();
     api.def(name, ["node", "target"], doc, move |n: NodeRef, t: &str| {
@@ -152,7 +152,7 @@ fn port_assertion<R: Variant + Clone>(
                 "{name}: seen_from says who a delivery came from, and a negative assertion expects none; assert the source with the positive form"
             )));
         }
-        st.assertion(|explain| assert_port(proto, expect, (c, t), (s, p), opts, explain))
+        st.assertion(|explain| assert_port(name, proto, expect, (c, t), (s, p), opts, explain))
             .map(finish)
     };
     let doc = port_doc(proto, expect);
