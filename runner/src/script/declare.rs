@@ -258,3 +258,89 @@ pub struct Declarations {
     pub objects: Vec<Object>,
     pub entries: Vec<Entry>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::options::{Kind, Opt};
+    use super::super::signatures::Catalogue;
+    use super::*;
+
+    #[derive(Clone)]
+    struct Thing;
+
+    static OPTS: [Opt; 1] = [Opt {
+        key: "loud",
+        kind: Kind::Bool,
+        doc: "shout",
+    }];
+
+    #[test]
+    fn types_come_from_the_closure_and_names_from_the_declaration() {
+        let mut engine = Engine::new();
+        let mut api = Api::new(&mut engine);
+        api.group(Group::Probes);
+        api.object::<Thing>("Thing", "A thing.");
+        api.def(
+            "poke",
+            ["thing", "times", "how"],
+            "Pokes.",
+            |_: &mut Thing, _: INT, _: &str| -> Result<Map, Box<rhai::EvalAltResult>> {
+                Ok(Map::new())
+            },
+        );
+        api.def_with(
+            "poke",
+            ["thing", "options"],
+            ("Pokes.", &OPTS),
+            |_: Thing, _: Map| (),
+        );
+        let d = api.into_declarations();
+        let rendered: Vec<String> = d.entries.iter().map(|e| e.signature.render("")).collect();
+        assert_eq!(
+            rendered,
+            [
+                "poke(thing: Thing, times: int, how: String) -> map",
+                "poke(thing: Thing, options: map)"
+            ]
+        );
+        assert_eq!(d.entries[1].doc, "Pokes. Options: #{ loud: shout }.");
+        assert!(d.entries.iter().all(|e| e.group == Group::Probes));
+        // What the engine holds is what was declared.
+        let registered = Catalogue::of_engine(&engine);
+        let mut got: Vec<String> = registered
+            .get("poke")
+            .iter()
+            .map(|s| s.render(""))
+            .collect();
+        got.sort();
+        let mut want = rendered.clone();
+        want.sort();
+        assert_eq!(got, want);
+        let defs = engine.definitions().single_file();
+        assert!(
+            defs.contains("/// Pokes.\nfn poke(thing: Thing, times: int, how: string) -> map;"),
+            "{defs}"
+        );
+    }
+
+    #[test]
+    fn the_whole_api_is_declared_in_the_scripts_types() {
+        let (engine, declared, _lab) = super::super::api_engine().unwrap();
+        let registered = Catalogue::of_engine(&engine);
+        assert!(declared.entries.len() > 80, "{}", declared.entries.len());
+        for e in &declared.entries {
+            let sig = e.signature.render("");
+            assert!(!sig.contains("::") && !sig.contains('&'), "{sig}");
+            assert!(
+                registered
+                    .get(&e.signature.name)
+                    .iter()
+                    .any(|r| r.render("") == sig),
+                "{sig} is declared but not registered as such"
+            );
+            assert!(!e.doc.is_empty(), "{sig} has no documentation");
+        }
+        let names: Vec<&str> = declared.objects.iter().map(|o| o.name).collect();
+        assert_eq!(names, ["Node", "Service"]);
+    }
+}
