@@ -13,19 +13,25 @@ use super::options::{self, Kind, Opt, Spec};
 use crate::exec::{self, Output};
 use crate::lab::Lab;
 
+/// Text fed to a command or service.
+pub const STDIN: Opt = Opt {
+    key: "stdin",
+    kind: Kind::Text,
+    doc: "text fed to it",
+};
+
+/// Variables added to a command's or service's environment.
+pub const ENV: Opt = Opt {
+    key: "env",
+    kind: Kind::Map,
+    doc: "#{ NAME: value } added to its environment",
+};
+
 /// What a command takes: `#{ stdin: text, env: #{ NAME: value }, timeout:
 /// seconds }`.
-pub static COMMAND_OPTIONS: [Opt; 3] = [
-    Opt {
-        key: "stdin",
-        kind: Kind::Text,
-        doc: "text fed to it",
-    },
-    Opt {
-        key: "env",
-        kind: Kind::Map,
-        doc: "#{ NAME: value } added to its environment",
-    },
+static COMMAND_OPTIONS: [Opt; 3] = [
+    STDIN,
+    ENV,
     Opt {
         key: "timeout",
         kind: Kind::Number,

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use rhai::{Dynamic, Map, INT};
 
 use super::args::{fail, port, NodeRef, Res};
-use super::commands::command_options;
+use super::commands::{command_options, ENV, STDIN};
 use super::declare::Api;
 use super::options::{Kind, Opt};
 use crate::exec;
@@ -54,16 +54,8 @@ fn spawn(
 /// What a service takes: a command's options, its `timeout` bounding the
 /// readiness waits.
 static SERVICE_OPTIONS: [Opt; 3] = [
-    Opt {
-        key: "stdin",
-        kind: Kind::Text,
-        doc: "text fed to it",
-    },
-    Opt {
-        key: "env",
-        kind: Kind::Map,
-        doc: "#{ NAME: value } added to its environment",
-    },
+    STDIN,
+    ENV,
     Opt {
         key: "timeout",
         kind: Kind::Number,
