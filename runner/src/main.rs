@@ -53,8 +53,20 @@ enum Command {
         at: Option<usize>,
     },
     /// Print the script API as Rhai definitions, for the Rhai language
-    /// server (save it as scenario.d.rhai next to your scenarios).
-    Api,
+    /// server (save it as scenario.d.rhai next to your scenarios), or as a
+    /// Markdown reference.
+    Api {
+        /// Rhai definitions, or a Markdown reference (one section per
+        /// group, signatures in code spans).
+        #[arg(long, value_enum, default_value_t = ApiFormat::Rhai)]
+        format: ApiFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ApiFormat {
+    Rhai,
+    Markdown,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -73,6 +85,6 @@ fn main() -> ExitCode {
         Command::Check { paths } => check::check(&paths),
         Command::Clean => clean::clean(),
         Command::Graph { file, format, at } => graph::graph(&file, format, at),
-        Command::Api => api::api(),
+        Command::Api { format } => api::api(format),
     }
 }

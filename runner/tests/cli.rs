@@ -146,6 +146,50 @@ fn help_everywhere() {
 }
 
 #[test]
+fn api_prints_a_markdown_reference_from_the_same_declarations() {
+    let md = scenario(&["api", "--format", "markdown"]);
+    let (out, err) = text(&md);
+    assert_eq!(md.status.code(), Some(0), "{err}");
+    assert!(out.starts_with("# The scenario API\n"), "{out}");
+    // One section per group, in order, with its object types.
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {out}"))
+    };
+    assert!(at("## Building the lab") < at("## Commands and files"));
+    assert!(at("## Commands and files") < at("## Probes and assertions"));
+    assert!(at("### Type `Node`") < at("## Commands and files"));
+    assert!(at("### Type `Service`") > at("## Services"));
+    // Signatures in code spans in the script's types, documentation as
+    // text, options as a table.
+    assert!(out.contains(
+        "`assert_tcp(client: Node, target: String, server: Node, port: int, options: map) -> map`"
+    ));
+    assert!(out.contains("| `seen_from` | the source address the listener must see |"));
+    assert!(out.contains("`bridge(node: Node, name: String)`  \n`bridge(node: Node, name: String, cidr: String)`  \n\nA bridge, up,"));
+    // The same functions as the Rhai definitions, no more and no fewer
+    // (properties are listed under their type; how a value prints is not
+    // part of the API).
+    let (rhai, _) = text(&scenario(&["api"]));
+    let defined = rhai
+        .lines()
+        .filter(|l| l.starts_with("fn ") && !l.starts_with("fn get "))
+        .filter(|l| !l.starts_with("fn to_string(") && !l.starts_with("fn to_debug("))
+        .count();
+    let documented = out
+        .lines()
+        .filter(|l| l.starts_with('`') && l.ends_with("`  "))
+        .count();
+    assert_eq!(defined, documented, "{rhai}\n{out}");
+    // The default stays Rhai definitions.
+    assert!(rhai.contains("fn assert_ping(node: Node, target: string) -> ();"));
+    assert_eq!(
+        scenario(&["api", "--format", "html"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
 fn check_compiles_scripts_and_their_imports_without_running_them() {
     let o = scenario(&["check", "scenarios"]);
     let (out, err) = text(&o);

@@ -93,34 +93,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = snapshot::configure(args.accept) {
         return usage_error(&e);
     }
-    let found = match suite::discover(&args.paths) {
-        Ok(f) => f,
+    let files = match chosen(&args) {
+        Ok(files) => files,
         Err(e) => return usage_error(&e),
     };
-    let found_count = found.len();
-    if found.is_empty() {
-        let list: Vec<_> = args.paths.iter().map(|p| p.display().to_string()).collect();
-        return usage_error(&format!(
-            "no scenarios (*.rhai) found in {}",
-            list.join(", ")
-        ));
-    }
-    let files = select::select(found, &args.filter, args.shard);
-    if files.is_empty() && !args.list {
-        let mut chosen: Vec<String> = args
-            .filter
-            .iter()
-            .map(|f| format!("--filter {f}"))
-            .collect();
-        chosen.extend(
-            args.shard
-                .map(|s| format!("--shard {}/{}", s.index, s.count)),
-        );
-        return usage_error(&format!(
-            "no scenario is left to run: {} selects none of the {found_count} found",
-            chosen.join(" ")
-        ));
-    }
     if args.list {
         for f in &files {
             println!("{}", f.display());
@@ -145,90 +121,20 @@ pub fn run(args: RunArgs) -> ExitCode {
         _ => Detail::Normal,
     };
     if detail != Detail::Quiet {
-        let times = match (args.repeat, args.until_fail) {
-            (Some(n), false) => format!(" {n} times each"),
-            (Some(n), true) => format!(" until a run fails (at most {n} times each)"),
-            (None, true) => " until a run fails".to_string(),
-            (None, false) => String::new(),
-        };
-        eprintln!(
-            "running {} scenario{}{times}, {} at a time; {}",
-            files.len(),
-            if files.len() == 1 { "" } else { "s" },
-            jobs.min(files.len()).max(1),
-            facts.line()
-        );
+        eprintln!("{}", header(&args, files.len(), jobs, &facts));
     }
     let shown = keep::Shown::default();
-    let opts = script::Options {
-        time_limit: Duration::from_secs_f64(args.timeout),
-        on_failure: args.keep.then(|| keep::hook(mode, shown.clone())),
-        verbose: args.verbose,
-        data: {
-            let d = script::DataLimits::default();
-            script::DataLimits {
-                string: args.max_string.unwrap_or(d.string),
-                array: args.max_array.unwrap_or(d.array),
-                map: args.max_map.unwrap_or(d.map),
-            }
-        },
-        ..script::Options::default()
-    };
-    let repeated = args.repeat.is_some() || args.until_fail;
+    let opts = options(&args, args.keep.then(|| keep::hook(mode, shown.clone())));
     let rounds = args.repeat.map_or(1, |n| n as usize);
     let mut printer = Printer::new(detail, files.len() * rounds, shown);
     let start = Instant::now();
-    let (outcomes, not_run, runs) = if repeated {
-        let rounds = Rounds {
-            limit: args.repeat.map(|n| n as usize),
-            until_fail: args.until_fail,
-        };
-        let (tallies, not_run) = repeat::run(&files, jobs, &opts, &rounds, &mut printer);
-        printer.done();
-        for t in &tallies {
-            printer.tallied(t);
-        }
-        let runs: usize = tallies.iter().map(|t| t.runs).sum();
-        let passed: usize = tallies.iter().map(|t| t.passed).sum();
-        (repeat::as_results(&tallies), not_run, Some((passed, runs)))
-    } else {
-        let outcomes = suite::run_all(&files, jobs, &opts, |event| match event {
-            Event::Started(path) => printer.started(path),
-            Event::Finished(o) => printer.finished(o),
-        });
-        printer.done();
-        let not_run = files.len() - outcomes.len();
-        (outcomes, not_run, None)
-    };
+    let (outcomes, not_run, runs) = execute(&args, &files, jobs, &opts, &mut printer);
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
-    let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
     if detail != Detail::Quiet {
         println!();
     }
-    let passed = outcomes.len() - failed - skipped;
-    let mut closing = format!("{passed} passed, {failed} failed");
-    if skipped > 0 {
-        closing.push_str(&format!(", {skipped} skipped"));
-    }
-    if let Some((ok, runs)) = runs {
-        let s = if runs == 1 { "" } else { "s" };
-        closing.push_str(&format!(" ({ok} of {runs} run{s} passed)"));
-    }
-    println!("{closing}");
-    // Paths alone, one a line, for `git add` and for review.
-    let mut written = snapshot::written().clone();
-    written.sort();
-    written.dedup();
-    if !written.is_empty() {
-        println!(
-            "wrote {} snapshot{}:",
-            written.len(),
-            if written.len() == 1 { "" } else { "s" }
-        );
-        for path in &written {
-            println!("{}", path.display());
-        }
-    }
+    println!("{}", closing(&outcomes, runs));
+    list_written_snapshots();
     if detail != Detail::Quiet {
         eprintln!("finished in {:.2} s", start.elapsed().as_secs_f64());
     }
@@ -246,5 +152,137 @@ pub fn run(args: RunArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// The scenarios the paths, filters and shard choose; an error when there
+/// are none (unless only listing them).
+fn chosen(args: &RunArgs) -> Result<Vec<PathBuf>, String> {
+    let found = suite::discover(&args.paths)?;
+    let found_count = found.len();
+    if found.is_empty() {
+        let list: Vec<_> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "no scenarios (*.rhai) found in {}",
+            list.join(", ")
+        ));
+    }
+    let files = select::select(found, &args.filter, args.shard);
+    if files.is_empty() && !args.list {
+        let mut chosen: Vec<String> = args
+            .filter
+            .iter()
+            .map(|f| format!("--filter {f}"))
+            .collect();
+        chosen.extend(
+            args.shard
+                .map(|s| format!("--shard {}/{}", s.index, s.count)),
+        );
+        return Err(format!(
+            "no scenario is left to run: {} selects none of the {found_count} found",
+            chosen.join(" ")
+        ));
+    }
+    Ok(files)
+}
+
+/// The run header: how many, how often, how many at once, and the facts
+/// that change results.
+fn header(args: &RunArgs, files: usize, jobs: usize, facts: &Facts) -> String {
+    let times = match (args.repeat, args.until_fail) {
+        (Some(n), false) => format!(" {n} times each"),
+        (Some(n), true) => format!(" until a run fails (at most {n} times each)"),
+        (None, true) => " until a run fails".to_string(),
+        (None, false) => String::new(),
+    };
+    format!(
+        "running {files} scenario{}{times}, {} at a time; {}",
+        if files == 1 { "" } else { "s" },
+        jobs.min(files).max(1),
+        facts.line()
+    )
+}
+
+fn options(args: &RunArgs, on_failure: Option<script::FailureHook>) -> script::Options {
+    let d = script::DataLimits::default();
+    script::Options {
+        time_limit: Duration::from_secs_f64(args.timeout),
+        on_failure,
+        verbose: args.verbose,
+        data: script::DataLimits {
+            string: args.max_string.unwrap_or(d.string),
+            array: args.max_array.unwrap_or(d.array),
+            map: args.max_map.unwrap_or(d.map),
+        },
+        ..script::Options::default()
+    }
+}
+
+/// The outcome of each scenario that ran (its first failure when
+/// repeated), how many did not run, and with --repeat or --until-fail how
+/// many runs passed of how many.
+type Ran = (Vec<suite::ScenarioResult>, usize, Option<(usize, usize)>);
+
+fn execute(
+    args: &RunArgs,
+    files: &[PathBuf],
+    jobs: usize,
+    opts: &script::Options,
+    printer: &mut Printer,
+) -> Ran {
+    if args.repeat.is_none() && !args.until_fail {
+        let outcomes = suite::run_all(files, jobs, opts, |event| match event {
+            Event::Started(path) => printer.started(path),
+            Event::Finished(o) => printer.finished(o),
+        });
+        printer.done();
+        let not_run = files.len() - outcomes.len();
+        return (outcomes, not_run, None);
+    }
+    let rounds = Rounds {
+        limit: args.repeat.map(|n| n as usize),
+        until_fail: args.until_fail,
+    };
+    let (tallies, not_run) = repeat::run(files, jobs, opts, &rounds, printer);
+    printer.done();
+    for t in &tallies {
+        printer.tallied(t);
+    }
+    let runs: usize = tallies.iter().map(|t| t.runs).sum();
+    let passed: usize = tallies.iter().map(|t| t.passed).sum();
+    (repeat::as_results(&tallies), not_run, Some((passed, runs)))
+}
+
+/// `N passed, N failed[, N skipped][ (N of M runs passed)]`.
+fn closing(outcomes: &[suite::ScenarioResult], runs: Option<(usize, usize)>) -> String {
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let skipped = outcomes.iter().filter(|o| o.skipped.is_some()).count();
+    let passed = outcomes.len() - failed - skipped;
+    let mut closing = format!("{passed} passed, {failed} failed");
+    if skipped > 0 {
+        closing.push_str(&format!(", {skipped} skipped"));
+    }
+    if let Some((ok, runs)) = runs {
+        let s = if runs == 1 { "" } else { "s" };
+        closing.push_str(&format!(" ({ok} of {runs} run{s} passed)"));
+    }
+    closing
+}
+
+/// The snapshots `--accept` wrote: paths alone, one a line, for `git add`
+/// and for review.
+fn list_written_snapshots() {
+    let mut written = snapshot::written().clone();
+    written.sort();
+    written.dedup();
+    if !written.is_empty() {
+        println!(
+            "wrote {} snapshot{}:",
+            written.len(),
+            if written.len() == 1 { "" } else { "s" }
+        );
+        for path in &written {
+            println!("{}", path.display());
+        }
     }
 }

@@ -8,9 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;
-use rhai::{
-    Engine, EvalAltResult, FuncRegistration, Position, RhaiNativeFunc, Variant, FLOAT, INT,
-};
+use rhai::{EvalAltResult, Position, FLOAT, INT};
 
 use crate::lab::{Lab, Node};
 pub use crate::network::check_ifname;
@@ -28,22 +26,6 @@ pub type Res<T> = Result<T, Box<EvalAltResult>>;
 /// A script error; the runner adds the file and line.
 pub fn fail(msg: impl Into<String>) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE).into()
-}
-
-/// Registers `f` as `name`, with its parameters named and typed and a doc
-/// comment, so that `scenario api` gives the language server a useful file.
-/// `signature` ends with the return type.
-pub fn def<A: 'static, const N: usize, const X: bool, R: Variant + Clone, const F: bool>(
-    engine: &mut Engine,
-    name: &str,
-    doc: &str,
-    signature: &[&str],
-    f: impl RhaiNativeFunc<A, N, X, R, F> + 'static,
-) {
-    FuncRegistration::new(name)
-        .with_params_info(signature)
-        .with_comments([format!("/// {doc}")])
-        .register_into_engine(engine, f);
 }
 
 pub fn port(p: INT) -> Res<u16> {

@@ -116,8 +116,10 @@ fn ping_words(opts: PingOptions) -> (String, String) {
     (call, what)
 }
 
-/// `explain`: replay a failure under capture and say why.
+/// `explain`: replay a failure under capture and say why. `name` is the
+/// assertion's, as the table in `api.rs` declares it.
 pub(super) fn assert_ping(
+    name: &str,
     expect: Expect,
     n: &NodeRef,
     target: &str,
@@ -128,10 +130,6 @@ pub(super) fn assert_ping(
     let watch = expect.watch(&n.lab);
     let began = Instant::now();
     let o = n.node.ping(ip, watch, opts).map_err(fail)?;
-    let name = match expect {
-        Expect::Reach => "assert_ping",
-        Expect::NoReach => "assert_no_ping",
-    };
     let (shown, asked) = ping_words(opts);
     let call = format!("{name}({}, \"{target}\"{shown})", n.node.name);
     log_probe(&n.lab, began, &call, &o);
@@ -211,6 +209,7 @@ pub(super) fn assert_ping_all(
 /// `port`, and (with `seen_from`) come from that source. A positive one
 /// returns `#{ seen_from: "addr:port" }`.
 pub(super) fn assert_port(
+    name: &str,
     proto: Proto,
     expect: Expect,
     (client, target): (&NodeRef, &str),
@@ -228,11 +227,6 @@ pub(super) fn assert_port(
     let watch = expect.watch(lab);
     let began = Instant::now();
     let o = run(watch).map_err(fail)?;
-    let label = proto.name().to_lowercase();
-    let name = match expect {
-        Expect::Reach => format!("assert_{label}"),
-        Expect::NoReach => format!("assert_no_{label}"),
-    };
     let payload = match opts.bytes {
         Some(n) => format!("a payload of {n} bytes"),
         None => "the token".to_string(),

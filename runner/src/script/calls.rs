@@ -313,12 +313,12 @@ mod tests {
     use super::*;
 
     fn api() -> Catalogue {
-        let (engine, _lab) = super::super::api_engine().unwrap();
+        let (engine, _, _lab) = super::super::api_engine().unwrap();
         Catalogue::of_engine(&engine)
     }
 
     fn lint_text(text: &str) -> Vec<String> {
-        let (engine, _lab) = super::super::api_engine().unwrap();
+        let (engine, _, _lab) = super::super::api_engine().unwrap();
         let api = Catalogue::of_engine(&engine);
         let ast = engine.compile(text).unwrap();
         let members = members(&ast);
@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn module_functions() {
-        let (engine, _lab) = super::super::api_engine().unwrap();
+        let (engine, _, _lab) = super::super::api_engine().unwrap();
         let api = Catalogue::of_engine(&engine);
         let lib = engine
             .compile("fn world() { 1 }\nfn pair(a, b) { a }\nprivate fn hidden() { 2 }")

@@ -15,7 +15,7 @@ use super::{api_engine, modules, report};
 
 /// Checks `path` and every file it imports, running nothing.
 pub fn check_file(path: &Path) -> Result<(), String> {
-    let (engine, _lab) = api_engine()?;
+    let (engine, _, _lab) = api_engine()?;
     let api = Catalogue::of_engine(&engine);
     check(&engine, &api, path).map(drop)
 }

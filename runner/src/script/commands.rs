@@ -5,73 +5,71 @@
 
 use std::rc::Rc;
 
-use rhai::{Dynamic, Engine, Map, NativeCallContext, FLOAT, INT};
+use rhai::{Dynamic, Map, NativeCallContext, Variant, INT};
 
-use super::args::{def, fail, secs, NodeRef, Res};
+use super::args::{fail, secs, NodeRef, Res};
+use super::declare::Api;
+use super::options::{self, Kind, Opt, Spec};
 use crate::exec::{self, Output};
 use crate::lab::Lab;
 
-/// The options a command takes, read once: `#{ stdin: text, env: #{ NAME:
-/// value }, timeout: seconds }`. For a service, `timeout` bounds its
-/// readiness waits.
-pub fn options(map: &Map, what: &str) -> Res<exec::Options> {
-    let mut opts = exec::Options::default();
-    for (key, value) in map {
-        match key.as_str() {
-            "stdin" => {
-                opts.stdin =
-                    Some(value.clone().into_string().map_err(|t| {
-                        fail(format!("{what} option stdin must be a string, not {t}"))
-                    })?)
-            }
-            "env" => {
-                let vars = value.read_lock::<Map>().ok_or_else(|| {
-                    fail(format!(
-                        "{what} option env must be a map such as #{{ RUST_LOG: \"info\" }}, not {}",
-                        value.type_name()
-                    ))
-                })?;
-                for (name, v) in vars.iter() {
-                    if name.is_empty() || name.contains('=') || name.contains('\0') {
-                        return Err(fail(format!(
-                            "'{name}' cannot be the name of an environment variable"
-                        )));
-                    }
-                    let text = if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
-                        v.to_string()
-                    } else {
-                        return Err(fail(format!(
-                            "environment variable {name} must be a string or a number, not {}",
-                            v.type_name()
-                        )));
-                    };
-                    if text.contains('\0') {
-                        return Err(fail(format!(
-                            "environment variable {name} holds a NUL byte"
-                        )));
-                    }
-                    opts.env.push((name.to_string(), text));
-                }
-            }
-            "timeout" => {
-                let s = match (value.as_float(), value.as_int()) {
-                    (Ok(f), _) => f,
-                    (_, Ok(i)) => i as FLOAT,
-                    _ => {
-                        return Err(fail(format!(
-                            "{what} option timeout must be a number of seconds, not {}",
-                            value.type_name()
-                        )))
-                    }
-                };
-                opts.timeout = Some(secs(s, "timeout")?);
-            }
-            other => {
-                return Err(fail(format!(
-                    "unknown {what} option '{other}'; the options are: stdin, env, timeout"
-                )))
-            }
+/// Text fed to a command or service.
+pub const STDIN: Opt = Opt {
+    key: "stdin",
+    kind: Kind::Text,
+    doc: "text fed to it",
+};
+
+/// Variables added to a command's or service's environment.
+pub const ENV: Opt = Opt {
+    key: "env",
+    kind: Kind::Map,
+    doc: "#{ NAME: value } added to its environment",
+};
+
+/// What a command takes: `#{ stdin: text, env: #{ NAME: value }, timeout:
+/// seconds }`.
+static COMMAND_OPTIONS: [Opt; 3] = [
+    STDIN,
+    ENV,
+    Opt {
+        key: "timeout",
+        kind: Kind::Number,
+        doc: "seconds (instead of exec_timeout)",
+    },
+];
+
+/// The options of a command (`COMMAND_OPTIONS`) or a service, whose
+/// `timeout` bounds its readiness waits; `call` names it in errors.
+pub fn command_options(call: &str, spec: &'static Spec, map: Map) -> Res<exec::Options> {
+    let given = options::parse(call, spec, map).map_err(fail)?;
+    let mut opts = exec::Options {
+        stdin: given.text("stdin"),
+        ..exec::Options::default()
+    };
+    for (name, v) in given.map("env").unwrap_or_default() {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(fail(format!(
+                "'{name}' cannot be the name of an environment variable"
+            )));
         }
+        let text = if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
+            v.to_string()
+        } else {
+            return Err(fail(format!(
+                "environment variable {name} must be a string or a number, not {}",
+                v.type_name()
+            )));
+        };
+        if text.contains('\0') {
+            return Err(fail(format!(
+                "environment variable {name} holds a NUL byte"
+            )));
+        }
+        opts.env.push((name.to_string(), text));
+    }
+    if let Some(s) = given.number("timeout") {
+        opts.timeout = Some(secs(s, "timeout")?);
     }
     Ok(opts)
 }
@@ -96,13 +94,13 @@ fn sh_argv(command: &str) -> Vec<String> {
 }
 
 impl NodeRef {
-    fn run(&self, argv: &[String], opts: &Map, what: &str) -> Res<Output> {
-        let opts = options(opts, what)?;
+    fn run(&self, argv: &[String], opts: Map, what: &str) -> Res<Output> {
+        let opts = command_options(what, &COMMAND_OPTIONS, opts)?;
         self.node.exec_with(argv, &opts).map_err(fail)
     }
 
     fn exec(&mut self, command: &str, opts: Map) -> Res<String> {
-        let o = self.run(&exec::split(command).map_err(fail)?, &opts, "exec")?;
+        let o = self.run(&exec::split(command).map_err(fail)?, opts, "exec")?;
         o.into_stdout(&self.node.name, command)
             .map(chomp)
             .map_err(fail)
@@ -110,103 +108,86 @@ impl NodeRef {
 
     fn try_exec(&mut self, command: &str, opts: Map) -> Res<Map> {
         let argv = exec::split(command).map_err(fail)?;
-        Ok(output_map(self.run(&argv, &opts, "try_exec")?))
+        Ok(output_map(self.run(&argv, opts, "try_exec")?))
     }
 
     fn sh(&mut self, command: &str, opts: Map) -> Res<String> {
-        let o = self.run(&sh_argv(command), &opts, "sh")?;
+        let o = self.run(&sh_argv(command), opts, "sh")?;
         o.into_stdout(&self.node.name, command)
             .map(chomp)
             .map_err(fail)
     }
 
     fn try_sh(&mut self, command: &str, opts: Map) -> Res<Map> {
-        Ok(output_map(self.run(&sh_argv(command), &opts, "try_sh")?))
+        Ok(output_map(self.run(&sh_argv(command), opts, "try_sh")?))
     }
 }
 
-type Command = fn(&mut NodeRef, &str, Map) -> Res<Dynamic>;
+/// Registers a command with and without its options map.
+fn command<R: Variant + Clone>(
+    api: &mut Api,
+    name: &'static str,
+    doc: &str,
+    f: fn(&mut NodeRef, &str, Map) -> Res<R>,
+) {
+    api.def(
+        name,
+        ["node", "command"],
+        doc,
+        move |n: &mut NodeRef, c: &str| f(n, c, Map::new()),
+    );
+    api.def_with(
+        name,
+        ["node", "command", "options"],
+        (doc, &COMMAND_OPTIONS),
+        f,
+    );
+}
 
-pub fn register(engine: &mut Engine, lab: &Rc<Lab>) {
+pub fn register(api: &mut Api, lab: &Rc<Lab>) {
     let at = lab.dir().map(|d| d.display().to_string());
-    def(
-        engine,
+    api.def(
         "script_dir",
+        [],
         "The scenario file's directory, absolute: where every command and service runs (also those run by an imported module's functions).",
-        &["String"],
         move || -> Res<String> {
             at.clone()
                 .ok_or_else(|| fail("this lab has no scenario directory".to_string()))
         },
     );
-    let commands: [(&str, &str, &str, Command); 4] = [
-        (
-            "exec",
-            "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout without its trailing newlines, as $(…) does.",
-            "String",
-            |n, c, o| n.exec(c, o).map(Dynamic::from),
-        ),
-        (
-            "try_exec",
-            "Runs a program in the node; never fails: #{ code, stdout, stderr } (stdout without its trailing newlines).",
-            "Map",
-            |n, c, o| n.try_exec(c, o).map(Dynamic::from),
-        ),
-        (
-            "sh",
-            "Runs a command line through /bin/sh -c in the node; fails like exec.",
-            "String",
-            |n, c, o| n.sh(c, o).map(Dynamic::from),
-        ),
-        (
-            "try_sh",
-            "Runs a command line through /bin/sh -c; never fails: #{ code, stdout, stderr }.",
-            "Map",
-            |n, c, o| n.try_sh(c, o).map(Dynamic::from),
-        ),
-    ];
-    for (name, doc, returns, f) in commands {
-        def(
-            engine,
-            name,
-            doc,
-            &["node: &mut Node", "command: &str", returns],
-            move |n: &mut NodeRef, c: &str| f(n, c, Map::new()),
-        );
-        let with = format!(
-            "{doc} Options: #{{ stdin: text fed to it, env: #{{ NAME: value }} added to its environment, \
-             timeout: seconds (instead of exec_timeout) }}."
-        );
-        def(
-            engine,
-            name,
-            &with,
-            &["node: &mut Node", "command: &str", "options: Map", returns],
-            f,
-        );
-    }
-    def(
-        engine,
-        "write_file",
-        "Writes one of the node's own files: /etc/resolv.conf, /etc/hosts, /etc/hostname, or a file under /tmp or /run \
-         (a container's, or a node's made with #{ own_files: true }); never a file of the machine's.",
-        &["node: &mut Node", "path: &str", "text: &str", "()"],
-        |n: &mut NodeRef, path: &str, text: &str| n.node.write_file(path, text).map_err(fail),
+    command(
+        api,
+        "exec",
+        "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout without its trailing newlines, as $(…) does.",
+        NodeRef::exec,
     );
-    def(
-        engine,
+    command(
+        api,
+        "try_exec",
+        "Runs a program in the node; never fails: #{ code, stdout, stderr } (stdout without its trailing newlines).",
+        NodeRef::try_exec,
+    );
+    command(
+        api,
+        "sh",
+        "Runs a command line through /bin/sh -c in the node; fails like exec.",
+        NodeRef::sh,
+    );
+    command(
+        api,
+        "try_sh",
+        "Runs a command line through /bin/sh -c; never fails: #{ code, stdout, stderr }.",
+        NodeRef::try_sh,
+    );
+    api.def("write_file", ["node", "path", "text"], "Writes one of the node's own files: /etc/resolv.conf, /etc/hosts, /etc/hostname, or a file under /tmp or /run \
+         (a container's, or a node's made with #{ own_files: true }); never a file of the machine's.", |n: &mut NodeRef, path: &str, text: &str| n.node.write_file(path, text).map_err(fail));
+    api.def(
         "read_file",
+        ["node", "path"],
         "Reads a file as the node sees it (its own /etc files, /tmp and /run where it has them).",
-        &["node: &mut Node", "path: &str", "String"],
         |n: &mut NodeRef, path: &str| n.node.read_file(path).map_err(fail),
     );
-    def(
-        engine,
-        "parse_json",
-        "Parses JSON text into an object map (JSON null becomes ()); maps turn back with to_json().",
-        &["text: &str", "Map"],
-        |ctx: NativeCallContext, text: &str| -> Res<Map> { ctx.engine().parse_json(text, true) },
-    );
+    api.def("parse_json", ["text"], "Parses JSON text into an object map (JSON null becomes ()); maps turn back with to_json().", |ctx: NativeCallContext, text: &str| -> Res<Map> { ctx.engine().parse_json(text, true) });
 }
 
 #[cfg(test)]

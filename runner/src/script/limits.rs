@@ -4,9 +4,10 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use rhai::{Engine, FLOAT, INT};
+use rhai::{FLOAT, INT};
 
-use super::args::{def, secs, Res};
+use super::args::{secs, Res};
+use super::declare::Api;
 use crate::lab::{Lab, Limits};
 
 type Setter = fn(&mut Limits, Duration);
@@ -29,7 +30,7 @@ const SETTERS: [(&str, Setter, &str); 3] = [
     ),
 ];
 
-pub fn register(engine: &mut Engine, lab: &Rc<Lab>) {
+pub fn register(api: &mut Api, lab: &Rc<Lab>) {
     for (name, set, doc) in SETTERS {
         let apply = move |lab: &Lab, s: FLOAT| -> Res<()> {
             let mut limits = lab.limits();
@@ -38,14 +39,8 @@ pub fn register(engine: &mut Engine, lab: &Rc<Lab>) {
             Ok(())
         };
         let (lab_f, lab_i) = (lab.clone(), lab.clone());
-        def(
-            engine,
-            name,
-            doc,
-            &["seconds: float", "()"],
-            move |s: FLOAT| apply(&lab_f, s),
-        );
-        def(engine, name, doc, &["seconds: int", "()"], move |s: INT| {
+        api.def(name, ["seconds"], doc, move |s: FLOAT| apply(&lab_f, s));
+        api.def(name, ["seconds"], doc, move |s: INT| {
             apply(&lab_i, s as FLOAT)
         });
     }

@@ -10,10 +10,13 @@ mod assert;
 mod calls;
 mod check;
 mod commands;
+mod declare;
 mod limits;
 mod modules;
 mod observe;
+mod options;
 mod probe_options;
+mod reference;
 mod report;
 mod run_state;
 mod services;
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Engine, Scope, Stmt, AST};
 
+use self::declare::{Api, Declarations, Group};
 pub(crate) use self::run_state::Explainer;
 use self::run_state::RunState;
 use crate::lab::Lab;
@@ -167,18 +171,26 @@ pub(crate) fn new_engine() -> Engine {
 /// What a scenario printed, for the report.
 pub type Log = Rc<RefCell<Vec<String>>>;
 
-/// The whole script API on `engine`, bound to `lab`.
-fn register(engine: &mut Engine, lab: &Rc<Lab>, scenario: &Path, state: &Rc<RunState>) {
-    wiring::register(engine, lab);
-    commands::register(engine, lab);
-    services::register(engine);
-    assert::register(engine, lab, state);
-    observe::register(engine, scenario, state);
-    limits::register(engine, lab);
+/// The whole script API on `engine`, bound to `lab`; what it declared.
+fn register(
+    engine: &mut Engine,
+    lab: &Rc<Lab>,
+    scenario: &Path,
+    state: &Rc<RunState>,
+) -> Declarations {
+    let mut api = Api::new(engine);
+    wiring::register(api.group(Group::Lab), lab);
+    commands::register(api.group(Group::Commands), lab);
+    services::register(api.group(Group::Services));
+    assert::register(api.group(Group::Probes), lab, state);
+    observe::register(api.group(Group::State), scenario, state);
+    limits::register(api.group(Group::Limits), lab);
     // Lets the tests check that a panic inside the runner leaks nothing.
     if std::env::var_os("SCENARIO_TEST_PANIC").is_some() {
-        engine.register_fn("panic_for_tests", |msg: &str| -> () { panic!("{msg}") });
+        api.engine()
+            .register_fn("panic_for_tests", |msg: &str| -> () { panic!("{msg}") });
     }
+    api.into_declarations()
 }
 
 /// A scenario's verdict: passed (with the report of the failure a fault
@@ -331,22 +343,29 @@ fn diagnosis(state: &RunState, report: &str) -> String {
 }
 
 /// An engine with the whole API registered, bound to a lab that never
-/// builds anything: what `scenario api` and `scenario check` describe.
-fn api_engine() -> Result<(Engine, Rc<Lab>), String> {
+/// builds anything, and its declarations: what `scenario api` and
+/// `scenario check` describe.
+fn api_engine() -> Result<(Engine, Declarations, Rc<Lab>), String> {
     let lab = Rc::new(Lab::new(None, None).map_err(|e| format!("cannot set up: {e}"))?);
     let mut engine = new_engine();
-    register(
+    let declared = register(
         &mut engine,
         &lab,
         Path::new("scenario.rhai"),
         &RunState::new(true),
     );
-    Ok((engine, lab))
+    Ok((engine, declared, lab))
+}
+
+/// The script API as a Markdown reference, from the same declarations.
+pub fn reference() -> Result<String, String> {
+    let (_engine, declared, _lab) = api_engine()?;
+    Ok(reference::markdown(&declared))
 }
 
 /// The script API as Rhai definition files, for the Rhai language server.
 pub fn definitions() -> Result<String, String> {
-    let (engine, _lab) = api_engine()?;
+    let (engine, _declared, _lab) = api_engine()?;
     let text = engine
         .definitions()
         .with_headers(true)

@@ -7,9 +7,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use rhai::{Engine, Map, NativeCallContext};
+use rhai::{Map, NativeCallContext};
 
-use super::args::{def, fail, NodeRef, Res};
+use super::args::{fail, NodeRef, Res};
+use super::declare::Api;
+use super::options::{self, Kind, Opt, Spec};
+use super::signatures::user_type;
 use super::{report, RunState};
 use crate::snapshot;
 use crate::state::{self, Backend, Reading};
@@ -20,72 +23,82 @@ impl NodeRef {
     }
 }
 
-pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
+static XTABLES_OPTIONS: [Opt; 1] = [Opt {
+    key: "backend",
+    kind: Kind::Text,
+    doc: "\"legacy\" or \"nft\": that backend's rules (rules written with one are invisible to the other)",
+}];
+
+static SNAPSHOT_OPTIONS: [Opt; 1] = [Opt {
+    key: "redact",
+    kind: Kind::Map,
+    doc: "#{ \"veth[0-9a-f]{8}\": \"<veth>\" } replaces every match of each regex (in the order of the keys) \
+          before the text is compared and stored",
+}];
+
+pub fn register(api: &mut Api, scenario: &Path, state: &Rc<RunState>) {
+    register_xtables(api);
+    register_readers(api);
+    register_snapshot(api, scenario, state);
+    let state = state.clone();
+    api.def(
+        "assert_same",
+        ["before", "after"],
+        "Fails the scenario unless the two texts are equal (as state() before and after), with a unified diff.",
+        move |before: &str, after: &str| -> Res<()> {
+            state.assertion(|_| {
+                if before == after {
+                    return Ok(());
+                }
+                let diff = snapshot::diff(("before", before), ("after", after));
+                Err(fail(format!(
+                    "assert_same failed: the two differ\n{}",
+                    diff.trim_end()
+                )))
+            })
+        },
+    );
+}
+
+/// `iptables_save` and `ip6tables_save`, of all tables or one, of the
+/// backend iptables picks or of the one the options name.
+fn register_xtables(api: &mut Api) {
     for (name, program, v6) in [
         ("iptables_save", "iptables-save", false),
         ("ip6tables_save", "ip6tables-save", true),
     ] {
+        let read = move |n: &NodeRef, table: Option<&str>, opts: Map| {
+            let backend = backend_of(name, opts)?;
+            n.read(Reading::Xtables { v6, table, backend })
+        };
         let doc =
             format!("The node's {program} output, normalized for snapshots; one table, or all.");
-        let default = Backend::Default;
-        def(
-            engine,
+        api.def(name, ["node"], &doc, move |n: &mut NodeRef| {
+            read(n, None, Map::new())
+        });
+        api.def(
             name,
+            ["node", "table"],
             &doc,
-            &["node: &mut Node", "String"],
-            move |n: &mut NodeRef| {
-                n.read(Reading::Xtables {
-                    v6,
-                    table: None,
-                    backend: default,
-                })
-            },
+            move |n: &mut NodeRef, t: &str| read(n, Some(t), Map::new()),
         );
-        def(
-            engine,
+        let doc: (&str, &'static Spec) = (doc.as_str(), &XTABLES_OPTIONS);
+        api.def_with(
             name,
-            &doc,
-            &["node: &mut Node", "table: &str", "String"],
-            move |n: &mut NodeRef, t: &str| {
-                n.read(Reading::Xtables {
-                    v6,
-                    table: Some(t),
-                    backend: default,
-                })
-            },
+            ["node", "options"],
+            doc,
+            move |n: &mut NodeRef, o: Map| read(n, None, o),
         );
-        let doc = format!(
-            "The node's {program} output of one backend, normalized: #{{ backend: \"legacy\" }} or \"nft\" (rules written with one are invisible to the other)."
-        );
-        def(
-            engine,
+        api.def_with(
             name,
-            &doc,
-            &["node: &mut Node", "options: Map", "String"],
-            move |n: &mut NodeRef, options: Map| {
-                let backend = backend_of(options)?;
-                n.read(Reading::Xtables {
-                    v6,
-                    table: None,
-                    backend,
-                })
-            },
-        );
-        def(
-            engine,
-            name,
-            &doc,
-            &["node: &mut Node", "table: &str", "options: Map", "String"],
-            move |n: &mut NodeRef, t: &str, options: Map| {
-                let backend = backend_of(options)?;
-                n.read(Reading::Xtables {
-                    v6,
-                    table: Some(t),
-                    backend,
-                })
-            },
+            ["node", "table", "options"],
+            doc,
+            move |n: &mut NodeRef, t: &str, o: Map| read(n, Some(t), o),
         );
     }
+}
+
+fn register_readers(api: &mut Api) {
     for (name, what, doc) in [
         (
             "nft_ruleset",
@@ -106,79 +119,44 @@ pub fn register(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
              permanent neighbours, iptables/ip6tables/nft rules (nft: the tables iptables does not show), forwarding sysctls. Compare with assert_same.",
         ),
     ] {
-        def(
-            engine,
-            name,
-            doc,
-            &["node: &mut Node", "String"],
-            move |n: &mut NodeRef| n.read(what),
-        );
+        api.def(name, ["node"], doc, move |n: &mut NodeRef| n.read(what));
     }
-    register_snapshot(engine, scenario, state);
-    let state = state.clone();
-    def(
-        engine,
-        "assert_same",
-        "Fails the scenario unless the two texts are equal (as state() before and after), with a unified diff.",
-        &["before: &str", "after: &str", "()"],
-        move |before: &str, after: &str| -> Res<()> {
-            state.assertion(|_| {
-                if before == after {
-                    return Ok(());
-                }
-                let diff = snapshot::diff(("before", before), ("after", after));
-                Err(fail(format!(
-                    "assert_same failed: the two differ\n{}",
-                    diff.trim_end()
-                )))
-            })
-        },
-    );
+}
+
+/// `#{ backend: "legacy" }`: the one option of `iptables_save`.
+fn backend_of(call: &str, opts: Map) -> Res<Backend> {
+    let given = options::parse(call, &XTABLES_OPTIONS, opts).map_err(fail)?;
+    match given.text("backend") {
+        Some(name) => Backend::parse(&name).map_err(|e| fail(given.error(e))),
+        None => Ok(Backend::Default),
+    }
 }
 
 /// A snapshot that does not match does not stop the scenario: the rest of
 /// its snapshots are still compared (and left for review), and the
 /// scenario fails at its end with every mismatch.
-/// `#{ backend: "legacy" }`: the one option of `iptables_save`.
-fn backend_of(options: Map) -> Res<Backend> {
-    let mut backend = Backend::Default;
-    for (key, value) in options {
-        match key.as_str() {
-            "backend" => {
-                let name = value
-                    .into_string()
-                    .map_err(|t| fail(format!("backend must be a string, not {t}")))?;
-                backend = Backend::parse(&name).map_err(fail)?;
-            }
-            other => return Err(fail(format!("unknown option '{other}': iptables_save takes #{{ backend: \"legacy\" | \"nft\" }}"))),
-        }
-    }
-    Ok(backend)
-}
-
-fn register_snapshot(engine: &mut Engine, scenario: &Path, state: &Rc<RunState>) {
+fn register_snapshot(api: &mut Api, scenario: &Path, state: &Rc<RunState>) {
     let take = Rc::new(Snapshots {
         scenario: scenario.to_path_buf(),
         state: state.clone(),
         taken: RefCell::new(HashSet::new()),
     });
     let one = take.clone();
-    def(
-        engine,
+    api.def(
         "snapshot",
+        ["name", "text"],
         "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta).",
-        &["name: &str", "text: &str", "()"],
         move |ctx: NativeCallContext, name: &str, text: &str| -> Res<()> {
             one.take(&ctx, name, text, &snapshot::Redactions::default())
         },
     );
-    def(
-        engine,
+    api.def_with(
         "snapshot",
-        "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta) after redaction: \
-         #{ redact: #{ \"veth[0-9a-f]{8}\": \"<veth>\" } } replaces every match of each regex \
-         (in the order of the keys) before the text is compared and stored.",
-        &["name: &str", "text: &str", "options: Map", "()"],
+        ["name", "text", "options"],
+        (
+            "Compares text with snapshots/<path>/<scenario>__<name>.snap (insta) after redaction.",
+            &SNAPSHOT_OPTIONS,
+        ),
         move |ctx: NativeCallContext, name: &str, text: &str, options: Map| -> Res<()> {
             let redact = redactions(options).map_err(fail)?;
             take.take(&ctx, name, text, &redact)
@@ -235,24 +213,16 @@ impl Snapshots {
 /// `#{ redact: #{ regex: replacement, … } }`, checked whole: an unknown
 /// option or a bad regex is the scenario's error, not a silent no-op.
 fn redactions(options: Map) -> Result<snapshot::Redactions, String> {
+    let given = options::parse("snapshot", &SNAPSHOT_OPTIONS, options)?;
     let mut redact = snapshot::Redactions::default();
-    for (key, value) in options {
-        if key != "redact" {
-            return Err(format!(
-                "snapshot: unknown option '{key}'; the one option is redact: #{{ \"regex\": \"replacement\" }}"
-            ));
-        }
-        let rules = value.try_cast::<Map>().ok_or(
-            "snapshot: redact must be a map of regex to replacement, e.g. #{ \"veth[0-9a-f]{8}\": \"<veth>\" }",
-        )?;
-        for (pattern, with) in rules {
-            let with = with.into_string().map_err(|t| {
-                format!(
-                    "snapshot: redact: the replacement of '{pattern}' must be a string, not {t}"
-                )
-            })?;
-            redact.add(&pattern, &with)?;
-        }
+    for (pattern, with) in given.map("redact").unwrap_or_default() {
+        let with = with.into_string().map_err(|t| {
+            given.error(format!(
+                "redact: the replacement of '{pattern}' must be a string, not {}",
+                user_type(t)
+            ))
+        })?;
+        redact.add(&pattern, &with)?;
     }
     Ok(redact)
 }

@@ -6,8 +6,9 @@
 
 use std::net::IpAddr;
 
-use rhai::{Dynamic, Map};
+use rhai::Map;
 
+use super::options::{self, Given, Kind, Opt, Spec};
 use crate::probe::icmp::{PingOptions, MAX_SIZE};
 use crate::probe::Proto;
 
@@ -26,73 +27,98 @@ const MAX_TCP_BYTES: usize = 64 << 20;
 /// Every payload starts with the probe's 16-byte token.
 const MIN_BYTES: usize = 16;
 
-pub fn ping(call: &str, map: &Map) -> Result<PingOptions, String> {
-    let mut out = PingOptions::default();
-    for (key, value) in map {
-        match key.as_str() {
-            "size" => out.size = Some(size(call, key, value, MAX_SIZE)?),
-            "dont_fragment" => out.dont_fragment = Some(flag(call, key, value)?),
-            _ => return Err(unknown(call, key, &["size", "dont_fragment"])),
-        }
+pub static PING_OPTIONS: [Opt; 2] = [
+    Opt {
+        key: "size",
+        kind: Kind::Int,
+        doc: "payload bytes (16-65507)",
+    },
+    Opt {
+        key: "dont_fragment",
+        kind: Kind::Bool,
+        doc: "true sets the don't-fragment bit, false fragments wherever needed",
+    },
+];
+
+const SEEN_FROM: Opt = Opt {
+    key: "seen_from",
+    kind: Kind::Text,
+    doc: "the source address the listener must see",
+};
+
+static TCP_OPTIONS: [Opt; 2] = [
+    Opt {
+        key: "bytes",
+        kind: Kind::Int,
+        doc: "the payload size (checked byte for byte, 16 to 64 MiB)",
+    },
+    SEEN_FROM,
+];
+
+static UDP_OPTIONS: [Opt; 2] = [
+    Opt {
+        key: "bytes",
+        kind: Kind::Int,
+        doc: "the payload size (checked byte for byte, one datagram of 16 to 65507)",
+    },
+    SEEN_FROM,
+];
+
+/// The options a TCP or UDP probe takes.
+pub fn port_spec(proto: Proto) -> &'static Spec {
+    match proto {
+        Proto::Tcp => &TCP_OPTIONS,
+        Proto::Udp => &UDP_OPTIONS,
     }
-    Ok(out)
 }
 
-pub fn port(call: &str, proto: Proto, map: &Map) -> Result<PortOptions, String> {
+pub fn ping(call: &str, map: Map) -> Result<PingOptions, String> {
+    let given = options::parse(call, &PING_OPTIONS, map)?;
+    Ok(PingOptions {
+        size: size(&given, "size", MAX_SIZE)?,
+        dont_fragment: given.flag("dont_fragment"),
+    })
+}
+
+pub fn port(call: &str, proto: Proto, map: Map) -> Result<PortOptions, String> {
     let max = match proto {
         Proto::Tcp => MAX_TCP_BYTES,
         Proto::Udp => MAX_SIZE,
     };
-    let mut out = PortOptions::default();
-    for (key, value) in map {
-        match key.as_str() {
-            "bytes" => out.bytes = Some(size(call, key, value, max)?),
-            "seen_from" => {
-                let text = value.clone().into_string().map_err(|t| {
-                    format!("{call}: seen_from takes an address as a string, such as \"198.51.100.5\", not a {t}")
-                })?;
-                let ip = text.parse::<IpAddr>().map_err(|_| {
-                    format!("{call}: seen_from '{text}' is not an IPv4 or IPv6 address (write the address alone, without a port)")
-                })?;
-                out.seen_from = Some(ip);
-            }
-            _ => return Err(unknown(call, key, &["bytes", "seen_from"])),
-        }
-    }
-    Ok(out)
+    let given = options::parse(call, port_spec(proto), map)?;
+    let seen_from = given
+        .text("seen_from")
+        .map(|text| {
+            text.parse::<IpAddr>().map_err(|_| {
+                given.error(format!("seen_from '{text}' is not an IPv4 or IPv6 address (write the address alone, without a port)"))
+            })
+        })
+        .transpose()?;
+    Ok(PortOptions {
+        bytes: size(&given, "bytes", max)?,
+        seen_from,
+    })
 }
 
-fn size(call: &str, key: &str, value: &Dynamic, max: usize) -> Result<usize, String> {
-    let n = value
-        .as_int()
-        .map_err(|t| format!("{call}: {key} takes a number of bytes, not a {t}"))?;
+fn size(given: &Given, key: &str, max: usize) -> Result<Option<usize>, String> {
+    let Some(n) = given.int(key) else {
+        return Ok(None);
+    };
     usize::try_from(n)
         .ok()
         .filter(|n| (MIN_BYTES..=max).contains(n))
+        .map(Some)
         .ok_or_else(|| {
-            format!(
-                "{call}: {key} {n} is out of range {MIN_BYTES}-{max} (the payload begins with the probe's {MIN_BYTES}-byte token)"
-            )
+            given.error(format!(
+                "{key} {n} is out of range {MIN_BYTES}-{max} (the payload begins with the probe's {MIN_BYTES}-byte token)"
+            ))
         })
-}
-
-fn flag(call: &str, key: &str, value: &Dynamic) -> Result<bool, String> {
-    value
-        .as_bool()
-        .map_err(|t| format!("{call}: {key} takes true or false, not a {t}"))
-}
-
-fn unknown(call: &str, key: &str, known: &[&str]) -> String {
-    format!(
-        "{call}: unknown option '{key}'; it takes: {}",
-        known.join(", ")
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rhai::INT;
+    use rhai::{Dynamic, INT};
 
     fn int(n: INT) -> Dynamic {
         Dynamic::from(n)
@@ -109,26 +135,29 @@ mod tests {
     fn ping_takes_size_and_dont_fragment() {
         let o = ping(
             "assert_ping",
-            &map(&[("size", int(1472)), ("dont_fragment", Dynamic::from(true))]),
+            map(&[("size", int(1472)), ("dont_fragment", Dynamic::from(true))]),
         )
         .unwrap();
         assert_eq!(o.size, Some(1472));
         assert_eq!(o.dont_fragment, Some(true));
-        assert_eq!(ping("ping", &Map::new()).unwrap(), PingOptions::default());
+        assert_eq!(ping("ping", Map::new()).unwrap(), PingOptions::default());
     }
 
     #[test]
     fn bad_ping_options_say_what_is_taken() {
-        let e = ping("assert_ping", &map(&[("sise", int(1))])).unwrap_err();
+        let e = ping("assert_ping", map(&[("sise", int(1))])).unwrap_err();
         assert!(
             e.contains("unknown option 'sise'") && e.contains("size, dont_fragment"),
             "{e}"
         );
-        let e = ping("assert_ping", &map(&[("size", int(8))])).unwrap_err();
+        let e = ping("assert_ping", map(&[("size", int(8))])).unwrap_err();
         assert!(e.contains("out of range 16-65507"), "{e}");
-        let e = ping("assert_ping", &map(&[("size", Dynamic::from("big"))])).unwrap_err();
-        assert!(e.contains("takes a number of bytes"), "{e}");
-        let e = ping("assert_ping", &map(&[("dont_fragment", int(1))])).unwrap_err();
+        let e = ping("assert_ping", map(&[("size", Dynamic::from("big"))])).unwrap_err();
+        assert!(
+            e.contains("size takes a whole number (payload bytes"),
+            "{e}"
+        );
+        let e = ping("assert_ping", map(&[("dont_fragment", int(1))])).unwrap_err();
         assert!(e.contains("true or false"), "{e}");
     }
 
@@ -137,7 +166,7 @@ mod tests {
         let o = port(
             "assert_tcp",
             Proto::Tcp,
-            &map(&[
+            map(&[
                 ("bytes", int(200_000)),
                 ("seen_from", Dynamic::from("198.51.100.5")),
             ]),
@@ -145,16 +174,16 @@ mod tests {
         .unwrap();
         assert_eq!(o.bytes, Some(200_000));
         assert_eq!(o.seen_from, Some("198.51.100.5".parse().unwrap()));
-        let e = port("assert_udp", Proto::Udp, &map(&[("bytes", int(200_000))])).unwrap_err();
+        let e = port("assert_udp", Proto::Udp, map(&[("bytes", int(200_000))])).unwrap_err();
         assert!(e.contains("out of range 16-65507"), "one datagram: {e}");
         let e = port(
             "assert_tcp",
             Proto::Tcp,
-            &map(&[("seen_from", Dynamic::from("198.51.100.5:80"))]),
+            map(&[("seen_from", Dynamic::from("198.51.100.5:80"))]),
         )
         .unwrap_err();
         assert!(e.contains("without a port"), "{e}");
-        let e = port("assert_tcp", Proto::Tcp, &map(&[("from", int(1))])).unwrap_err();
+        let e = port("assert_tcp", Proto::Tcp, map(&[("from", int(1))])).unwrap_err();
         assert!(e.contains("bytes, seen_from"), "{e}");
     }
 }

@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn unknown_functions_name_what_exists() {
-        let (engine, _lab) = super::super::api_engine().unwrap();
+        let (engine, _, _lab) = super::super::api_engine().unwrap();
         let api = Catalogue::of_engine(&engine);
         let err = EvalAltResult::ErrorFunctionNotFound("nodee (&str)".into(), Position::new(3, 1));
         let text = describe(&err, "s.rhai", &api, None);

@@ -4,10 +4,12 @@
 
 use std::rc::Rc;
 
-use rhai::{Dynamic, Engine, Map, INT};
+use rhai::{Dynamic, Map, INT};
 
-use super::args::{def, fail, port, NodeRef, Res};
-use super::commands::options;
+use super::args::{fail, port, NodeRef, Res};
+use super::commands::{command_options, ENV, STDIN};
+use super::declare::Api;
+use super::options::{Kind, Opt};
 use crate::exec;
 use crate::lab::{Node, Service};
 use crate::probe::Proto;
@@ -38,10 +40,10 @@ fn spawn(
     n: &mut NodeRef,
     argv: Vec<String>,
     command: &str,
-    opts: &Map,
+    opts: Map,
     what: &str,
 ) -> Res<ServiceRef> {
-    let opts = options(opts, what)?;
+    let opts = command_options(what, &SERVICE_OPTIONS, opts)?;
     let service = n.node.spawn(&argv, command, &opts).map_err(fail)?;
     Ok(ServiceRef {
         node: n.node.clone(),
@@ -49,11 +51,26 @@ fn spawn(
     })
 }
 
+/// What a service takes: a command's options, its `timeout` bounding the
+/// readiness waits.
+static SERVICE_OPTIONS: [Opt; 3] = [
+    STDIN,
+    ENV,
+    Opt {
+        key: "timeout",
+        kind: Kind::Number,
+        doc: "seconds its readiness waits may take (default: the probe timeout)",
+    },
+];
+
 type Spawn = fn(&mut NodeRef, &str, Map) -> Res<ServiceRef>;
 
-pub fn register(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<ServiceRef>("Service")
+pub fn register(api: &mut Api) {
+    api.object::<ServiceRef>(
+        "Service",
+        "A command that keeps running in a node, started by spawn or spawn_sh.",
+    );
+    api.engine()
         .register_fn("to_string", |s: &mut ServiceRef| s.service.describe())
         .register_fn("to_debug", |s: &mut ServiceRef| {
             format!("Service({})", s.service.describe())
@@ -63,91 +80,58 @@ pub fn register(engine: &mut Engine) {
             "spawn",
             "Starts a service: a program (split like a shell, no shell) that keeps running in the node, in the foreground or \
              as a daemon, until stop() or the end of the lab.",
-            |n, c, o| spawn(n, exec::split(c).map_err(fail)?, c, &o, "spawn"),
+            |n, c, o| spawn(n, exec::split(c).map_err(fail)?, c, o, "spawn"),
         ),
         (
             "spawn_sh",
             "Starts a service through /bin/sh -c; like spawn.",
             |n, c, o| {
                 let argv = vec!["sh".into(), "-c".into(), c.to_string()];
-                spawn(n, argv, c, &o, "spawn_sh")
+                spawn(n, argv, c, o, "spawn_sh")
             },
         ),
     ];
     for (name, doc, f) in starts {
-        def(
-            engine,
+        api.def(
             name,
+            ["node", "command"],
             doc,
-            &["node: &mut Node", "command: &str", "Service"],
             move |n: &mut NodeRef, c: &str| f(n, c, Map::new()),
         );
-        let with = format!(
-            "{doc} Options: #{{ stdin: text fed to it, env: #{{ NAME: value }}, \
-             timeout: seconds its readiness waits may take (default: the probe timeout) }}."
-        );
-        def(
-            engine,
+        api.def_with(
             name,
-            &with,
-            &[
-                "node: &mut Node",
-                "command: &str",
-                "options: Map",
-                "Service",
-            ],
+            ["node", "command", "options"],
+            (doc, &SERVICE_OPTIONS),
             f,
         );
     }
-    def(
-        engine,
-        "wait_tcp",
-        "Waits until something listens on this TCP port in the service's node; fails if the service exits first or \
-         the time runs out, with its command, exit status and last output.",
-        &["service: &mut Service", "port: int", "()"],
-        |s: &mut ServiceRef, p: INT| s.wait_port(Proto::Tcp, p),
-    );
-    def(
-        engine,
-        "wait_udp",
-        "Waits until a UDP socket is bound to this port in the service's node; fails like wait_tcp.",
-        &["service: &mut Service", "port: int", "()"],
-        |s: &mut ServiceRef, p: INT| s.wait_port(Proto::Udp, p),
-    );
-    def(
-        engine,
-        "wait_output",
-        "Waits until a line of the service's output (stdout and stderr) contains the text; fails like wait_tcp.",
-        &["service: &mut Service", "text: &str", "()"],
-        |s: &mut ServiceRef, text: &str| s.service.wait_output(text).map_err(fail),
-    );
-    def(
-        engine,
+    api.def("wait_tcp", ["service", "port"], "Waits until something listens on this TCP port in the service's node; fails if the service exits first or \
+         the time runs out, with its command, exit status and last output.", |s: &mut ServiceRef, p: INT| s.wait_port(Proto::Tcp, p));
+    api.def("wait_udp", ["service", "port"], "Waits until a UDP socket is bound to this port in the service's node; fails like wait_tcp.", |s: &mut ServiceRef, p: INT| s.wait_port(Proto::Udp, p));
+    api.def("wait_output", ["service", "text"], "Waits until a line of the service's output (stdout and stderr) contains the text; fails like wait_tcp.", |s: &mut ServiceRef, text: &str| s.service.wait_output(text).map_err(fail));
+    api.def(
         "stop",
+        ["service"],
         "Stops the service: SIGTERM to each of its processes, SIGKILL to those left after 2 s. \
          Returns #{ code, output }: its exit status (128+N for signal N) and all it printed.",
-        &["service: &mut Service", "Map"],
         ServiceRef::stop,
     );
-    def(
-        engine,
+    api.def(
         "output",
+        ["service"],
         "What the service printed so far, stdout and stderr as they came.",
-        &["service: &mut Service", "String"],
         |s: &mut ServiceRef| s.service.output(),
     );
-    def(
-        engine,
+    api.def(
         "running",
+        ["service"],
         "Whether a process of the service is still alive.",
-        &["service: &mut Service", "bool"],
         |s: &mut ServiceRef| s.service.running(),
     );
-    def(
-        engine,
+    api.def(
         "pid",
+        ["service"],
         "The PID of the service's command (as the machine numbers it); 0 if it could not start.",
-        &["service: &mut Service", "int"],
         |s: &mut ServiceRef| s.service.pid.map_or(0, INT::from),
     );
 }

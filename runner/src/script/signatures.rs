@@ -247,7 +247,7 @@ mod tests {
     use super::*;
 
     fn api() -> Catalogue {
-        let (engine, _lab) = super::super::api_engine().unwrap();
+        let (engine, _, _lab) = super::super::api_engine().unwrap();
         Catalogue::of_engine(&engine)
     }
 

@@ -1,189 +1,172 @@
-//! The assertions as a script calls them: each signature, its
-//! documentation (what `scenario api` prints) and the function behind it.
+//! The assertions as a script calls them: one row of a table each (its
+//! name, protocol and direction), from which both its declaration
+//! (parameters, documentation, options) and its registration follow.
 
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use rhai::{Array, Dynamic, Engine, Map, INT};
+use rhai::{Array, Map, Variant, INT};
 
-use super::super::args::{def, fail, parse_ip, port, NodeRef, Res};
-use super::super::probe_options::{self, PortOptions};
+use super::super::args::{fail, parse_ip, port, NodeRef, Res};
+use super::super::declare::Api;
+use super::super::probe_options::{self, port_spec, PING_OPTIONS};
 use super::super::RunState;
 use super::{assert_ping, assert_ping_all, assert_port, Expect};
 use crate::lab::Lab;
 use crate::probe::icmp::PingOptions;
 use crate::probe::Proto;
 
-fn ping(n: &NodeRef, target: &str, opts: PingOptions) -> Res<bool> {
-    let ip: IpAddr = parse_ip(target).map_err(fail)?;
-    let watch = Expect::Reach.watch(&n.lab);
-    Ok(n.node.ping(ip, watch, opts).map_err(fail)?.delivered)
-}
+/// The ping assertions: name, direction, documentation.
+const PING_ASSERTIONS: [(&str, Expect, &str); 2] = [
+    (
+        "assert_ping",
+        Expect::Reach,
+        "Fails the scenario unless an echo reply comes back.",
+    ),
+    (
+        "assert_no_ping",
+        Expect::NoReach,
+        "Fails the scenario if an echo reply comes back.",
+    ),
+];
 
-pub fn register(engine: &mut Engine, lab: &Rc<Lab>, state: &Rc<RunState>) {
-    def(
-        engine,
-        "ping",
-        "Whether an ICMP echo reply comes back within the probe timeout.",
-        &["node: &mut Node", "target: &str", "bool"],
-        |n: &mut NodeRef, target: &str| -> Res<bool> { ping(n, target, PingOptions::default()) },
-    );
-    def(
-        engine,
-        "ping",
-        "Whether an ICMP echo reply comes back within the probe timeout, with options: #{ size: payload bytes, dont_fragment: bool }.",
-        &["node: &mut Node", "target: &str", "options: Map", "bool"],
-        |n: &mut NodeRef, target: &str, opts: Map| -> Res<bool> {
-            let opts = probe_options::ping("ping", &opts).map_err(fail)?;
-            ping(n, target, opts)
+/// The TCP and UDP assertions: name, protocol, direction.
+const PORT_ASSERTIONS: [(&str, Proto, Expect); 4] = [
+    ("assert_tcp", Proto::Tcp, Expect::Reach),
+    ("assert_no_tcp", Proto::Tcp, Expect::NoReach),
+    ("assert_udp", Proto::Udp, Expect::Reach),
+    ("assert_no_udp", Proto::Udp, Expect::NoReach),
+];
+
+pub fn register(api: &mut Api, lab: &Rc<Lab>, state: &Rc<RunState>) {
+    register_ping(api);
+    for row in PING_ASSERTIONS {
+        ping_assertion(api, state, row);
+    }
+    let (st, lab) = (state.clone(), lab.clone());
+    api.def(
+        "assert_ping_all",
+        ["nodes", "target"],
+        "Pings target from every node of the array at once; fails unless each gets a reply.",
+        move |nodes: Array, target: &str| -> Res<()> {
+            st.assertion(|explain| assert_ping_all(&lab, nodes, target, explain))
         },
     );
-    {
-        let state = state.clone();
-        let lab = lab.clone();
-        def(
-            engine,
-            "assert_ping_all",
-            "Pings target from every node of the array at once; fails unless each gets a reply.",
-            &["nodes: Array", "target: &str", "()"],
-            move |nodes: Array, target: &str| -> Res<()> {
-                state.assertion(|explain| assert_ping_all(&lab, nodes, target, explain))
-            },
-        );
-    }
-    for (name, expect, doc) in [
-        (
-            "assert_ping",
-            Expect::Reach,
-            "Fails the scenario unless an echo reply comes back.",
-        ),
-        (
-            "assert_no_ping",
-            Expect::NoReach,
-            "Fails the scenario if an echo reply comes back.",
-        ),
-    ] {
-        let st = state.clone();
-        def(
-            engine,
-            name,
-            doc,
-            &["node: Node", "target: &str", "()"],
-            move |n: NodeRef, t: &str| {
-                st.assertion(|explain| assert_ping(expect, &n, t, PingOptions::default(), explain))
-            },
-        );
-        let st = state.clone();
-        def(
-            engine,
-            name,
-            &format!("{doc} Options: #{{ size: payload bytes (16-65507), dont_fragment: bool }}."),
-            &["node: Node", "target: &str", "options: Map", "()"],
-            move |n: NodeRef, t: &str, opts: Map| {
-                let opts = probe_options::ping(name, &opts).map_err(fail)?;
-                st.assertion(|explain| assert_ping(expect, &n, t, opts, explain))
-            },
-        );
-    }
-    for (proto, reach, no_reach) in [
-        (Proto::Tcp, "assert_tcp", "assert_no_tcp"),
-        (Proto::Udp, "assert_udp", "assert_no_udp"),
-    ] {
-        for (name, expect) in [(reach, Expect::Reach), (no_reach, Expect::NoReach)] {
-            let (doc, returns) = match expect {
-                Expect::Reach => (
-                    format!(
-                        "A listener on server:port, the client sends a token to target (addr:port) over {}; \
-                         fails unless the token arrives there. Returns #{{ seen_from: \"addr:port\" }}, the source the listener saw.",
-                        proto.name()
-                    ),
-                    "Map",
-                ),
-                Expect::NoReach => (
-                    format!(
-                        "A listener on server:port, the client sends a token to target (addr:port) over {}; \
-                         fails if the token arrives there.",
-                        proto.name()
-                    ),
-                    "()",
-                ),
-            };
-            let st = state.clone();
-            let register = |engine: &mut Engine, f: fn(Map) -> Dynamic| {
-                let plain = st.clone();
-                def(
-                    engine,
-                    name,
-                    &doc,
-                    &[
-                        "client: Node",
-                        "target: &str",
-                        "server: Node",
-                        "port: int",
-                        returns,
-                    ],
-                    move |c: NodeRef, t: &str, s: NodeRef, p: INT| -> Res<Dynamic> {
-                        let p = port(p)?;
-                        plain
-                            .assertion(|explain| {
-                                assert_port(
-                                    proto,
-                                    expect,
-                                    (&c, t),
-                                    (&s, p),
-                                    PortOptions::default(),
-                                    explain,
-                                )
-                            })
-                            .map(f)
-                    },
-                );
-                let st = st.clone();
-                def(
-                    engine,
-                    name,
-                    &format!(
-                        "{doc} Options: #{{ bytes: the payload size (checked byte for byte{}), seen_from: the source address the listener must see }}.",
-                        if proto == Proto::Udp { ", one datagram" } else { "" }
-                    ),
-                    &["client: Node", "target: &str", "server: Node", "port: int", "options: Map", returns],
-                    move |c: NodeRef, t: &str, s: NodeRef, p: INT, opts: Map| -> Res<Dynamic> {
-                        let p = port(p)?;
-                        let opts = probe_options::port(name, proto, &opts).map_err(fail)?;
-                        // Nothing arrives to be seen from anywhere.
-                        if expect == Expect::NoReach && opts.seen_from.is_some() {
-                            return Err(fail(format!(
-                                "{name}: seen_from says who a delivery came from, and a negative assertion expects none; assert the source with the positive form"
-                            )));
-                        }
-                        st.assertion(|explain| {
-                            assert_port(proto, expect, (&c, t), (&s, p), opts, explain)
-                        })
-                        .map(f)
-                    },
-                );
-            };
-            // A negative assertion returns nothing, as before.
-            match expect {
-                Expect::Reach => register(engine, Dynamic::from_map),
-                Expect::NoReach => register(engine, |_| Dynamic::UNIT),
-            }
+    for row in PORT_ASSERTIONS {
+        // A negative assertion returns nothing: nothing arrived to be seen.
+        match row.2 {
+            Expect::Reach => port_assertion(api, state, row, |seen: Map| seen),
+            Expect::NoReach => port_assertion(api, state, row, |_| ()),
         }
     }
     let st = state.clone();
-    def(
-        engine,
+    api.def(
         "expect_failure",
+        ["why"],
         "Declares that an assertion of this scenario must fail (a fault scenario): it passes only if one does.",
-        &["why: &str", "()"],
         move |why: &str| st.expect_failure(why, None),
     );
     let st = state.clone();
-    def(
-        engine,
+    api.def(
         "expect_failure",
+        ["why", "text"],
         "Declares that an assertion of this scenario must fail, and that its diagnosis (the `stopped:` line of the report; the whole report where there is none) must contain `text`: the fault must be found for the right reason.",
-        &["why: &str", "text: &str", "()"],
         move |why: &str, text: &str| st.expect_failure(why, Some(text)),
+    );
+}
+
+/// `n.ping(target)`: a probe, not an assertion.
+fn register_ping(api: &mut Api) {
+    let ping = |n: &NodeRef, target: &str, opts: Map| -> Res<bool> {
+        let opts = probe_options::ping("ping", opts).map_err(fail)?;
+        let ip: IpAddr = parse_ip(target).map_err(fail)?;
+        let watch = Expect::Reach.watch(&n.lab);
+        Ok(n.node.ping(ip, watch, opts).map_err(fail)?.delivered)
+    };
+    let doc = "Whether an ICMP echo reply comes back within the probe timeout.";
+    api.def(
+        "ping",
+        ["node", "target"],
+        doc,
+        move |n: &mut NodeRef, target: &str| ping(n, target, Map::new()),
+    );
+    api.def_with(
+        "ping",
+        ["node", "target", "options"],
+        (doc, &PING_OPTIONS),
+        move |n: &mut NodeRef, target: &str, opts: Map| ping(n, target, opts),
+    );
+}
+
+fn ping_assertion(
+    api: &mut Api,
+    state: &Rc<RunState>,
+    (name, expect, doc): (&'static str, Expect, &str),
+) {
+    let st = state.clone();
+    let run = move |n: &NodeRef, target: &str, opts: Map| -> Res<()> {
+        let opts: PingOptions = probe_options::ping(name, opts).map_err(fail)?;
+        st.assertion(|explain| assert_ping(name, expect, n, target, opts, explain))
+    };
+    let plain = run.clone();
+    api.def(name, ["node", "target"], doc, move |n: NodeRef, t: &str| {
+        plain(&n, t, Map::new())
+    });
+    api.def_with(
+        name,
+        ["node", "target", "options"],
+        (doc, &PING_OPTIONS),
+        move |n: NodeRef, t: &str, opts: Map| run(&n, t, opts),
+    );
+}
+
+/// What a TCP or UDP assertion does, as its documentation says it.
+fn port_doc(proto: Proto, expect: Expect) -> String {
+    let start = format!(
+        "A listener on server:port, the client sends a token to target (addr:port) over {}; ",
+        proto.name()
+    );
+    match expect {
+        Expect::Reach => format!(
+            "{start}fails unless the token arrives there. Returns #{{ seen_from: \"addr:port\" }}, the source the listener saw."
+        ),
+        Expect::NoReach => format!("{start}fails if the token arrives there."),
+    }
+}
+
+/// Registers one TCP or UDP assertion with and without its options;
+/// `finish` makes its return value of the map of what was seen.
+fn port_assertion<R: Variant + Clone>(
+    api: &mut Api,
+    state: &Rc<RunState>,
+    (name, proto, expect): (&'static str, Proto, Expect),
+    finish: fn(Map) -> R,
+) {
+    let st = state.clone();
+    let run = move |(c, t): (&NodeRef, &str), (s, p): (&NodeRef, INT), opts: Map| -> Res<R> {
+        let p = port(p)?;
+        let opts = probe_options::port(name, proto, opts).map_err(fail)?;
+        // Nothing arrives to be seen from anywhere.
+        if expect == Expect::NoReach && opts.seen_from.is_some() {
+            return Err(fail(format!(
+                "{name}: seen_from says who a delivery came from, and a negative assertion expects none; assert the source with the positive form"
+            )));
+        }
+        st.assertion(|explain| assert_port(name, proto, expect, (c, t), (s, p), opts, explain))
+            .map(finish)
+    };
+    let doc = port_doc(proto, expect);
+    let plain = run.clone();
+    api.def(
+        name,
+        ["client", "target", "server", "port"],
+        &doc,
+        move |c: NodeRef, t: &str, s: NodeRef, p: INT| plain((&c, t), (&s, p), Map::new()),
+    );
+    api.def_with(
+        name,
+        ["client", "target", "server", "port", "options"],
+        (&doc, port_spec(proto)),
+        move |c: NodeRef, t: &str, s: NodeRef, p: INT, opts: Map| run((&c, t), (&s, p), opts),
     );
 }
