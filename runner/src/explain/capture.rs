@@ -7,7 +7,7 @@ use std::io;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -26,7 +26,9 @@ use crate::lab::Node;
 
 pub struct Capture {
     stop: Arc<AtomicBool>,
-    reader: JoinHandle<Vec<Seen>>,
+    /// What the reader has seen so far, with the kernel's timestamps.
+    seen: Arc<Mutex<Vec<(TimeSpec, Seen)>>>,
+    reader: Option<JoinHandle<()>>,
     _stamping: Option<Stamping>,
 }
 
@@ -70,28 +72,52 @@ impl Capture {
             });
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (flag, into) = (stop.clone(), seen.clone());
         let reader = std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || read(taps, &flag))?;
+            .spawn(move || read(taps, &flag, &into))?;
         Ok(Capture {
             stop,
-            reader,
+            seen,
+            reader: Some(reader),
             _stamping: stamping,
         })
     }
 
+    /// What has been seen so far, in the order seen.
+    pub fn peek(&self) -> Vec<Seen> {
+        in_order(self.seen.lock().unwrap().clone())
+    }
+
     /// Stops watching and returns what was seen.
-    pub fn finish(self) -> Vec<Seen> {
+    pub fn finish(mut self) -> Vec<Seen> {
+        self.stop_reading();
+        in_order(std::mem::take(&mut *self.seen.lock().unwrap()))
+    }
+
+    fn stop_reading(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.reader.join().unwrap_or_default()
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
-fn read(taps: Vec<Tap>, stop: &AtomicBool) -> Vec<Seen> {
-    // Each packet carries the kernel's timestamp, so that packets read from
-    // different nodes' sockets line up in the order they were seen.
-    let mut seen: Vec<(TimeSpec, Seen)> = Vec::new();
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop_reading();
+    }
+}
+
+/// Each packet carries the kernel's timestamp, so that packets read from
+/// different nodes' sockets line up in the order they were seen.
+fn in_order(mut seen: Vec<(TimeSpec, Seen)>) -> Vec<Seen> {
+    seen.sort_by_key(|(t, _)| (t.tv_sec(), t.tv_nsec()));
+    seen.into_iter().map(|(_, s)| s).collect()
+}
+
+fn read(taps: Vec<Tap>, stop: &AtomicBool, seen: &Mutex<Vec<(TimeSpec, Seen)>>) {
     let mut buf = vec![0u8; 65536];
     let mut cmsg = nix::cmsg_space!(TimeSpec);
     loop {
@@ -101,7 +127,7 @@ fn read(taps: Vec<Tap>, stop: &AtomicBool) -> Vec<Seen> {
             .iter()
             .map(|t| PollFd::new(t.socket.as_fd(), PollFlags::POLLIN))
             .collect();
-        let _ = poll(&mut fds, PollTimeout::from(if last { 0u8 } else { 20u8 }));
+        let _ = poll(&mut fds, PollTimeout::from(if last { 0u8 } else { 5u8 }));
         for tap in &taps {
             loop {
                 let mut iov = [IoSliceMut::new(&mut buf)];
@@ -138,7 +164,7 @@ fn read(taps: Vec<Tap>, stop: &AtomicBool) -> Vec<Seen> {
                     continue;
                 }
                 if let Some(packet) = Packet::parse(&buf[..n]) {
-                    seen.push((
+                    seen.lock().unwrap().push((
                         when,
                         Seen {
                             node: tap.node.clone(),
@@ -151,8 +177,7 @@ fn read(taps: Vec<Tap>, stop: &AtomicBool) -> Vec<Seen> {
             }
         }
         if last {
-            seen.sort_by_key(|(t, _)| (t.tv_sec(), t.tv_nsec()));
-            return seen.into_iter().map(|(_, s)| s).collect();
+            return;
         }
     }
 }

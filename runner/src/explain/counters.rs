@@ -23,6 +23,9 @@ pub struct Rule {
     pub policy: bool,
     pub action: Option<Action>,
     pub packets: u64,
+    /// The hook of the base chain a packet meets it from (`forward`); none
+    /// for a chain nothing jumps to.
+    pub hook: Option<String>,
     /// Where a packet meets it: hook, table priority, then the rule's place
     /// in its chain (after the place of the jump into a user chain).
     order: Order,
@@ -54,6 +57,16 @@ impl Rule {
         }
     }
 
+    /// The rule as the firewall prints it, where it is: `filter FORWARD
+    /// policy DROP`, `nat PREROUTING: `-p tcp … -j DNAT …``.
+    pub fn describe(&self) -> String {
+        if self.policy {
+            format!("{} {}", self.place(), self.text)
+        } else {
+            format!("{}: `{}`", self.place(), self.text)
+        }
+    }
+
     /// The address a DNAT rule sends to.
     pub fn dnat_to(&self) -> Option<&str> {
         match &self.action {
@@ -75,12 +88,7 @@ impl Rule {
 impl Moved {
     /// `nat PREROUTING: `-p tcp … -j DNAT --to-destination 172.29.0.2:95` (+1)`.
     pub fn describe(&self) -> String {
-        let r = &self.rule;
-        if r.policy {
-            format!("{} {} (+{})", r.place(), r.text, self.delta)
-        } else {
-            format!("{}: `{}` (+{})", r.place(), r.text, self.delta)
-        }
+        format!("{} (+{})", self.rule.describe(), self.delta)
     }
 
     /// Whether the packet ends here: dropped or rejected, by a rule or a

@@ -11,6 +11,7 @@ use super::counters::{Moved, Rule};
 use super::kernel::{Kernel, NoRoute};
 use super::path::{Hop, PacketPath, Probe};
 use super::verdict::{Cause, Verdict};
+use crate::state::firewall::Action;
 
 mod elsewhere;
 mod next_hop;
@@ -151,12 +152,18 @@ fn dropped(e: &Evidence) -> Option<Verdict> {
         } else {
             "it"
         };
-        let rule = moved[i].describe();
-        let mut line = format!("{name} dropped {what} in {rule}");
+        let rejected = moved[i].rule.action == Some(Action::Reject);
+        let verb = if rejected { "rejected" } else { "dropped" };
+        let mut line = format!("{name} {verb} {what} in {}", moved[i].describe());
         if let Some(d) = moved[..i].iter().rev().find(|m| m.dnat_to().is_some()) {
             line.push_str(&format!(", after {}", d.describe()));
         }
-        return Some(Verdict::stopped(Cause::Firewall { node: name, rule }, line));
+        let cause = Cause::Firewall {
+            node: name,
+            rule: moved[i].rule.describe(),
+            rejected,
+        };
+        return Some(Verdict::stopped(cause, line));
     }
     None
 }
@@ -340,12 +347,12 @@ fn untranslated(e: &Evidence, last: &Hop) -> String {
     if first.src != last.src {
         return String::new();
     }
+    // It arrived with the source it left with: no rule that translates
+    // sources matched it, whatever else their counters counted meanwhile.
     let mut unmatched = Vec::new();
     for name in path_nodes(e) {
-        let moved = moved_in(e, &name);
         for r in rules_in(e, &name) {
-            let counted = moved.iter().any(|m| m.rule == *r);
-            if !counted && r.translates_source() {
+            if r.translates_source() {
                 unmatched.push(format!("{name}'s {} {}: `{}`", r.table, r.chain, r.text));
             }
         }

@@ -18,8 +18,11 @@ mod readings;
 mod shortfall;
 mod source;
 pub mod stall;
-mod stamps;
+pub mod stamps;
 pub mod verdict;
+mod watch;
+
+pub use self::watch::Watcher;
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -75,41 +78,65 @@ pub fn explain_shortfall(
     server: Option<&Rc<Node>>,
     replay: impl FnOnce() -> Option<Shortfall>,
 ) -> Explanation {
-    let target = server.cloned().or_else(|| lab.owner_of(dst));
-    // Every node of the lab, unless it is large: then the nodes the probe
-    // starts from and aims at, and the first ones made (the hosts, bridges
-    // and routers a scenario builds before its crowd of containers).
-    let mut watched: Vec<Rc<Node>> = lab.nodes().into_iter().take(WATCH_AT_MOST).collect();
-    watched.push(client.clone());
-    watched.extend(target.clone());
-    let w = watch(&unique(watched), dst.is_ipv6(), replay);
-    let trace = path::trace(&w.seen, probe);
-    let flows = probe_flows(&w.tracked, probe, dst, &trace);
-    let kernel = LabKernel(lab);
-    let evidence = Evidence {
-        kernel: &kernel,
-        probe,
-        client: client.name.clone(),
-        dst,
-        expected: target.as_ref().map(|t| t.name.clone()),
-        path: &trace,
-        rules: &w.rules,
-        flows: &flows,
-        captured: w.watching.is_ok(),
-    };
-    let told = match w.sent {
-        Some(Shortfall::Payload(sent)) => shortfall::stalled(&evidence, sent, &w.seen)
-            .or_else(|| shortfall::unsent(&evidence, sent, &w.seen)),
-        Some(Shortfall::Source { want, got }) => Some(shortfall::source(&evidence, want, got)),
-        None => None,
-    };
-    let mut verdict = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
-    if w.machine_full.is_some() {
-        verdict = verdict.on_the_machine();
+    let aim = Aim::new(lab, probe, client, dst, server);
+    let w = watch(&aim.watched(lab), dst.is_ipv6(), replay);
+    conclude(lab, &aim, &w).0
+}
+
+/// What a probe aimed at: from whom, to where, and where its token
+/// should arrive.
+pub struct Aim {
+    pub probe: Probe,
+    pub client: Rc<Node>,
+    pub dst: IpAddr,
+    /// The listener, or for a ping the node that owns `dst`, if any.
+    pub target: Option<Rc<Node>>,
+}
+
+impl Aim {
+    pub fn new(
+        lab: &Lab,
+        probe: Probe,
+        client: &Rc<Node>,
+        dst: IpAddr,
+        server: Option<&Rc<Node>>,
+    ) -> Aim {
+        Aim {
+            probe,
+            client: client.clone(),
+            dst,
+            target: server.cloned().or_else(|| lab.owner_of(dst)),
+        }
     }
-    let mut text = path_text(&w, &trace, &flows, &verdict);
-    let mut involved: Vec<String> = vec![client.name.clone()];
-    involved.extend(target.map(|t| t.name.clone()));
+
+    /// Every node of the lab, unless it is large: then the nodes the
+    /// probe starts from and aims at, and the first ones made (the hosts,
+    /// bridges and routers a scenario builds before its crowd of
+    /// containers).
+    fn watched(&self, lab: &Lab) -> Vec<Rc<Node>> {
+        let mut watched: Vec<Rc<Node>> = lab.nodes().into_iter().take(WATCH_AT_MOST).collect();
+        watched.push(self.client.clone());
+        watched.extend(self.target.clone());
+        unique(watched)
+    }
+}
+
+/// The verdict on what was watched, and the report that shows its
+/// evidence.
+fn conclude(lab: &Lab, aim: &Aim, w: &Watched) -> (Explanation, bool) {
+    let trace = path::trace(&w.seen, aim.probe);
+    let flows = probe_flows(&w.tracked, aim.probe, aim.dst, &trace);
+    let verdict = verdict_of(lab, aim, w, &trace, &flows);
+    let settled = !matches!(
+        &verdict,
+        Verdict::Stopped(verdict::Stop {
+            cause: verdict::Cause::Unknown,
+            ..
+        })
+    );
+    let mut text = path_text(w, &trace, &flows, &verdict);
+    let mut involved: Vec<String> = vec![aim.client.name.clone()];
+    involved.extend(aim.target.as_ref().map(|t| t.name.clone()));
     involved.extend(
         trace
             .request
@@ -136,9 +163,42 @@ pub fn explain_shortfall(
             .iter()
             .find(|(n, _)| *n == node.name)
             .map_or(&[][..], |(_, f)| f.as_slice());
-        text.push_str(&dump(&node, dst.is_ipv6(), moved, entries));
+        text.push_str(&dump(&node, aim.dst.is_ipv6(), moved, entries));
     }
-    Explanation { text, verdict }
+    (Explanation { text, verdict }, settled)
+}
+
+/// What the evidence says stopped the probe, or how it arrived.
+fn verdict_of(
+    lab: &Lab,
+    aim: &Aim,
+    w: &Watched,
+    trace: &PacketPath,
+    flows: &[(String, Flow)],
+) -> Verdict {
+    let kernel = LabKernel(lab);
+    let evidence = Evidence {
+        kernel: &kernel,
+        probe: aim.probe,
+        client: aim.client.name.clone(),
+        dst: aim.dst,
+        expected: aim.target.as_ref().map(|t| t.name.clone()),
+        path: trace,
+        rules: &w.rules,
+        flows,
+        captured: w.watching.is_ok(),
+    };
+    let told = match w.sent {
+        Some(Shortfall::Payload(sent)) => shortfall::stalled(&evidence, sent, &w.seen)
+            .or_else(|| shortfall::unsent(&evidence, sent, &w.seen)),
+        Some(Shortfall::Source { want, got }) => Some(shortfall::source(&evidence, want, got)),
+        None => None,
+    };
+    let verdict = told.unwrap_or_else(|| diagnose::diagnose(&evidence));
+    match &w.machine_full {
+        Some(_) => verdict.on_the_machine(),
+        None => verdict,
+    }
 }
 
 /// What the replay saw and counted.

@@ -144,6 +144,17 @@ pub fn requests(seen: &[Seen], probe: Probe) -> Vec<&Seen> {
         .collect()
 }
 
+/// What a capture that began while the probe was already running saw,
+/// from the first request the client sent after it began: an attempt
+/// caught halfway would put its later hops first.
+pub fn from_first_send<'s>(seen: &'s [Seen], probe: Probe, client: &str) -> &'s [Seen] {
+    let clients = client_ports(seen, probe);
+    let first = seen
+        .iter()
+        .position(|s| s.node == client && role(&s.packet, probe, &clients) == Some(Role::Request));
+    &seen[first.unwrap_or(0)..]
+}
+
 pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {
     let mut t = PacketPath::default();
     let clients = client_ports(seen, probe);

@@ -13,10 +13,14 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{
+    recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag,
+    SockType,
+};
 use nix::sys::time::TimeSpec;
 use nix::time::{clock_gettime, ClockId};
 
@@ -24,6 +28,20 @@ use crate::netns::Namespaces;
 
 /// Holds stamping on while it lives.
 pub struct Stamping(#[allow(dead_code)] UdpSocket);
+
+/// Asks the kernel to stamp packets from now on, for the runner's life:
+/// a probe that starts watching itself halfway cannot wait for the kernel
+/// to begin. The socket is never bound and sends nothing; asking is what
+/// turns stamping on, for every namespace alike.
+pub fn keep_on() {
+    static ASKING: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    ASKING.get_or_init(|| {
+        let flags = SockFlag::SOCK_CLOEXEC;
+        let fd = socket(AddressFamily::Inet, SockType::Datagram, flags, None).ok()?;
+        setsockopt(&fd, sockopt::ReceiveTimestampns, &true).ok()?;
+        Some(fd)
+    });
+}
 
 /// Asks for timestamps and waits (a second at most) until the kernel
 /// stamps packets as they cross the stack. The error says why it could not

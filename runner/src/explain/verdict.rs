@@ -26,10 +26,12 @@ pub struct Stop {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cause {
     /// A firewall rule or policy whose counter moved took it: the rule as
-    /// the report prints it (`filter FORWARD policy DROP (+3)`).
+    /// the firewall prints it (`filter FORWARD policy DROP`); a `REJECT`
+    /// or nft `reject` answers, where a drop is silent.
     Firewall {
         node: String,
         rule: String,
+        rejected: bool,
     },
     /// The node does not forward: the sysctl that says so
     /// (`net.ipv4.ip_forward`).
@@ -60,6 +62,53 @@ pub enum Cause {
     Source,
     /// The evidence does not settle it.
     Unknown,
+}
+
+impl Cause {
+    /// The node it names.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Cause::Firewall { node, .. }
+            | Cause::NoForwarding { node, .. }
+            | Cause::NoRoute { node }
+            | Cause::ReversePath { node }
+            | Cause::NextHop { node }
+            | Cause::Elsewhere { node } => Some(node),
+            _ => None,
+        }
+    }
+
+    /// Whether nothing of the probe can get past it while the lab stays
+    /// as it is: a rule that took it, forwarding off, no route, reverse-path
+    /// filtering. A neighbour that does not answer may yet answer.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Cause::Firewall { .. }
+                | Cause::NoForwarding { .. }
+                | Cause::NoRoute { .. }
+                | Cause::ReversePath { .. }
+        )
+    }
+}
+
+impl Stop {
+    /// What dropped the probe, as `dropped_by` matches it: the rule as the
+    /// firewall prints it, the sysctl that is off, or the sentence of a
+    /// missing route or reverse-path filter; none where it was not dropped
+    /// (a rejection answers).
+    pub fn dropped_by(&self) -> Option<String> {
+        match &self.cause {
+            Cause::Firewall {
+                rule,
+                rejected: false,
+                ..
+            } => Some(rule.clone()),
+            Cause::NoForwarding { sysctl, .. } => Some(format!("{sysctl} = 0")),
+            Cause::NoRoute { .. } | Cause::ReversePath { .. } => Some(self.why.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl Verdict {

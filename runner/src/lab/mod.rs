@@ -190,6 +190,11 @@ impl Lab {
         self.ctx.limits.set(limits)
     }
 
+    /// Whether `--verbose` asked for every step.
+    pub fn verbose(&self) -> bool {
+        self.ctx.steps.is_some()
+    }
+
     /// Times a step for `--verbose`; it prints when the returned guard drops.
     pub fn step(&self, what: impl FnOnce() -> String) -> Option<Step<'_>> {
         self.ctx.step(what)
@@ -343,7 +348,7 @@ impl Lab {
     ) -> Result<Vec<ProbeOutcome>> {
         let namespaces: Vec<&Namespaces> = nodes.iter().map(|n| &n.ns).collect();
         parallel(&namespaces, |ns| {
-            probe::icmp::ping(ns, ip, watch, Default::default())
+            probe::icmp::ping(ns, ip, watch.clone(), Default::default())
         })
         .into_iter()
         .zip(nodes)

@@ -16,7 +16,7 @@ use crate::exec;
 use crate::netns::{self, Namespaces};
 use crate::network::{self, LinkDetail, Netlink, Via};
 use crate::probe::icmp::PingOptions;
-use crate::probe::{self, ProbeOutcome, Proto, Watch};
+use crate::probe::{self, Observer, ProbeOutcome, Proto, Watch};
 
 pub struct Node {
     pub name: String,
@@ -381,9 +381,17 @@ impl Node {
         })
     }
 
-    pub fn ping(&self, ip: IpAddr, watch: Watch, opts: PingOptions) -> Result<ProbeOutcome> {
+    /// A ping; `observer` looks on from this thread while it runs.
+    pub fn ping(
+        &self,
+        ip: IpAddr,
+        watch: Watch,
+        opts: PingOptions,
+        observer: Option<&mut dyn Observer>,
+    ) -> Result<ProbeOutcome> {
         self.alive()?;
-        probe::icmp::ping(&self.ns, ip, watch, opts)
+        let ns = &self.ns;
+        probe::observed(watch, observer, |w| probe::icmp::ping(ns, ip, w, opts))
             .map_err(|e| format!("ping from '{}' failed to run: {e}", self.name))
     }
 
@@ -395,18 +403,23 @@ impl Node {
         (target, server, port): (SocketAddr, &Node, u16),
         watch: Watch,
         bytes: Option<usize>,
+        observer: Option<&mut dyn Observer>,
     ) -> Result<ProbeOutcome> {
         self.alive()?;
         server.alive()?;
-        let probe = probe::PortProbe {
-            client: &self.ns,
-            target,
-            server: &server.ns,
-            port,
-            watch,
-            bytes,
-        };
-        probe.run(proto).map_err(|e| e.to_string())
+        let (client, server) = (&self.ns, &server.ns);
+        probe::observed(watch, observer, |watch| {
+            let probe = probe::PortProbe {
+                client,
+                target,
+                server,
+                port,
+                watch,
+                bytes,
+            };
+            probe.run(proto)
+        })
+        .map_err(|e| e.to_string())
     }
 }
 

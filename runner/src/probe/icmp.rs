@@ -107,7 +107,7 @@ fn ping_here(target: IpAddr, watch: Watch, opts: PingOptions) -> io::Result<Prob
     }
     let ident = u16::from_ne_bytes([token()[0], token()[1]]);
     let payload = payload(&token(), opts.size.unwrap_or(16));
-    let mut pacer = Pacer::new(watch);
+    let mut pacer = Pacer::new(&watch);
     let mut out = ProbeOutcome::default();
     let mut buf = vec![0u8; 65536];
     loop {
@@ -165,6 +165,8 @@ fn ping_here(target: IpAddr, watch: Watch, opts: PingOptions) -> io::Result<Prob
         pacer.answer(refused);
         if pacer.done() {
             out.elapsed = pacer.elapsed();
+            out.ended_early = pacer.ended_early();
+            out.refused = pacer.refused();
             return Ok(out);
         }
     }

@@ -5,9 +5,16 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    getsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+};
 
 use super::{
     bind_in, first_difference, is_refusal, readable, Pacer, PortProbe, ProbeOutcome, Proto,
@@ -20,8 +27,13 @@ pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
     let connected = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| serve(&listener, meet, &connected));
-        let out = p.client.run(|| connect_loop(p.target, meet, p.watch));
-        meet.closing.client_done();
+        let out = p
+            .client
+            .run(|| connect_loop(p.target, meet, p.watch.clone()));
+        let early = out
+            .as_ref()
+            .is_ok_and(|o| o.as_ref().is_ok_and(|o| o.ended_early));
+        meet.closing.client_done(early);
         let mut out = out??;
         out.connected = connected.load(Ordering::SeqCst);
         Ok(out)
@@ -85,7 +97,7 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
     // A transfer larger than the token is under way once it is written: it
     // is waited for, not started again over a fresh connection.
     let transfer = meet.payload.len() > 16;
-    let mut pacer = Pacer::new(watch);
+    let mut pacer = Pacer::new(&watch);
     let mut out = ProbeOutcome::default();
     // The kernel sends a lost SYN again only after a second, the length
     // of a whole probe window: a connection that has not got through by
@@ -102,7 +114,7 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
             .max(Duration::from_millis(1));
         patience *= 2;
         let mut refused = false;
-        match TcpStream::connect_timeout(&target, wait) {
+        match connect(target, wait, &pacer) {
             Ok(mut stream) => {
                 let sent = send(&mut stream, &meet.payload, &pacer)
                     .and_then(|_| stream.shutdown(Shutdown::Write));
@@ -131,9 +143,50 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
         }
         if pacer.done() {
             out.elapsed = pacer.elapsed();
+            out.ended_early = pacer.ended_early();
+            out.refused = pacer.refused();
             return Ok(out);
         }
     }
+}
+
+/// Connects within `wait`, or gives up sooner once an observer proved the
+/// probe dropped: a SYN that is dropped keeps a plain connect waiting.
+fn connect(target: SocketAddr, wait: Duration, pacer: &Pacer) -> io::Result<TcpStream> {
+    let family = match target {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = socket(family, SockType::Stream, flags, None)?;
+    match nix::sys::socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(target)) {
+        Ok(()) => {}
+        Err(Errno::EINPROGRESS) => {
+            let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connection timed out");
+            let until = Instant::now() + wait;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() || pacer.proven() {
+                    return Err(timed_out());
+                }
+                let slice = left.min(Duration::from_millis(10)).as_millis() as u16;
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+                match poll(&mut fds, PollTimeout::from(slice.max(1))) {
+                    Ok(0) | Err(Errno::EINTR) => continue,
+                    Ok(_) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let err = getsockopt(&fd, sockopt::SocketError)?;
+            if err != 0 {
+                return Err(io::Error::from_raw_os_error(err));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let stream = TcpStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 /// Writes the payload by the probe's deadline: a send timeout restarts with

@@ -17,8 +17,11 @@ pub fn probe(p: &PortProbe, meet: &Rendezvous) -> io::Result<ProbeOutcome> {
     socket.set_nonblocking(true)?;
     thread::scope(|s| {
         s.spawn(|| serve(&socket, meet));
-        let out = p.client.run(|| send_loop(p.target, meet, p.watch));
-        meet.closing.client_done();
+        let out = p.client.run(|| send_loop(p.target, meet, p.watch.clone()));
+        let early = out
+            .as_ref()
+            .is_ok_and(|o| o.as_ref().is_ok_and(|o| o.ended_early));
+        meet.closing.client_done(early);
         out?
     })
 }
@@ -60,7 +63,7 @@ fn send_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Result<
     // Connected, so that an ICMP port or host unreachable comes back to us
     // as an error: the network's "no".
     let connected = socket.connect(target);
-    let mut pacer = Pacer::new(watch);
+    let mut pacer = Pacer::new(&watch);
     let mut out = ProbeOutcome::default();
     loop {
         out.attempts += 1;
@@ -89,6 +92,8 @@ fn send_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Result<
         }
         if arrived || pacer.done() {
             out.elapsed = pacer.elapsed();
+            out.ended_early = !arrived && pacer.ended_early();
+            out.refused = !arrived && pacer.refused();
             return Ok(out);
         }
     }

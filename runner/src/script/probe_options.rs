@@ -21,24 +21,27 @@ pub struct PortOptions {
     pub seen_from: Option<IpAddr>,
 }
 
+/// What a negative assertion asks of why nothing arrived: the text the
+/// description of what dropped it must contain.
+pub type DroppedBy = Option<String>;
+
 /// The largest TCP transfer a probe makes: enough for any window and
 /// segmentation to show, small enough to stay quick.
 const MAX_TCP_BYTES: usize = 64 << 20;
 /// Every payload starts with the probe's 16-byte token.
 const MIN_BYTES: usize = 16;
 
-pub static PING_OPTIONS: [Opt; 2] = [
-    Opt {
-        key: "size",
-        kind: Kind::Int,
-        doc: "payload bytes (16-65507)",
-    },
-    Opt {
-        key: "dont_fragment",
-        kind: Kind::Bool,
-        doc: "true sets the don't-fragment bit, false fragments wherever needed",
-    },
-];
+const SIZE: Opt = Opt {
+    key: "size",
+    kind: Kind::Int,
+    doc: "payload bytes (16-65507)",
+};
+
+const DONT_FRAGMENT: Opt = Opt {
+    key: "dont_fragment",
+    kind: Kind::Bool,
+    doc: "true sets the don't-fragment bit, false fragments wherever needed",
+};
 
 const SEEN_FROM: Opt = Opt {
     key: "seen_from",
@@ -46,46 +49,62 @@ const SEEN_FROM: Opt = Opt {
     doc: "the source address the listener must see",
 };
 
-static TCP_OPTIONS: [Opt; 2] = [
-    Opt {
-        key: "bytes",
-        kind: Kind::Int,
-        doc: "the payload size (checked byte for byte, 16 to 64 MiB)",
-    },
-    SEEN_FROM,
-];
+const DROPPED_BY: Opt = Opt {
+    key: "dropped_by",
+    kind: Kind::Text,
+    doc: "passes only if the probe was dropped, by what the text names (the rule as the firewall prints it, `filter FORWARD policy DROP`, `net.ipv4.ip_forward = 0`, …)",
+};
 
-static UDP_OPTIONS: [Opt; 2] = [
-    Opt {
-        key: "bytes",
-        kind: Kind::Int,
-        doc: "the payload size (checked byte for byte, one datagram of 16 to 65507)",
-    },
-    SEEN_FROM,
-];
+const TCP_BYTES: Opt = Opt {
+    key: "bytes",
+    kind: Kind::Int,
+    doc: "the payload size (checked byte for byte, 16 to 64 MiB)",
+};
 
-/// The options a TCP or UDP probe takes.
-pub fn port_spec(proto: Proto) -> &'static Spec {
-    match proto {
-        Proto::Tcp => &TCP_OPTIONS,
-        Proto::Udp => &UDP_OPTIONS,
+const UDP_BYTES: Opt = Opt {
+    key: "bytes",
+    kind: Kind::Int,
+    doc: "the payload size (checked byte for byte, one datagram of 16 to 65507)",
+};
+
+pub static PING_OPTIONS: [Opt; 2] = [SIZE, DONT_FRAGMENT];
+pub static NO_PING_OPTIONS: [Opt; 3] = [SIZE, DONT_FRAGMENT, DROPPED_BY];
+static TCP_OPTIONS: [Opt; 2] = [TCP_BYTES, SEEN_FROM];
+static UDP_OPTIONS: [Opt; 2] = [UDP_BYTES, SEEN_FROM];
+static NO_TCP_OPTIONS: [Opt; 3] = [TCP_BYTES, SEEN_FROM, DROPPED_BY];
+static NO_UDP_OPTIONS: [Opt; 3] = [UDP_BYTES, SEEN_FROM, DROPPED_BY];
+
+/// The options a TCP or UDP probe takes; a negative one also `dropped_by`.
+pub fn port_spec(proto: Proto, negative: bool) -> &'static Spec {
+    match (proto, negative) {
+        (Proto::Tcp, false) => &TCP_OPTIONS,
+        (Proto::Udp, false) => &UDP_OPTIONS,
+        (Proto::Tcp, true) => &NO_TCP_OPTIONS,
+        (Proto::Udp, true) => &NO_UDP_OPTIONS,
     }
 }
 
-pub fn ping(call: &str, map: Map) -> Result<PingOptions, String> {
-    let given = options::parse(call, &PING_OPTIONS, map)?;
-    Ok(PingOptions {
+/// A ping's options (`spec`: a negative assertion's takes `dropped_by`).
+pub fn ping(call: &str, spec: &'static Spec, map: Map) -> Result<(PingOptions, DroppedBy), String> {
+    let given = options::parse(call, spec, map)?;
+    let opts = PingOptions {
         size: size(&given, "size", MAX_SIZE)?,
         dont_fragment: given.flag("dont_fragment"),
-    })
+    };
+    Ok((opts, given.text("dropped_by")))
 }
 
-pub fn port(call: &str, proto: Proto, map: Map) -> Result<PortOptions, String> {
+pub fn port(
+    call: &str,
+    proto: Proto,
+    negative: bool,
+    map: Map,
+) -> Result<(PortOptions, DroppedBy), String> {
     let max = match proto {
         Proto::Tcp => MAX_TCP_BYTES,
         Proto::Udp => MAX_SIZE,
     };
-    let given = options::parse(call, port_spec(proto), map)?;
+    let given = options::parse(call, port_spec(proto, negative), map)?;
     let seen_from = given
         .text("seen_from")
         .map(|text| {
@@ -94,10 +113,11 @@ pub fn port(call: &str, proto: Proto, map: Map) -> Result<PortOptions, String> {
             })
         })
         .transpose()?;
-    Ok(PortOptions {
+    let opts = PortOptions {
         bytes: size(&given, "bytes", max)?,
         seen_from,
-    })
+    };
+    Ok((opts, given.text("dropped_by")))
 }
 
 fn size(given: &Given, key: &str, max: usize) -> Result<Option<usize>, String> {
@@ -133,39 +153,60 @@ mod tests {
 
     #[test]
     fn ping_takes_size_and_dont_fragment() {
-        let o = ping(
+        let (o, dropped_by) = ping(
             "assert_ping",
+            &PING_OPTIONS,
             map(&[("size", int(1472)), ("dont_fragment", Dynamic::from(true))]),
         )
         .unwrap();
         assert_eq!(o.size, Some(1472));
         assert_eq!(o.dont_fragment, Some(true));
-        assert_eq!(ping("ping", Map::new()).unwrap(), PingOptions::default());
+        assert_eq!(dropped_by, None);
+        assert_eq!(
+            ping("ping", &PING_OPTIONS, Map::new()).unwrap().0,
+            PingOptions::default()
+        );
+        let no = map(&[("dropped_by", Dynamic::from("policy DROP"))]);
+        let (_, dropped_by) = ping("assert_no_ping", &NO_PING_OPTIONS, no.clone()).unwrap();
+        assert_eq!(dropped_by.as_deref(), Some("policy DROP"));
+        let e = ping("assert_ping", &PING_OPTIONS, no).unwrap_err();
+        assert!(e.contains("unknown option 'dropped_by'"), "{e}");
     }
 
     #[test]
     fn bad_ping_options_say_what_is_taken() {
-        let e = ping("assert_ping", map(&[("sise", int(1))])).unwrap_err();
+        let e = ping("assert_ping", &PING_OPTIONS, map(&[("sise", int(1))])).unwrap_err();
         assert!(
             e.contains("unknown option 'sise'") && e.contains("size, dont_fragment"),
             "{e}"
         );
-        let e = ping("assert_ping", map(&[("size", int(8))])).unwrap_err();
+        let e = ping("assert_ping", &PING_OPTIONS, map(&[("size", int(8))])).unwrap_err();
         assert!(e.contains("out of range 16-65507"), "{e}");
-        let e = ping("assert_ping", map(&[("size", Dynamic::from("big"))])).unwrap_err();
+        let e = ping(
+            "assert_ping",
+            &PING_OPTIONS,
+            map(&[("size", Dynamic::from("big"))]),
+        )
+        .unwrap_err();
         assert!(
             e.contains("size takes a whole number (payload bytes"),
             "{e}"
         );
-        let e = ping("assert_ping", map(&[("dont_fragment", int(1))])).unwrap_err();
+        let e = ping(
+            "assert_ping",
+            &PING_OPTIONS,
+            map(&[("dont_fragment", int(1))]),
+        )
+        .unwrap_err();
         assert!(e.contains("true or false"), "{e}");
     }
 
     #[test]
     fn ports_take_bytes_and_seen_from() {
-        let o = port(
+        let (o, _) = port(
             "assert_tcp",
             Proto::Tcp,
+            false,
             map(&[
                 ("bytes", int(200_000)),
                 ("seen_from", Dynamic::from("198.51.100.5")),
@@ -174,16 +215,23 @@ mod tests {
         .unwrap();
         assert_eq!(o.bytes, Some(200_000));
         assert_eq!(o.seen_from, Some("198.51.100.5".parse().unwrap()));
-        let e = port("assert_udp", Proto::Udp, map(&[("bytes", int(200_000))])).unwrap_err();
+        let e = port(
+            "assert_udp",
+            Proto::Udp,
+            false,
+            map(&[("bytes", int(200_000))]),
+        )
+        .unwrap_err();
         assert!(e.contains("out of range 16-65507"), "one datagram: {e}");
         let e = port(
             "assert_tcp",
             Proto::Tcp,
+            false,
             map(&[("seen_from", Dynamic::from("198.51.100.5:80"))]),
         )
         .unwrap_err();
         assert!(e.contains("without a port"), "{e}");
-        let e = port("assert_tcp", Proto::Tcp, map(&[("from", int(1))])).unwrap_err();
+        let e = port("assert_tcp", Proto::Tcp, false, map(&[("from", int(1))])).unwrap_err();
         assert!(e.contains("bytes, seen_from"), "{e}");
     }
 }

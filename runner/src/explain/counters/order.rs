@@ -60,6 +60,10 @@ pub(super) fn rules_of(table: &Table) -> Vec<Rule> {
             }
         }
     }
+    let hook_of = |root: &str| {
+        let c = chains.iter().find(|c| c.name == root)?;
+        Some(c.base.as_ref()?.hook.to_ascii_lowercase())
+    };
     let mut out = Vec::new();
     let label = table.label();
     for c in chains {
@@ -68,6 +72,7 @@ pub(super) fn rules_of(table: &Table) -> Vec<Rule> {
             place
                 .remove(c.name.as_str())
                 .unwrap_or((9, 0, c.name.clone(), Vec::new()));
+        let hook = (h != 9).then(|| hook_of(&root)).flatten();
         let rule = |text: String, policy, action, packets, at| Rule {
             source: table.source.clone(),
             table: label.clone(),
@@ -76,6 +81,7 @@ pub(super) fn rules_of(table: &Table) -> Vec<Rule> {
             policy,
             action,
             packets,
+            hook: hook.clone(),
             order: (h, p, root.clone(), at),
         };
         if let Some((base, packets)) = c.base.as_ref().and_then(|b| Some((b, b.packets?))) {

@@ -9,11 +9,11 @@ use rhai::{Array, Map, Variant, INT};
 
 use super::super::args::{fail, parse_ip, port, NodeRef, Res};
 use super::super::declare::Api;
-use super::super::probe_options::{self, port_spec, PING_OPTIONS};
+use super::super::options::Spec;
+use super::super::probe_options::{self, port_spec, NO_PING_OPTIONS, PING_OPTIONS};
 use super::super::RunState;
 use super::{assert_ping, assert_ping_all, assert_port, Expect};
 use crate::lab::Lab;
-use crate::probe::icmp::PingOptions;
 use crate::probe::Proto;
 
 /// The ping assertions: name, direction, documentation.
@@ -78,10 +78,10 @@ pub fn register(api: &mut Api, lab: &Rc<Lab>, state: &Rc<RunState>) {
 /// `n.ping(target)`: a probe, not an assertion.
 fn register_ping(api: &mut Api) {
     let ping = |n: &NodeRef, target: &str, opts: Map| -> Res<bool> {
-        let opts = probe_options::ping("ping", opts).map_err(fail)?;
+        let (opts, _) = probe_options::ping("ping", &PING_OPTIONS, opts).map_err(fail)?;
         let ip: IpAddr = parse_ip(target).map_err(fail)?;
         let watch = Expect::Reach.watch(&n.lab);
-        Ok(n.node.ping(ip, watch, opts).map_err(fail)?.delivered)
+        Ok(n.node.ping(ip, watch, opts, None).map_err(fail)?.delivered)
     };
     let doc = "Whether an ICMP echo reply comes back within the probe timeout.";
     api.def(
@@ -104,9 +104,14 @@ fn ping_assertion(
     (name, expect, doc): (&'static str, Expect, &str),
 ) {
     let st = state.clone();
+    let spec: &'static Spec = match expect {
+        Expect::Reach => &PING_OPTIONS,
+        Expect::NoReach => &NO_PING_OPTIONS,
+    };
     let run = move |n: &NodeRef, target: &str, opts: Map| -> Res<()> {
-        let opts: PingOptions = probe_options::ping(name, opts).map_err(fail)?;
-        st.assertion(|explain| assert_ping(name, expect, n, target, opts, explain))
+        let (opts, dropped_by) = probe_options::ping(name, spec, opts).map_err(fail)?;
+        let asked = (opts, dropped_by.as_deref());
+        st.assertion(|explain| assert_ping(name, expect, n, target, asked, explain))
     };
     let plain = run.clone();
     api.def(name, ["node", "target"], doc, move |n: NodeRef, t: &str| {
@@ -115,7 +120,7 @@ fn ping_assertion(
     api.def_with(
         name,
         ["node", "target", "options"],
-        (doc, &PING_OPTIONS),
+        (doc, spec),
         move |n: NodeRef, t: &str, opts: Map| run(&n, t, opts),
     );
 }
@@ -145,14 +150,16 @@ fn port_assertion<R: Variant + Clone>(
     let st = state.clone();
     let run = move |(c, t): (&NodeRef, &str), (s, p): (&NodeRef, INT), opts: Map| -> Res<R> {
         let p = port(p)?;
-        let opts = probe_options::port(name, proto, opts).map_err(fail)?;
+        let negative = expect == Expect::NoReach;
+        let (opts, dropped_by) = probe_options::port(name, proto, negative, opts).map_err(fail)?;
         // Nothing arrives to be seen from anywhere.
         if expect == Expect::NoReach && opts.seen_from.is_some() {
             return Err(fail(format!(
                 "{name}: seen_from says who a delivery came from, and a negative assertion expects none; assert the source with the positive form"
             )));
         }
-        st.assertion(|explain| assert_port(name, proto, expect, (c, t), (s, p), opts, explain))
+        let asked = (opts, dropped_by.as_deref());
+        st.assertion(|explain| assert_port(name, proto, expect, (c, t), (s, p), asked, explain))
             .map(finish)
     };
     let doc = port_doc(proto, expect);
@@ -166,7 +173,7 @@ fn port_assertion<R: Variant + Clone>(
     api.def_with(
         name,
         ["client", "target", "server", "port", "options"],
-        (&doc, port_spec(proto)),
+        (&doc, port_spec(proto, expect == Expect::NoReach)),
         move |c: NodeRef, t: &str, s: NodeRef, p: INT, opts: Map| run((&c, t), (&s, p), opts),
     );
 }

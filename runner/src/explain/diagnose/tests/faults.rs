@@ -125,7 +125,8 @@ fn f07_forward_policy_drop() {
         cause,
         Cause::Firewall {
             node: node("host"),
-            rule: "filter FORWARD policy DROP (+1)".into()
+            rule: "filter FORWARD policy DROP".into(),
+            rejected: false,
         }
     );
 }

@@ -1,0 +1,252 @@
+//! A probe that watches itself. A probe that has not succeeded within a
+//! few milliseconds starts a capture on the lab's interfaces and reads
+//! counter baselines, so that a failure is explained from its own window,
+//! without a replay; one that succeeds before that pays nothing.
+//!
+//! A negative probe also looks for proof as it goes: in the node where its
+//! packets were last seen, a rule whose counter moved and that drops them
+//! (on the hook such a packet takes), forwarding off, no route, reverse-path
+//! filtering. Such a cause stays while the lab stays as it is, so the
+//! probe ends there. A cause that may pass on a later attempt (a neighbour
+//! still resolving) never ends it: the window runs out as before.
+
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::capture::Capture;
+use super::counters::{self, Moved, Rule};
+use super::diagnose::{self, Evidence, NodeRules};
+use super::kernel::{Kernel, LabKernel};
+use super::path::{self, PacketPath};
+use super::readings::{flows_of, rules_of};
+use super::verdict::{Explanation, Stop, Verdict};
+use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched};
+use crate::lab::{Lab, Node};
+use crate::probe::Observer;
+
+/// A probe that got through by this has nothing to explain.
+const ARM_AFTER: Duration = Duration::from_millis(5);
+/// How often a negative probe's evidence is read for proof.
+const CHECK_EVERY: Duration = Duration::from_millis(8);
+
+pub struct Watcher<'a> {
+    lab: &'a Lab,
+    aim: Aim,
+    /// A negative probe: look for proof of a drop while it runs.
+    prove: bool,
+    began: Instant,
+    armed: Option<Armed>,
+    proof: Option<Stop>,
+    checked: Instant,
+}
+
+struct Armed {
+    nodes: Vec<Rc<Node>>,
+    capture: io::Result<Capture>,
+    /// The counter baselines read so far.
+    before: Vec<(Rc<Node>, Vec<Rule>)>,
+    /// Nodes whose baseline is still to be read, one a tick, so that a
+    /// probe that succeeds meanwhile is not kept waiting.
+    unread: Vec<Rc<Node>>,
+    machine_before: machine::Counters,
+}
+
+impl<'a> Watcher<'a> {
+    /// Watches a probe about to start; `prove` for a negative one.
+    pub fn new(lab: &'a Lab, aim: Aim, prove: bool) -> Watcher<'a> {
+        super::stamps::keep_on();
+        Watcher {
+            lab,
+            aim,
+            prove,
+            began: Instant::now(),
+            armed: None,
+            proof: None,
+            checked: Instant::now(),
+        }
+    }
+
+    fn arm(&mut self) {
+        let nodes = self.aim.watched(self.lab);
+        // A negative probe reads the baselines of the nodes its packets
+        // reach, as they reach them; a positive one of every node.
+        let unread = if self.prove {
+            Vec::new()
+        } else {
+            nodes.iter().rev().cloned().collect()
+        };
+        self.armed = Some(Armed {
+            capture: Capture::start(&nodes),
+            nodes,
+            before: Vec::new(),
+            unread,
+            machine_before: machine::read(),
+        });
+    }
+
+    /// Proof, from what the capture has seen so far and the counters of
+    /// the node the packets were last seen in, that nothing of the probe
+    /// can arrive.
+    fn look_for_proof(&mut self) -> Option<Stop> {
+        let v6 = self.aim.dst.is_ipv6();
+        let armed = self.armed.as_mut()?;
+        let seen = armed.capture.as_ref().ok()?.peek();
+        let client = &self.aim.client.name;
+        let trace = path::trace(
+            path::from_first_send(&seen, self.aim.probe, client),
+            self.aim.probe,
+        );
+        // An answer on its way back is the window's to judge.
+        if !trace.reply.is_empty() {
+            return None;
+        }
+        let last = trace.request.last()?;
+        let node = self.lab.node(&last.node)?;
+        let kernel = LabKernel(self.lab);
+        let owns = kernel.owner_of(last.dst).as_deref() == Some(node.name.as_str());
+        let rules = match armed.before.iter().find(|(n, _)| n.name == node.name) {
+            Some((_, old)) => {
+                let new = rules_of(&node, v6);
+                let mut moved = counters::moved(old, &new);
+                moved.retain(|m| !m.drops() || on_its_way(m, owns));
+                NodeRules {
+                    node: node.name.clone(),
+                    rules: new,
+                    moved,
+                }
+            }
+            None => {
+                armed.before.push((node.clone(), rules_of(&node, v6)));
+                NodeRules {
+                    node: node.name.clone(),
+                    rules: Vec::new(),
+                    moved: Vec::new(),
+                }
+            }
+        };
+        let v = diagnose::diagnose(&Evidence {
+            kernel: &kernel,
+            probe: self.aim.probe,
+            client: self.aim.client.name.clone(),
+            dst: self.aim.dst,
+            expected: self.aim.target.as_ref().map(|t| t.name.clone()),
+            path: &trace,
+            rules: &[rules],
+            flows: &[],
+            captured: true,
+        });
+        match v {
+            Verdict::Stopped(stop)
+                if stop.cause.is_final() && stop.cause.node() == Some(&last.node) =>
+            {
+                Some(stop)
+            }
+            _ => None,
+        }
+    }
+
+    /// The watch ended: what it saw and counted, as a replay would have.
+    fn finish(&mut self, sent: Option<Shortfall>) -> Option<Watched> {
+        let armed = self.armed.take()?;
+        let v6 = self.aim.dst.is_ipv6();
+        let (seen, watching) = match armed.capture {
+            Ok(c) => {
+                let seen = c.finish();
+                let client = &self.aim.client.name;
+                (
+                    path::from_first_send(&seen, self.aim.probe, client).to_vec(),
+                    Ok(()),
+                )
+            }
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        let rules = armed
+            .before
+            .into_iter()
+            .map(|(n, old)| {
+                let new = rules_of(&n, v6);
+                NodeRules {
+                    node: n.name.clone(),
+                    moved: counters::moved(&old, &new),
+                    rules: new,
+                }
+            })
+            .collect();
+        let tracked = armed
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), flows_of(n)))
+            .collect();
+        let machine_full = machine::neighbour_tables_full(
+            armed.machine_before,
+            machine::read(),
+            machine::gc_thresh3,
+        );
+        Some(Watched {
+            seen,
+            sent,
+            watching,
+            rules,
+            tracked,
+            machine_full,
+        })
+    }
+
+    /// A failed probe explained from its own window, where that settles
+    /// what happened; none where only a replay can tell (the watch never
+    /// began, or its cause stays unknown).
+    pub fn explain(mut self, sent: Option<Shortfall>) -> Option<Explanation> {
+        let w = self.finish(sent)?;
+        let (explanation, settled) = conclude(self.lab, &self.aim, &w);
+        settled.then_some(explanation)
+    }
+
+    /// Why a negative probe got nothing: the proof it ended on, or what
+    /// its window showed; none where it was never watched.
+    pub fn reason(mut self) -> Option<Verdict> {
+        if let Some(stop) = self.proof.take() {
+            return Some(Verdict::Stopped(stop));
+        }
+        let w = self.finish(None)?;
+        let trace: PacketPath = path::trace(&w.seen, self.aim.probe);
+        let flows = probe_flows(&w.tracked, self.aim.probe, self.aim.dst, &trace);
+        Some(verdict_of(self.lab, &self.aim, &w, &trace, &flows))
+    }
+}
+
+/// Whether a rule that drops sits on the way a packet to `dst` takes
+/// through the node: towards the node itself where it `owns` the address,
+/// through it otherwise. A drop elsewhere (background traffic the node
+/// sends or takes in) proves nothing about the probe.
+fn on_its_way(m: &Moved, owns: bool) -> bool {
+    let ways: &[&str] = if owns {
+        &["prerouting", "input", "ingress"]
+    } else {
+        &["prerouting", "forward", "postrouting", "ingress"]
+    };
+    m.rule.hook.as_deref().is_some_and(|h| ways.contains(&h))
+}
+
+impl Observer for Watcher<'_> {
+    fn tick(&mut self) -> bool {
+        if self.proof.is_some() || self.began.elapsed() < ARM_AFTER {
+            return self.proof.is_some();
+        }
+        let Some(armed) = self.armed.as_mut() else {
+            self.arm();
+            return false;
+        };
+        if let Some(node) = armed.unread.pop() {
+            let rules = rules_of(&node, self.aim.dst.is_ipv6());
+            armed.before.push((node, rules));
+            return false;
+        }
+        if !self.prove || self.checked.elapsed() < CHECK_EVERY {
+            return false;
+        }
+        self.checked = Instant::now();
+        self.proof = self.look_for_proof();
+        self.proof.is_some()
+    }
+}
