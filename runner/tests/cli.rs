@@ -146,6 +146,31 @@ fn help_everywhere() {
 }
 
 #[test]
+fn every_help_ends_with_where_the_guide_is() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["run", "--help"],
+        &["run", "-h"],
+        &["check", "--help"],
+        &["clean", "--help"],
+        &["graph", "--help"],
+        &["api", "--help"],
+        &["help", "run"],
+    ] {
+        let o = common::scenario_cmd(args).env("NO_COLOR", "1").output().unwrap();
+        let (out, _) = text(&o);
+        let last = out.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            out.contains("Guide: docs/ in the repository") && last.ends_with("docs/src/SUMMARY.md)."),
+            "{args:?} does not end with the guide:\n{out}"
+        );
+        // NO_COLOR: no escape sequences, on a pipe or not.
+        assert!(!out.contains('\x1b'), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
 fn api_prints_a_markdown_reference_from_the_same_declarations() {
     let md = scenario(&["api", "--format", "markdown"]);
     let (out, err) = text(&md);
