@@ -16,7 +16,7 @@ if [ -z "${SCENARIO:-}" ]; then
     SCENARIO="${CARGO_TARGET_DIR:-target}/debug/scenario"
 fi
 mkdir -p docs/reports
-for example in docs/examples/tutorial/fault.rhai; do
+for example in docs/examples/tutorial/fault.rhai docs/examples/forward-out-only.rhai; do
     name=$(basename "$example" .rhai)
     backup=$(mktemp)
     cp "$example" "$backup"
@@ -24,13 +24,13 @@ for example in docs/examples/tutorial/fault.rhai; do
     # Blank the lines from `expect_failure(` to the line that closes it.
     awk '/^expect_failure\(/ { skip = 1 } { if (skip) { print ""; if ($0 ~ /\);[[:space:]]*$/) skip = 0 } else print }' \
         "$backup" > "$example"
-    NO_COLOR=1 "$SCENARIO" run "$example" > "docs/reports/tutorial-$name.txt" 2>/dev/null || true
+    NO_COLOR=1 "$SCENARIO" run "$example" > "docs/reports/$name.txt" 2>/dev/null || true
     cp "$backup" "$example"
     rm -f "$backup"
     trap - EXIT
-    grep -q '^FAIL ' "docs/reports/tutorial-$name.txt" || {
+    grep -q '^FAIL ' "docs/reports/$name.txt" || {
         echo "error: $example did not fail without its expect_failure" >&2
         exit 1
     }
-    echo "wrote docs/reports/tutorial-$name.txt"
+    echo "wrote docs/reports/$name.txt"
 done
