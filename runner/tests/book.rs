@@ -80,7 +80,13 @@ fn reference() -> Result<(), Failed> {
         let name = page.file_name().unwrap();
         let committed = root().join("docs/src/reference").join(name);
         if std::fs::read_to_string(&committed).ok() != Some(read(&page)?) {
-            stale.push(committed.strip_prefix(root()).unwrap().display().to_string());
+            stale.push(
+                committed
+                    .strip_prefix(root())
+                    .unwrap()
+                    .display()
+                    .to_string(),
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&out);
@@ -139,11 +145,15 @@ fn examples() -> Result<(), Failed> {
         let rel = page.strip_prefix(root()).unwrap().display().to_string();
         for (target, anchor) in includes(&page, &text) {
             let Ok(body) = std::fs::read_to_string(&target) else {
-                problems.push(format!("{rel} includes {}, which does not exist", target.display()));
+                problems.push(format!(
+                    "{rel} includes {}, which does not exist",
+                    target.display()
+                ));
                 continue;
             };
             // An anchor, not a line range (`:1:41`, `:5:`).
-            let named = |a: &String| !a.is_empty() && !a.chars().all(|c| c.is_ascii_digit() || c == ':');
+            let named =
+                |a: &String| !a.is_empty() && !a.chars().all(|c| c.is_ascii_digit() || c == ':');
             if let Some(a) = anchor.filter(named) {
                 let (start, end) = (format!("ANCHOR: {a}"), format!("ANCHOR_END: {a}"));
                 let has = |m: &str| body.lines().any(|l| l.trim_end().ends_with(m));
@@ -259,7 +269,11 @@ fn links(mdbook: &Path) -> Result<(), Failed> {
         .output()
         .map_err(|e| format!("{}: {e}", mdbook.display()))?;
     if !built.status.success() {
-        return Err(format!("mdbook build failed:\n{}", String::from_utf8_lossy(&built.stderr)).into());
+        return Err(format!(
+            "mdbook build failed:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        )
+        .into());
     }
     let link = regex::Regex::new(r#"(?:href|src)="([^"]*)""#).unwrap();
     let id = regex::Regex::new(r#"\bid="([^"]*)""#).unwrap();
@@ -268,7 +282,10 @@ fn links(mdbook: &Path) -> Result<(), Failed> {
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p).unwrap_or_default();
-            (p.clone(), id.captures_iter(&text).map(|c| c[1].to_string()).collect())
+            (
+                p.clone(),
+                id.captures_iter(&text).map(|c| c[1].to_string()).collect(),
+            )
         })
         .collect();
     let mut broken = BTreeSet::new();
@@ -288,7 +305,11 @@ fn links(mdbook: &Path) -> Result<(), Failed> {
                 page.clone()
             } else {
                 let t = normalize(&page.parent().unwrap().join(path));
-                if t.is_dir() { t.join("index.html") } else { t }
+                if t.is_dir() {
+                    t.join("index.html")
+                } else {
+                    t
+                }
             };
             let rel = page.strip_prefix(&out).unwrap().display();
             if !target.exists() {
@@ -304,7 +325,11 @@ fn links(mdbook: &Path) -> Result<(), Failed> {
     if broken.is_empty() {
         Ok(())
     } else {
-        Err(format!("broken links in the built book:\n{}", Vec::from_iter(broken).join("\n")).into())
+        Err(format!(
+            "broken links in the built book:\n{}",
+            Vec::from_iter(broken).join("\n")
+        )
+        .into())
     }
 }
 
@@ -314,8 +339,16 @@ fn main() {
     let links = match mdbook() {
         Some(m) => Trial::test("links", move || links(&m)),
         None => {
-            let why = "mdbook is not installed (bash ci/install-mdbook.sh installs it into .tools/)";
-            eprintln!("note: the book's link check {}: {why}", if ci { "fails (CI is set)" } else { "is ignored" });
+            let why =
+                "mdbook is not installed (bash ci/install-mdbook.sh installs it into .tools/)";
+            eprintln!(
+                "note: the book's link check {}: {why}",
+                if ci {
+                    "fails (CI is set)"
+                } else {
+                    "is ignored"
+                }
+            );
             Trial::test("links", move || Err(why.into())).with_ignored_flag(!ci)
         }
     };

@@ -158,11 +158,15 @@ fn every_help_ends_with_where_the_guide_is() {
         &["api", "--help"],
         &["help", "run"],
     ] {
-        let o = common::scenario_cmd(args).env("NO_COLOR", "1").output().unwrap();
+        let o = common::scenario_cmd(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
         let (out, _) = text(&o);
         let last = out.trim_end().lines().last().unwrap_or_default();
         assert!(
-            out.contains("Guide: docs/ in the repository") && last.ends_with("docs/src/SUMMARY.md)."),
+            out.contains("Guide: docs/ in the repository")
+                && last.ends_with("docs/src/SUMMARY.md)."),
             "{args:?} does not end with the guide:\n{out}"
         );
         // NO_COLOR: no escape sequences, on a pipe or not.
