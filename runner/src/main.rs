@@ -9,10 +9,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use cli::{api, check, clean, graph, run};
 
+/// The end of every help text: where the guide is.
+const GUIDE: &str = "Guide: docs/ in the repository: `mdbook build docs` makes it a book in \
+docs/book/, and its pages read as Markdown in docs/src/ (start at docs/src/SUMMARY.md).";
+
 /// Build container networks in fresh namespaces from Rhai scripts and assert
 /// what reaches what.
 #[derive(Parser)]
-#[command(name = "scenario", version, about, long_about = None)]
+#[command(name = "scenario", version, about, long_about = None, after_help = GUIDE)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,6 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(after_help = GUIDE)]
     /// Run scenarios, each in a lab of fresh namespaces.
     ///
     /// Exit status: 0 when all passed, 1 when a scenario failed, 2 when
@@ -28,6 +33,7 @@ enum Command {
     ///
     /// As an ordinary user it runs in a user namespace of its own.
     Run(run::RunArgs),
+    #[command(after_help = GUIDE)]
     /// Compile scenarios and the modules they import, without running them.
     /// Needs no privileges.
     Check {
@@ -35,9 +41,11 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    #[command(after_help = GUIDE)]
     /// Remove what a crashed `run --keep` left under /run/netns, and only
     /// that.
     Clean,
+    #[command(after_help = GUIDE)]
     /// Print the topology a scenario builds: nodes, bridges, veth pairs,
     /// addresses. The lab is built and torn down; no assertion runs.
     Graph {
@@ -52,6 +60,7 @@ enum Command {
         #[arg(long, value_name = "LINE")]
         at: Option<usize>,
     },
+    #[command(after_help = GUIDE)]
     /// Print the script API as Rhai definitions, for the Rhai language
     /// server (save it as scenario.d.rhai next to your scenarios), or as a
     /// Markdown reference.

@@ -146,6 +146,35 @@ fn help_everywhere() {
 }
 
 #[test]
+fn every_help_ends_with_where_the_guide_is() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["run", "--help"],
+        &["run", "-h"],
+        &["check", "--help"],
+        &["clean", "--help"],
+        &["graph", "--help"],
+        &["api", "--help"],
+        &["help", "run"],
+    ] {
+        let o = common::scenario_cmd(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let (out, _) = text(&o);
+        let last = out.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            out.contains("Guide: docs/ in the repository")
+                && last.ends_with("docs/src/SUMMARY.md)."),
+            "{args:?} does not end with the guide:\n{out}"
+        );
+        // NO_COLOR: no escape sequences, on a pipe or not.
+        assert!(!out.contains('\x1b'), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
 fn api_prints_a_markdown_reference_from_the_same_declarations() {
     let md = scenario(&["api", "--format", "markdown"]);
     let (out, err) = text(&md);
@@ -442,29 +471,12 @@ fn a_program_under_the_machines_tmp_runs_in_a_node_with_its_own_tmp() {
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
 }
 
-/// The Rhai block under a README heading.
-fn readme_example(heading: &str) -> String {
-    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
-    let section = &readme[readme.find(heading).expect("the README has the section")..];
-    let start = section
-        .find("```rhai\n")
-        .expect("the section has an example")
-        + 8;
-    section[start..start + section[start..].find("```").unwrap()].to_string()
-}
-
-/// The README's Docker example runs as written, where it is put (next to
-/// the shipped Docker scenarios, for its import).
+/// The book's Docker example (docs/examples/docker.rhai, shown by the
+/// Docker and podman how-to) runs as written, and is not skipped: the
+/// scenario trials would only compile it where dockerd is missing.
 #[test]
-fn the_readmes_docker_example_runs_as_written() {
-    let example = readme_example("## Testing a real engine");
-    let path = format!(
-        "scenarios/docker/.readme-example-{}.rhai",
-        std::process::id()
-    );
-    std::fs::write(common::root().join(&path), example).unwrap();
-    let o = scenario(&["run", &path]);
-    std::fs::remove_file(common::root().join(&path)).unwrap();
+fn the_books_docker_example_runs_as_written() {
+    let o = scenario(&["run", "docs/examples/docker.rhai"]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(

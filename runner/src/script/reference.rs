@@ -16,9 +16,9 @@ pub fn markdown(d: &Declarations) -> String {
         }
         let _ = write!(out, "\n## {}\n\n{}\n", group.title(), group.intro());
         for o in d.objects.iter().filter(|o| o.group == group) {
-            let _ = write!(out, "\n### Type `{}`\n\n{}\n", o.name, o.doc);
+            let _ = write!(out, "\n### Type `{}`\n\n{}\n", o.name, text(o.doc));
             for (name, doc) in &o.properties {
-                let _ = write!(out, "\n- `{}.{name}`: {doc}\n", lower(o.name));
+                let _ = write!(out, "\n- `{}.{name}`: {}\n", lower(o.name), text(doc));
             }
         }
         let mut names: Vec<&str> = Vec::new();
@@ -55,15 +55,34 @@ fn function(out: &mut String, entries: &[&Entry]) {
         for e in &entries[i..i + run] {
             let _ = writeln!(out, "`{}`  ", e.signature.render(""));
         }
-        let _ = writeln!(out, "\n{}", doc.trim_end());
+        let _ = writeln!(out, "\n{}", text(doc.trim_end()));
         if let Some(spec) = entries[i..i + run].iter().find_map(|e| e.options) {
             out.push_str("\n| option | does |\n|---|---|\n");
             for o in spec {
-                let _ = writeln!(out, "| `{}` | {} |", o.key, o.doc.replace('|', "\\|"));
+                let _ = writeln!(out, "| `{}` | {} |", o.key, text(o.doc).replace('|', "\\|"));
             }
         }
         i += run;
     }
+}
+
+/// Documentation as Markdown text: a `<` outside code spans is written
+/// `&lt;`, so that `snapshots/<path>` reads as written and not as an HTML
+/// tag (which a Markdown renderer would hide).
+fn text(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    let mut in_code = false;
+    for c in doc.chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '<' if !in_code => out.push_str("&lt;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// A declaration's text without the options sentence, which the table shows.
@@ -100,6 +119,14 @@ mod tests {
             doc: doc.into(),
             options: None,
         }
+    }
+
+    #[test]
+    fn angle_brackets_outside_code_spans_are_not_html() {
+        assert_eq!(
+            text("snapshots/<path>/<name>.snap, `a <b>` stays"),
+            "snapshots/&lt;path>/&lt;name>.snap, `a <b>` stays"
+        );
     }
 
     #[test]
