@@ -7,8 +7,8 @@ use std::io;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
@@ -28,7 +28,10 @@ pub struct Capture {
     stop: Arc<AtomicBool>,
     /// What the reader has seen so far, with the kernel's timestamps.
     seen: Arc<Mutex<Vec<(TimeSpec, Seen)>>>,
-    reader: Option<JoinHandle<()>>,
+    /// Says when the reader's last pass is done. It closes its sockets
+    /// after that, on its own: closing a packet socket waits for an RCU
+    /// grace period (some 10 ms each), which no probe needs to wait for.
+    read_all: Option<Receiver<()>>,
     _stamping: Option<Stamping>,
 }
 
@@ -74,13 +77,17 @@ impl Capture {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (flag, into) = (stop.clone(), seen.clone());
-        let reader = std::thread::Builder::new()
+        let (done, read_all) = channel();
+        std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || read(taps, &flag, &into))?;
+            .spawn(move || {
+                read(&taps, &flag, &into);
+                let _ = done.send(());
+            })?;
         Ok(Capture {
             stop,
             seen,
-            reader: Some(reader),
+            read_all: Some(read_all),
             _stamping: stamping,
         })
     }
@@ -98,8 +105,8 @@ impl Capture {
 
     fn stop_reading(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+        if let Some(read_all) = self.read_all.take() {
+            let _ = read_all.recv();
         }
     }
 }
@@ -117,7 +124,7 @@ fn in_order(mut seen: Vec<(TimeSpec, Seen)>) -> Vec<Seen> {
     seen.into_iter().map(|(_, s)| s).collect()
 }
 
-fn read(taps: Vec<Tap>, stop: &AtomicBool, seen: &Mutex<Vec<(TimeSpec, Seen)>>) {
+fn read(taps: &[Tap], stop: &AtomicBool, seen: &Mutex<Vec<(TimeSpec, Seen)>>) {
     let mut buf = vec![0u8; 65536];
     let mut cmsg = nix::cmsg_space!(TimeSpec);
     loop {
@@ -128,7 +135,7 @@ fn read(taps: Vec<Tap>, stop: &AtomicBool, seen: &Mutex<Vec<(TimeSpec, Seen)>>) 
             .map(|t| PollFd::new(t.socket.as_fd(), PollFlags::POLLIN))
             .collect();
         let _ = poll(&mut fds, PollTimeout::from(if last { 0u8 } else { 5u8 }));
-        for tap in &taps {
+        for tap in taps {
             loop {
                 let mut iov = [IoSliceMut::new(&mut buf)];
                 let Ok(msg) = recvmsg::<LinkAddr>(

@@ -105,45 +105,49 @@ impl<'a> Watcher<'a> {
         let node = self.lab.node(&last.node)?;
         let kernel = LabKernel(self.lab);
         let owns = kernel.owner_of(last.dst).as_deref() == Some(node.name.as_str());
-        let rules = match armed.before.iter().find(|(n, _)| n.name == node.name) {
-            Some((_, old)) => {
-                let new = rules_of(&node, v6);
-                let mut moved = counters::moved(old, &new);
-                moved.retain(|m| !m.drops() || on_its_way(m, owns));
-                NodeRules {
-                    node: node.name.clone(),
-                    rules: new,
-                    moved,
+        let judge = |rules: NodeRules| {
+            let v = diagnose::diagnose(&Evidence {
+                kernel: &kernel,
+                probe: self.aim.probe,
+                client: self.aim.client.name.clone(),
+                dst: self.aim.dst,
+                expected: self.aim.target.as_ref().map(|t| t.name.clone()),
+                path: &trace,
+                rules: &[rules],
+                flows: &[],
+                captured: true,
+            });
+            match v {
+                Verdict::Stopped(stop)
+                    if stop.cause.is_final() && stop.cause.node() == Some(&last.node) =>
+                {
+                    Some(stop)
                 }
-            }
-            None => {
-                armed.before.push((node.clone(), rules_of(&node, v6)));
-                NodeRules {
-                    node: node.name.clone(),
-                    rules: Vec::new(),
-                    moved: Vec::new(),
-                }
+                _ => None,
             }
         };
-        let v = diagnose::diagnose(&Evidence {
-            kernel: &kernel,
-            probe: self.aim.probe,
-            client: self.aim.client.name.clone(),
-            dst: self.aim.dst,
-            expected: self.aim.target.as_ref().map(|t| t.name.clone()),
-            path: &trace,
-            rules: &[rules],
-            flows: &[],
-            captured: true,
-        });
-        match v {
-            Verdict::Stopped(stop)
-                if stop.cause.is_final() && stop.cause.node() == Some(&last.node) =>
-            {
-                Some(stop)
+        let none = |node: &Node| NodeRules {
+            node: node.name.clone(),
+            rules: Vec::new(),
+            moved: Vec::new(),
+        };
+        let Some((_, old)) = armed.before.iter().find(|(n, _)| n.name == node.name) else {
+            // What needs no counter first (forwarding off, no route); then
+            // the baseline the next attempts' counters are read against.
+            let proof = judge(none(&node));
+            if proof.is_none() {
+                armed.before.push((node.clone(), rules_of(&node, v6)));
             }
-            _ => None,
-        }
+            return proof;
+        };
+        let new = rules_of(&node, v6);
+        let mut moved = counters::moved(old, &new);
+        moved.retain(|m| !m.drops() || on_its_way(m, owns));
+        judge(NodeRules {
+            node: node.name.clone(),
+            rules: new,
+            moved,
+        })
     }
 
     /// The watch ended: what it saw and counted, as a replay would have.
@@ -194,9 +198,15 @@ impl<'a> Watcher<'a> {
     }
 
     /// A failed probe explained from its own window, where that settles
-    /// what happened; none where only a replay can tell (the watch never
-    /// began, or its cause stays unknown).
+    /// what happened; none where only a replay can tell: the watch never
+    /// began, its cause stays unknown, or what it needs happened before the
+    /// watch began and does not happen again on the next attempts (a
+    /// negative probe that got through on a connection already under way,
+    /// a source NAT that counts only a connection's first packet).
     pub fn explain(mut self, sent: Option<Shortfall>) -> Option<Explanation> {
+        if self.prove || matches!(sent, Some(Shortfall::Source { .. })) {
+            return None;
+        }
         let w = self.finish(sent)?;
         let (explanation, settled) = conclude(self.lab, &self.aim, &w);
         settled.then_some(explanation)
