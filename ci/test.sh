@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-packages.sh
+# netavark 2.1 for scenarios/netavark2 (about 6 minutes once, then reused).
+bash ci/build-netavark2.sh
 cargo test

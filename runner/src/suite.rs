@@ -75,8 +75,9 @@ pub struct ScenarioResult {
 /// `br_netfilter` asks for bridge netfilter, and `privileged` for the
 /// machine's own root (see [`privileged`]). `VAR=path` is a file the user
 /// may put elsewhere: the one the environment variable names when it is
-/// set, else `path` (relative to the working directory: a build the
-/// project keeps in its own folder, such as `.cache/`).
+/// set, else `path`, relative to the project (the folder that holds the
+/// scenario's `scenarios/` folder): a build the project keeps in a folder
+/// of its own, such as `.cache/`.
 pub fn missing_requirement(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
@@ -88,7 +89,9 @@ pub fn missing_requirement(path: &Path) -> Option<String> {
                 .map_or((req, ""), |(w, r)| (w, r.trim()));
             if let Some((var, default)) = what.split_once('=') {
                 let named = std::env::var(var).ok().filter(|v| !v.is_empty());
-                let file = named.clone().unwrap_or_else(|| default.to_string());
+                let file = named
+                    .clone()
+                    .unwrap_or_else(|| project(path).join(default).display().to_string());
                 let shown = match named {
                     Some(_) => format!("{file} (from {var})"),
                     None => file.clone(),
@@ -108,6 +111,16 @@ pub fn missing_requirement(path: &Path) -> Option<String> {
             };
             (!present).then(|| format!("requires {what} {why}").trim_end().to_string())
         })
+}
+
+/// The folder that holds the `scenarios/` folder `scenario` is in (the
+/// working directory for a scenario outside one).
+fn project(scenario: &Path) -> &Path {
+    scenario
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "scenarios"))
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(""))
 }
 
 /// Whether the runner is root of the machine's first user namespace,
