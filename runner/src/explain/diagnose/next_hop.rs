@@ -83,6 +83,12 @@ pub(super) fn next_hop_trouble(
         "neighbour solicitation"
     };
     match after(&entry, "lladdr") {
+        None if state == "none" && !uncounted_drops(node, &dev).is_empty() => Some(format!(
+            "{name} never asked for {hop} on {dev} (no neighbour entry): it dropped the packet \
+             on its way out, in a rule that does not count; its nft rules that drop what leaves \
+             by {dev}: {}",
+            uncounted_drops(node, &dev).join("; ")
+        )),
         None => {
             let why = match &owner {
                 None => format!("nobody in the lab has {hop}"),
@@ -127,6 +133,36 @@ pub(super) fn next_hop_trouble(
             })
         }
     }
+}
+
+/// The nft rules of `node` that drop what leaves by `dev` without a
+/// counter (netavark 2's isolation rules, `oifname "podman1" drop`): a
+/// packet they drop is never seen again, nor counted, and the kernel never
+/// asks for its next hop.
+fn uncounted_drops(node: &Node, dev: &str) -> Vec<String> {
+    query(node, &["nft", "list", "ruleset"])
+        .map(|text| drops_by(&text, dev))
+        .unwrap_or_default()
+}
+
+/// `nft list ruleset` text: `family table chain: `rule`` for each rule
+/// that names `oifname "dev"`, ends in drop or reject, and has no counter.
+fn drops_by(ruleset: &str, dev: &str) -> Vec<String> {
+    let (mut table, mut chain) = ("", "");
+    let mut out = Vec::new();
+    for line in ruleset.lines().map(str::trim) {
+        if let Some(t) = line.strip_prefix("table ") {
+            table = t.trim_end_matches(" {");
+        } else if let Some(c) = line.strip_prefix("chain ") {
+            chain = c.trim_end_matches(" {");
+        } else if line.contains(&format!("oifname \"{dev}\""))
+            && !line.contains("counter")
+            && (line.ends_with(" drop") || line.contains(" reject"))
+        {
+            out.push(format!("{table} {chain}: `{line}`"));
+        }
+    }
+    out
 }
 
 /// A bridge port that does not forward, or a bridge that is down, under
@@ -189,4 +225,19 @@ fn rejects_source(node: &Node, to: IpAddr, src: Option<&str>, iface: &str) -> bo
         return false;
     };
     route_get(node, to, Some((src, iface))).is_err_and(|e| refused_by_rp_filter(node, iface, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drops_by;
+
+    #[test]
+    fn uncounted_drops_of_one_interface() {
+        let ruleset = "table inet netavark {\n\tchain NETAVARK-ISOLATION-2 {\n\t\toifname \"neta\" drop\n\t\toifname \"netb\" drop\n\t}\n\tchain X {\n\t\toifname \"netb\" counter packets 1 bytes 84 drop\n\t\toifname \"netb\" accept\n\t}\n}\n";
+        assert_eq!(
+            drops_by(ruleset, "netb"),
+            ["inet netavark NETAVARK-ISOLATION-2: `oifname \"netb\" drop`"]
+        );
+        assert!(drops_by(ruleset, "netc").is_empty());
+    }
 }
