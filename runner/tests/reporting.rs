@@ -279,6 +279,7 @@ fn every_shipped_fault_run_without_its_expect_failure_is_diagnosed_for_what_it_i
         "scenarios/nft",
         "scenarios/multihost",
         "scenarios/macvlan",
+        "scenarios/netavark2",
     ] {
         for entry in std::fs::read_dir(common::root().join(folder)).unwrap() {
             let path = entry.unwrap().path();
