@@ -250,7 +250,11 @@ mod tests {
         std::fs::write(&f, "// requires: sh\n// requires: /\n").unwrap();
         assert_eq!(missing_requirement(&f), None);
         // A variable no one sets: its default decides.
-        std::fs::write(&f, "// requires: SCENARIO_UNSET_FOR_TESTS=/no/such/x (build it)\n").unwrap();
+        std::fs::write(
+            &f,
+            "// requires: SCENARIO_UNSET_FOR_TESTS=/no/such/x (build it)\n",
+        )
+        .unwrap();
         assert_eq!(
             missing_requirement(&f).as_deref(),
             Some("requires /no/such/x (build it)")
