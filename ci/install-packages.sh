@@ -22,3 +22,5 @@ $sudo apt-get install -y -qq --no-install-recommends iptables nftables iproute2 
 # own daemons, run in a lab's host node with files of their own. runc, as
 # crun refuses a machine with hybrid cgroups.
 $sudo apt-get install -y -qq --no-install-recommends docker.io containerd runc podman conmon >/dev/null
+# protoc, for the build script of netavark 2.1 (ci/build-netavark2.sh).
+$sudo apt-get install -y -qq --no-install-recommends protobuf-compiler >/dev/null

@@ -14,4 +14,9 @@ if [ -n "$mdbook" ]; then
 else
     echo "note: the book is not built: see above" >&2
 fi
+# netavark 2.1 for scenarios/netavark2 (about 6 minutes once, then reused).
+bash ci/build-netavark2.sh
+# Named, so that the tests' copies of scenarios, run outside the project,
+# find it too.
+export SCENARIO_NETAVARK2="$PWD/.cache/netavark-2.1.0/bin/netavark"
 cargo test

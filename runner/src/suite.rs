@@ -73,7 +73,11 @@ pub struct ScenarioResult {
 /// `// requires: /usr/lib/cni/bridge (containernetworking-plugins)`: an
 /// absolute path must exist, another name must be a program in PATH;
 /// `br_netfilter` asks for bridge netfilter, and `privileged` for the
-/// machine's own root (see [`privileged`]).
+/// machine's own root (see [`privileged`]). `VAR=path` is a file the user
+/// may put elsewhere: the one the environment variable names when it is
+/// set, else `path`, relative to the project (the folder that holds the
+/// scenario's `scenarios/` folder): a build the project keeps in a folder
+/// of its own, such as `.cache/`.
 pub fn missing_requirement(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
@@ -83,6 +87,18 @@ pub fn missing_requirement(path: &Path) -> Option<String> {
             let (what, why) = req
                 .split_once(' ')
                 .map_or((req, ""), |(w, r)| (w, r.trim()));
+            if let Some((var, default)) = what.split_once('=') {
+                let named = std::env::var(var).ok().filter(|v| !v.is_empty());
+                let file = named
+                    .clone()
+                    .unwrap_or_else(|| project(path).join(default).display().to_string());
+                let shown = match named {
+                    Some(_) => format!("{file} (from {var})"),
+                    None => file.clone(),
+                };
+                return (!Path::new(&file).exists())
+                    .then(|| format!("requires {shown} {why}").trim_end().to_string());
+            }
             let present = if what == "br_netfilter" {
                 // Unknown (no namespace): the run fails on its own anyway.
                 crate::facts::bridge_netfilter() != Some(false)
@@ -95,6 +111,16 @@ pub fn missing_requirement(path: &Path) -> Option<String> {
             };
             (!present).then(|| format!("requires {what} {why}").trim_end().to_string())
         })
+}
+
+/// The folder that holds the `scenarios/` folder `scenario` is in (the
+/// working directory for a scenario outside one).
+fn project(scenario: &Path) -> &Path {
+    scenario
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "scenarios"))
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(""))
 }
 
 /// Whether the runner is root of the machine's first user namespace,
@@ -222,6 +248,18 @@ mod tests {
             Some("requires /no/such/plugin (some-package)")
         );
         std::fs::write(&f, "// requires: sh\n// requires: /\n").unwrap();
+        assert_eq!(missing_requirement(&f), None);
+        // A variable no one sets: its default decides.
+        std::fs::write(
+            &f,
+            "// requires: SCENARIO_UNSET_FOR_TESTS=/no/such/x (build it)\n",
+        )
+        .unwrap();
+        assert_eq!(
+            missing_requirement(&f).as_deref(),
+            Some("requires /no/such/x (build it)")
+        );
+        std::fs::write(&f, "// requires: SCENARIO_UNSET_FOR_TESTS=/\n").unwrap();
         assert_eq!(missing_requirement(&f), None);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use crate::lab::Lab;
 use crate::network::{BridgePort, LinkDetail};
 pub use crate::network::{Neighbour, NoRoute};
+use crate::state::firewall::Table;
 
 /// The route a node gives a packet, with its interface named.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +57,8 @@ pub trait Kernel {
     fn iface_with(&self, node: &str, ip: IpAddr) -> Option<String>;
     /// A sysctl (`net/ipv4/ip_forward`), as the kernel shows it.
     fn sysctl(&self, node: &str, key: &str) -> Option<String>;
+    /// The node's firewall as a packet of one IP version meets it.
+    fn firewall(&self, node: &str, v6: bool) -> Vec<Table>;
 
     fn link(&self, node: &str, dev: &str) -> Option<Link> {
         self.links(node).into_iter().find(|l| l.name == dev)
@@ -172,5 +175,11 @@ impl Kernel for LabKernel<'_> {
 
     fn sysctl(&self, node: &str, key: &str) -> Option<String> {
         self.0.node(node)?.sysctl_value(key).ok()
+    }
+
+    fn firewall(&self, node: &str, v6: bool) -> Vec<Table> {
+        self.0
+            .node(node)
+            .map_or_else(Vec::new, |n| crate::state::firewall(&n, v6))
     }
 }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::super::kernel::{Kernel, Link, Route};
 use super::{refused_by_rp_filter, Evidence};
+use crate::state::firewall::{Action, Table};
 
 /// Why `node` could not send on towards `dst`, read from its link,
 /// neighbour table and the node that has the next hop; None when all of
@@ -37,7 +38,18 @@ pub(super) fn next_hop_trouble(
         Some((o, iface))
     });
     let entry = e.kernel.neighbour(node, hop, dev);
+    // No entry at all: the kernel never asked, the packet was dropped on
+    // its way out; nft rules without a counter cannot say they did
+    // (netavark 2's isolation rules).
+    let drops = match &entry {
+        None => uncounted_drops(&e.kernel.firewall(node, hop.is_ipv6()), dev),
+        Some(_) => Vec::new(),
+    };
     match entry.as_ref().and_then(|n| n.mac.clone()) {
+        None if !drops.is_empty() => Some(format!(
+            "{node} never asked for {hop} on {dev} (no neighbour entry): it dropped the packet on its way out, in a rule that does not count; its nft rules that drop what leaves by {dev}: {}",
+            drops.join("; ")
+        )),
         None => {
             let state = entry.map_or("entry missing".to_string(), |n| n.state);
             let why = unresolved(e.kernel, hop, &route, owner);
@@ -57,6 +69,24 @@ pub(super) fn next_hop_trouble(
             stale(node, hop, &mac, &state, &o, &l)
         }
     }
+}
+
+/// The rules that drop or reject what leaves by `dev` (they name
+/// `oifname "dev"`) and count nothing, as `family table chain: `rule``.
+fn uncounted_drops(tables: &[Table], dev: &str) -> Vec<String> {
+    let out = format!("oifname \"{dev}\"");
+    let mut found = Vec::new();
+    for t in tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                let stops = r.action.as_ref().is_some_and(Action::stops);
+                if r.packets.is_none() && stops && r.text.contains(&out) {
+                    found.push(format!("{} {}: `{}`", t.label(), c.name, r.text));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Why the node that has `hop` did not answer for it.

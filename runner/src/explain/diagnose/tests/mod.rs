@@ -15,6 +15,7 @@ use crate::explain::verdict::{Cause, Stop, Verdict};
 mod faults;
 mod ways;
 use crate::network::BridgePort;
+use crate::state::firewall::Table;
 use crate::state::xtables_firewall;
 
 fn ip(s: &str) -> IpAddr {
@@ -33,6 +34,7 @@ struct Lab {
     neighbours: HashMap<(&'static str, IpAddr), Neighbour>,
     fdb: HashMap<(&'static str, String), String>,
     sysctls: HashMap<(&'static str, String), String>,
+    firewalls: HashMap<&'static str, Vec<Table>>,
 }
 
 fn link(name: &str) -> Link {
@@ -191,6 +193,9 @@ impl Kernel for Lab {
             .iter()
             .find(|a| a.0 == node && a.2 == ip)
             .map(|a| a.1.to_string())
+    }
+    fn firewall(&self, node: &str, _v6: bool) -> Vec<Table> {
+        self.firewalls.get(node).cloned().unwrap_or_default()
     }
     fn sysctl(&self, node: &str, key: &str) -> Option<String> {
         self.sysctls

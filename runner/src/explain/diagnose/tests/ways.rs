@@ -128,3 +128,36 @@ fn nothing_settles_it() {
         Cause::Unknown
     );
 }
+
+#[test]
+fn an_uncounted_nft_drop_on_the_way_out() {
+    use crate::state::firewall::{Action, Chain, Rule, Source};
+    let mut lab = Lab::article();
+    lab.neighbours.remove(&("bird", ip("172.29.0.1")));
+    let rule = |text: &str, packets| Rule {
+        text: text.into(),
+        packets,
+        action: Some(Action::Drop),
+    };
+    let isolation = Table {
+        source: Source::Nft {
+            family: "inet".into(),
+        },
+        name: "netavark".into(),
+        chains: vec![Chain {
+            name: "NETAVARK-ISOLATION-2".into(),
+            base: None,
+            rules: vec![
+                rule("oifname \"neta\" drop", None),
+                rule("oifname \"eth0\" drop", None),
+                rule("oifname \"eth0\" counter drop", Some(0)),
+            ],
+        }],
+    };
+    lab.firewalls.insert("bird", vec![isolation]);
+    let c = Case::ping(lab, "203.0.113.114", vec![]);
+    assert_eq!(
+        c.stopped("bird never asked for 172.29.0.1 on eth0 (no neighbour entry): it dropped the packet on its way out, in a rule that does not count; its nft rules that drop what leaves by eth0: inet netavark NETAVARK-ISOLATION-2: `oifname \"eth0\" drop`"),
+        Cause::NextHop { node: node("bird") }
+    );
+}
