@@ -303,6 +303,25 @@ pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
         .map_err(|e| format!("cannot start a process in the node: {e}"))
 }
 
+/// Starts `argv` inside `ns` with its output on a pipe, for a tool that
+/// reports as it goes (`nft monitor trace`). The caller ends it by its PID.
+pub fn spawn_watching(ns: &Namespaces, argv: &[&str]) -> Result<std::process::Child, String> {
+    use std::os::unix::process::CommandExt;
+    let program = locate(argv[0])?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(in_node(ns, None, Signal::SIGKILL, None));
+    }
+    ns.spawn(|| cmd.spawn())
+        .and_then(|r| r)
+        .map_err(|e| format!("cannot start `{}` in the node: {e}", argv.join(" ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use super::kernel::{Kernel, NoRoute};
 use super::path::{Hop, PacketPath, Probe};
 use super::verdict::{Cause, Verdict};
 use crate::state::firewall::Action;
+use crate::state::nft_trace::{Drop as TracedDrop, Packet};
 
 mod elsewhere;
 mod next_hop;
@@ -35,6 +36,8 @@ pub struct Evidence<'a> {
     pub rules: &'a [NodeRules],
     /// The replayed flow's conntrack entries, by node.
     pub flows: &'a [(String, Flow)],
+    /// What nft's tracing saw dropped, by node.
+    pub traced: &'a [(String, Vec<TracedDrop>)],
     /// Whether frames could be captured: without them, an empty path says
     /// nothing.
     pub captured: bool,
@@ -131,14 +134,10 @@ pub fn diagnose(e: &Evidence) -> Verdict {
     no_reply(e, node, last)
 }
 
-/// A rule or policy that drops, whose counter moved in a node the probe
-/// went through.
+/// A rule or policy that drops, whose counter moved (or that nft's tracing
+/// saw drop the probe's packets) in a node the probe went through.
 fn dropped(e: &Evidence) -> Option<Verdict> {
     for name in path_nodes(e) {
-        let moved = moved_in(e, &name);
-        let Some(i) = moved.iter().position(Moved::drops) else {
-            continue;
-        };
         // The request went on past this node and the reply ended here:
         // the reply is what was dropped.
         let req = &e.path.request;
@@ -152,20 +151,58 @@ fn dropped(e: &Evidence) -> Option<Verdict> {
         } else {
             "it"
         };
-        let rejected = moved[i].rule.action == Some(Action::Reject);
-        let verb = if rejected { "rejected" } else { "dropped" };
-        let mut line = format!("{name} {verb} {what} in {}", moved[i].describe());
-        if let Some(d) = moved[..i].iter().rev().find(|m| m.dnat_to().is_some()) {
-            line.push_str(&format!(", after {}", d.describe()));
+        let verb = |rejected| if rejected { "rejected" } else { "dropped" };
+        let moved = moved_in(e, &name);
+        if let Some(i) = moved.iter().position(Moved::drops) {
+            let rejected = moved[i].rule.action == Some(Action::Reject);
+            let mut line = format!(
+                "{name} {} {what} in {}",
+                verb(rejected),
+                moved[i].describe()
+            );
+            if let Some(d) = moved[..i].iter().rev().find(|m| m.dnat_to().is_some()) {
+                line.push_str(&format!(", after {}", d.describe()));
+            }
+            let cause = Cause::Firewall {
+                node: name,
+                rule: moved[i].rule.describe(),
+                rejected,
+            };
+            return Some(Verdict::stopped(cause, line));
         }
-        let cause = Cause::Firewall {
-            node: name,
-            rule: moved[i].rule.describe(),
-            rejected,
-        };
-        return Some(Verdict::stopped(cause, line));
+        let traced = e.traced.iter().filter(|(n, _)| *n == name);
+        if let Some(d) = traced
+            .flat_map(|(_, d)| d)
+            .find(|d| of_the_probe(e, &d.packet))
+        {
+            let rule = d.describe();
+            let line = format!("{name} {} {what} in {rule} (nft's trace)", verb(d.rejected));
+            let cause = Cause::Firewall {
+                node: name,
+                rule,
+                rejected: d.rejected,
+            };
+            return Some(Verdict::stopped(cause, line));
+        }
     }
     None
+}
+
+/// Whether a packet nft traced is one of the probe's, either way: its
+/// protocol, to or from an address the probe was sent to or from on its
+/// way.
+fn of_the_probe(e: &Evidence, p: &Packet) -> bool {
+    let proto = match e.probe {
+        Probe::Ping => ["icmp", "icmpv6"].contains(&p.proto.as_deref().unwrap_or_default()),
+        Probe::Port { proto, .. } => p.proto.as_deref() == Some(&proto.name().to_lowercase()),
+    };
+    // Where it was sent, and where from (a DNAT may send it on to an
+    // address no frame showed yet).
+    let to: Vec<IpAddr> = std::iter::once(e.dst)
+        .chain(e.path.request.iter().flat_map(|h| [h.dst, h.src]))
+        .collect();
+    let either = |a: Option<IpAddr>| a.is_some_and(|a| to.contains(&a));
+    proto && (either(p.daddr) || either(p.saddr))
 }
 
 fn never_left(e: &Evidence) -> Verdict {

@@ -19,6 +19,7 @@ mod shortfall;
 mod source;
 pub mod stall;
 pub mod stamps;
+mod trace;
 pub mod verdict;
 mod watch;
 
@@ -34,8 +35,10 @@ use self::kernel::LabKernel;
 use self::path::{PacketPath, Probe, Seen};
 use self::readings::{dump, flows_of, rules_of};
 use self::stall::Sent;
+use self::trace::Tracer;
 use self::verdict::{Explanation, Verdict};
 use crate::lab::{Lab, Node};
+use crate::state;
 
 /// In a lab with more nodes than this, only some are watched.
 const WATCH_AT_MOST: usize = 32;
@@ -186,6 +189,7 @@ fn verdict_of(
         path: trace,
         rules: &w.rules,
         flows,
+        traced: &w.traced,
         captured: w.watching.is_ok(),
     };
     let told = match w.sent {
@@ -212,12 +216,19 @@ struct Watched {
     tracked: Vec<(String, Vec<Flow>)>,
     /// The machine's neighbour tables filled up meanwhile: why.
     machine_full: Option<String>,
+    /// What nft's tracing saw dropped, by node.
+    traced: Vec<(String, Vec<state::nft_trace::Drop>)>,
 }
 
 /// Runs `replay` with every interface of `nodes` watched and their
 /// counters read before and after.
 fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall>) -> Watched {
     let before: Vec<_> = nodes.iter().map(|n| rules_of(n, v6)).collect();
+    let tracers: Vec<Tracer> = nodes.iter().filter_map(Tracer::start).collect();
+    // `nft monitor` subscribes as it starts, and says nothing when it has.
+    if !tracers.is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
     let machine_before = machine::read();
     let (seen, sent, watching) = match Capture::start(nodes) {
         Ok(capture) => {
@@ -226,6 +237,7 @@ fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall
         }
         Err(e) => (Vec::new(), replay(), Err(e)),
     };
+    let traced = traced(tracers);
     let machine_full =
         machine::neighbour_tables_full(machine_before, machine::read(), machine::gc_thresh3);
     let rules = nodes
@@ -253,6 +265,7 @@ fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall
         rules,
         tracked,
         machine_full,
+        traced,
     }
 }
 
@@ -283,6 +296,14 @@ fn path_text(w: &Watched, trace: &PacketPath, flows: &[(String, Flow)], v: &Verd
     }
     out.push_str(&format!("  {v}\n"));
     out
+}
+
+/// What the tracers saw dropped, by node, once they are done.
+fn traced(tracers: Vec<Tracer>) -> Vec<(String, Vec<state::nft_trace::Drop>)> {
+    tracers
+        .into_iter()
+        .map(|t| (t.node().to_string(), t.finish()))
+        .collect()
 }
 
 /// The nodes in their order, each once.

@@ -20,10 +20,12 @@ use super::diagnose::{self, Evidence, NodeRules};
 use super::kernel::{Kernel, LabKernel};
 use super::path::{self, PacketPath};
 use super::readings::{flows_of, rules_of};
+use super::trace::Tracer;
 use super::verdict::{Explanation, Stop, Verdict};
 use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched};
 use crate::lab::{Lab, Node};
 use crate::probe::Observer;
+use crate::state::nft_trace::Drop;
 
 /// A probe that got through by this has nothing to explain.
 const ARM_AFTER: Duration = Duration::from_millis(5);
@@ -49,6 +51,11 @@ struct Armed {
     /// Nodes whose baseline is still to be read, one a tick, so that a
     /// probe that succeeds meanwhile is not kept waiting.
     unread: Vec<Rc<Node>>,
+    /// nft tracing, in the nodes it was started in.
+    tracers: Vec<Tracer>,
+    /// Nodes whose tracing is still to start (a positive probe's, after
+    /// their baselines).
+    untraced: Vec<Rc<Node>>,
     machine_before: machine::Counters,
 }
 
@@ -71,7 +78,7 @@ impl<'a> Watcher<'a> {
         let nodes = self.aim.watched(self.lab);
         // A negative probe reads the baselines of the nodes its packets
         // reach, as they reach them; a positive one of every node.
-        let unread = if self.prove {
+        let unread: Vec<Rc<Node>> = if self.prove {
             Vec::new()
         } else {
             nodes.iter().rev().cloned().collect()
@@ -80,7 +87,9 @@ impl<'a> Watcher<'a> {
             capture: Capture::start(&nodes),
             nodes,
             before: Vec::new(),
+            untraced: unread.clone(),
             unread,
+            tracers: Vec::new(),
             machine_before: machine::read(),
         });
     }
@@ -105,6 +114,12 @@ impl<'a> Watcher<'a> {
         let node = self.lab.node(&last.node)?;
         let kernel = LabKernel(self.lab);
         let owns = kernel.owner_of(last.dst).as_deref() == Some(node.name.as_str());
+        let traced: Vec<(String, Vec<Drop>)> = armed
+            .tracers
+            .iter()
+            .filter(|t| t.node() == node.name)
+            .map(|t| (node.name.clone(), t.drops()))
+            .collect();
         let judge = |rules: NodeRules| {
             let v = diagnose::diagnose(&Evidence {
                 kernel: &kernel,
@@ -115,6 +130,7 @@ impl<'a> Watcher<'a> {
                 path: &trace,
                 rules: &[rules],
                 flows: &[],
+                traced: &traced,
                 captured: true,
             });
             match v {
@@ -137,6 +153,7 @@ impl<'a> Watcher<'a> {
             let proof = judge(none(&node));
             if proof.is_none() {
                 armed.before.push((node.clone(), rules_of(&node, v6)));
+                armed.tracers.extend(Tracer::start(&node));
             }
             return proof;
         };
@@ -165,6 +182,7 @@ impl<'a> Watcher<'a> {
             }
             Err(e) => (Vec::new(), Err(e)),
         };
+        let traced = super::traced(armed.tracers);
         let rules = armed
             .before
             .into_iter()
@@ -194,6 +212,7 @@ impl<'a> Watcher<'a> {
             rules,
             tracked,
             machine_full,
+            traced,
         })
     }
 
@@ -250,6 +269,10 @@ impl Observer for Watcher<'_> {
         if let Some(node) = armed.unread.pop() {
             let rules = rules_of(&node, self.aim.dst.is_ipv6());
             armed.before.push((node, rules));
+            return false;
+        }
+        if let Some(node) = armed.untraced.pop() {
+            armed.tracers.extend(Tracer::start(&node));
             return false;
         }
         if !self.prove || self.checked.elapsed() < CHECK_EVERY {

@@ -9,6 +9,7 @@ mod iproute;
 mod iptables;
 mod nft;
 mod nft_json;
+pub mod nft_trace;
 mod read;
 mod report_views;
 

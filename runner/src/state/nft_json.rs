@@ -33,7 +33,8 @@ pub fn read(json: &str, annotated: &str, skip: &[NftTable]) -> Result<Vec<Table>
                 family: family.clone(),
                 name: name.clone(),
             };
-            if !skip.contains(&id) {
+            // The runner's own tracing table is no part of the node's state.
+            if !skip.contains(&id) && name != super::nft_trace::TABLE {
                 tables.push(Table {
                     source: Source::Nft { family },
                     name,

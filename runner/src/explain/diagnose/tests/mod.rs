@@ -313,6 +313,7 @@ impl Case {
             path: &self.path,
             rules: &self.rules,
             flows: &[],
+            traced: &[],
             captured: true,
         })
     }

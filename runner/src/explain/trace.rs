@@ -1,0 +1,106 @@
+//! nft's own tracing in a node while a probe is watched: a table of the
+//! runner's marks every packet for tracing first thing on its way in and
+//! out (`meta nftrace set 1`), and `nft monitor trace` in the node reports
+//! every verdict nft gives, base-chain policies included, which no counter
+//! sees. The table and the monitor go when the watch ends; the machine's
+//! own namespace never gets either.
+
+use std::io::Read;
+use std::process::Child;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::exec::{self, locate};
+use crate::lab::Node;
+use crate::state::nft_trace::{self, Drop, TABLE};
+
+/// Every family whose chains see a packet: inet covers ip, ip6 and inet
+/// tables; bridge tables see bridged frames.
+fn ruleset() -> String {
+    let mark = |hook: &str| {
+        format!("\tchain {hook} {{ type filter hook {hook} priority -350; meta nftrace set 1; }}\n")
+    };
+    format!(
+        "table inet {TABLE} {{\n{}{}}}\ntable bridge {TABLE} {{\n{}}}\n",
+        mark("prerouting"),
+        mark("output"),
+        mark("prerouting")
+    )
+}
+
+pub struct Tracer {
+    node: Rc<Node>,
+    monitor: Option<Child>,
+    said: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Tracer {
+    /// Starts tracing in `node`; none where nft is not installed or will
+    /// not trace there.
+    pub fn start(node: &Rc<Node>) -> Option<Tracer> {
+        locate("nft").ok()?;
+        let mut monitor = exec::spawn_watching(node.ns(), &["nft", "monitor", "trace"]).ok()?;
+        let opts = exec::Options {
+            stdin: Some(ruleset()),
+            ..exec::Options::default()
+        };
+        let argv = ["nft", "-f", "-"].map(String::from);
+        let mut stdout = monitor.stdout.take()?;
+        let said = Arc::new(Mutex::new(String::new()));
+        let into = said.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                into.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let tracer = Tracer {
+            node: node.clone(),
+            monitor: Some(monitor),
+            said,
+            reader: Some(reader),
+        };
+        let added = node.exec_with(&argv, &opts).is_ok_and(|o| o.code == 0);
+        added.then_some(tracer)
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node.name
+    }
+
+    /// The drops traced so far.
+    pub fn drops(&self) -> Vec<Drop> {
+        nft_trace::drops(&self.said.lock().unwrap())
+    }
+
+    /// Ends tracing: the monitor, by its PID, and the table.
+    pub fn finish(mut self) -> Vec<Drop> {
+        self.end();
+        self.drops()
+    }
+
+    fn end(&mut self) {
+        let Some(mut monitor) = self.monitor.take() else {
+            return;
+        };
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        for family in ["inet", "bridge"] {
+            let argv = ["nft", "delete", "table", family, TABLE].map(String::from);
+            let _ = self.node.exec(&argv);
+        }
+    }
+}
+
+impl std::ops::Drop for Tracer {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
