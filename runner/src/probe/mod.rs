@@ -11,7 +11,9 @@ pub mod tcp;
 mod token;
 pub mod udp;
 
-pub use token::{canonical, first_difference, payload, same_source, source_text, token};
+pub use token::{
+    canonical, first_difference, payload, recent_tokens, same_source, source_text, token,
+};
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
