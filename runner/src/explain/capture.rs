@@ -182,7 +182,7 @@ fn in_order(mut seen: Vec<(TimeSpec, Seen)>) -> Vec<Seen> {
 
 /// The recent probes' tokens that these frames carry, in the order issued.
 fn tokens_in(frames: &[Frame]) -> Vec<[u8; 16]> {
-    let recent = crate::probe::recent_tokens();
+    let recent = crate::probe::token::recent_tokens();
     let wanted: std::collections::HashSet<&[u8]> = recent.iter().map(|t| &t[..]).collect();
     let mut found: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
     for f in frames {

@@ -8,12 +8,10 @@
 
 pub mod icmp;
 pub mod tcp;
-mod token;
+pub(crate) mod token;
 pub mod udp;
 
-pub use token::{
-    canonical, first_difference, payload, recent_tokens, same_source, source_text, token,
-};
+pub use token::{canonical, first_difference, payload, same_source, source_text, token};
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
