@@ -18,6 +18,9 @@ if [ ! -e "$policy" ]; then
 fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends iptables nftables iproute2 util-linux containernetworking-plugins netavark aardvark-dns dnsmasq-base busybox-static udhcpc wget uidmap >/dev/null
+# The report's tests: the page rendered in headless Chromium, the captures
+# read back by Wireshark's tshark (which asks nothing when noninteractive).
+$sudo apt-get install -y -qq --no-install-recommends chromium tshark >/dev/null
 # The engines (scenarios/docker, scenarios/podman): Docker's and podman's
 # own daemons, run in a lab's host node with files of their own. runc, as
 # crun refuses a machine with hybrid cgroups.

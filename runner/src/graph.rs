@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::lab::Lab;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Topology {
     pub nodes: Vec<NodeView>,
     /// Veth pairs: (node, interface) at each end.
@@ -21,14 +21,14 @@ pub struct Topology {
 /// An interface of a node: (node, interface).
 pub type End = (String, String);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NodeView {
     pub name: String,
     pub container: bool,
     pub ifaces: Vec<Iface>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Iface {
     pub name: String,
     pub kind: String,

@@ -7,13 +7,17 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::facts::Facts;
+use crate::report::Written;
 use crate::suite::ScenarioResult;
 
+/// `report`: what `--report` wrote, named in a failed test's output as
+/// `[[ATTACHMENT|path]]`, which GitLab and Jenkins show beside the test.
 pub fn write(
     file: &Path,
     outcomes: &[ScenarioResult],
     facts: &Facts,
     total: Duration,
+    report: Option<&Written>,
 ) -> Result<(), String> {
     let mut suite = TestSuite::new("scenario");
     for (name, value) in facts.pairs() {
@@ -46,6 +50,11 @@ pub fn write(
         let mut out = o.log.clone();
         if let Some(report) = &o.expected_failure {
             out.push(format!("failed as expected:\n{report}"));
+        }
+        if o.failure.is_some() {
+            for f in report.map_or(&[][..], |r| r.of(&o.path)) {
+                out.push(format!("[[ATTACHMENT|{}]]", f.display()));
+            }
         }
         if !out.is_empty() {
             case.set_system_out(out.join("\n"));

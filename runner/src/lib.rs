@@ -13,6 +13,7 @@ pub mod keep;
 pub mod lab;
 pub mod open_files;
 pub mod repeat;
+pub mod report;
 pub mod sandbox;
 pub mod script;
 pub mod select;

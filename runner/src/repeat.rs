@@ -106,6 +106,7 @@ mod tests {
             skipped: None,
             log: Vec::new(),
             expected_failure: None,
+            detail: None,
         }
     }
 

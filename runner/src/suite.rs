@@ -66,6 +66,8 @@ pub struct ScenarioResult {
     pub log: Vec<String>,
     /// A fault scenario that passed: the report of the failure it expected.
     pub expected_failure: Option<String>,
+    /// What `--report`'s page shows of a failure (with `Options::detail`).
+    pub detail: Option<std::sync::Arc<crate::report::Failure>>,
 }
 
 /// The first thing a scenario requires that this machine lacks. A scenario
@@ -145,11 +147,13 @@ pub fn run_one(path: &Path, opts: &Options) -> ScenarioResult {
             skipped: Some(reason),
             log: Vec::new(),
             expected_failure: None,
+            detail: None,
         };
     }
     let log = script::Log::default();
+    let noted = script::Noted::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        script::run_file(path, opts, &log)
+        script::run_file(path, opts, &log, &noted)
     }));
     let mut expected_failure = None;
     let failure = match result {
@@ -171,6 +175,10 @@ pub fn run_one(path: &Path, opts: &Options) -> ScenarioResult {
         }
     };
     let log = log.borrow().clone();
+    let detail = noted
+        .take()
+        .filter(|_| failure.is_some())
+        .map(std::sync::Arc::new);
     ScenarioResult {
         path: path.to_path_buf(),
         duration: start.elapsed(),
@@ -178,6 +186,7 @@ pub fn run_one(path: &Path, opts: &Options) -> ScenarioResult {
         skipped: None,
         log,
         expected_failure,
+        detail,
     }
 }
 

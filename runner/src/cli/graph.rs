@@ -36,7 +36,7 @@ pub fn graph(file: &Path, format: Format, at: Option<usize>) -> ExitCode {
         ..script::Options::default()
     };
     let log = script::Log::default();
-    let (lab, result) = match script::run_in_lab(file, &opts, &log) {
+    let (lab, result) = match script::run_in_lab(file, &opts, &log, &script::Noted::default()) {
         Ok(built) => built,
         Err(e) => {
             eprintln!("{e}");

@@ -73,6 +73,7 @@ pub fn as_results(tallies: &[Tally]) -> Vec<ScenarioResult> {
                 skipped: t.skipped.clone(),
                 log: Vec::new(),
                 expected_failure: None,
+                detail: None,
             },
         })
         .collect()

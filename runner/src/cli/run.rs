@@ -12,7 +12,7 @@ use super::usage_error;
 use scenario::facts::Facts;
 use scenario::select::{self, Shard};
 use scenario::suite::{self, Event};
-use scenario::{junit, sandbox, script, snapshot, stop};
+use scenario::{junit, report, sandbox, script, snapshot, stop};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -45,6 +45,11 @@ pub struct RunArgs {
     /// Write a JUnit XML report to FILE.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write DIR/index.html (every scenario's result, each failure with
+    /// the probe's path drawn on the topology) and each failure's watched
+    /// packets as pcapng under DIR.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Run only the K-th of N parts of the suite (stable as scenarios are
     /// added), for N CI machines sharing a suite.
     #[arg(long, value_name = "K/N")]
@@ -138,11 +143,9 @@ pub fn run(args: RunArgs) -> ExitCode {
     if detail != Detail::Quiet {
         eprintln!("finished in {:.2} s", start.elapsed().as_secs_f64());
     }
-    if let Some(file) = &args.junit {
-        if let Err(e) = junit::write(file, &outcomes, &facts, start.elapsed()) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(e) = write_files(&args, &outcomes, &facts, start.elapsed()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
     }
     if let Some(sig) = stop::signal() {
         eprintln!("{}", stop::summary(sig, not_run));
@@ -209,12 +212,35 @@ fn options(args: &RunArgs, on_failure: Option<script::FailureHook>) -> script::O
         time_limit: Duration::from_secs_f64(args.timeout),
         on_failure,
         verbose: args.verbose,
+        detail: args.report.is_some(),
         data: script::DataLimits {
             string: args.max_string.unwrap_or(d.string),
             array: args.max_array.unwrap_or(d.array),
             map: args.max_map.unwrap_or(d.map),
         },
         ..script::Options::default()
+    }
+}
+
+/// `--report DIR`, then `--junit FILE`, which names the report's files.
+fn write_files(
+    args: &RunArgs,
+    outcomes: &[suite::ScenarioResult],
+    facts: &Facts,
+    total: Duration,
+) -> Result<(), String> {
+    let run = report::Run {
+        outcomes,
+        facts,
+        total,
+    };
+    let written = match &args.report {
+        Some(dir) => Some(report::write(dir, &run)?),
+        None => None,
+    };
+    match &args.junit {
+        Some(file) => junit::write(file, outcomes, facts, total, written.as_ref()),
+        None => Ok(()),
     }
 }
 

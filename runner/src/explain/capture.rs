@@ -1,6 +1,7 @@
 //! Watching every interface of a lab while a probe runs: one AF_PACKET
 //! socket opened inside each node, read by one thread, packets parsed and
-//! kept in the order they were seen.
+//! kept in the order they were seen. The frames are kept as captured too
+//! (bytes, kernel timestamp, link-layer facts), for `--report`'s pcapng.
 
 use std::collections::HashMap;
 use std::io;
@@ -33,6 +34,40 @@ pub struct Capture {
     /// grace period (some 10 ms each), which no probe needs to wait for.
     read_all: Option<Receiver<()>>,
     _stamping: Option<Stamping>,
+    /// Every frame as captured, and every interface watched.
+    kept: Arc<Mutex<Vec<Frame>>>,
+    interfaces: Vec<(String, String)>,
+}
+
+/// One frame as captured: where and when it was seen, what the kernel said
+/// of its link layer (`sockaddr_ll`), and its bytes from the network
+/// header on, as a datagram packet socket hands them over.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub node: String,
+    pub iface: String,
+    /// Since the epoch, as the kernel stamped it.
+    pub when: std::time::Duration,
+    /// `PACKET_HOST`, `PACKET_OUTGOING`…
+    pub pkttype: u8,
+    /// `ARPHRD_*`.
+    pub hatype: u16,
+    /// The link-layer address the kernel gave (the sender's MAC).
+    pub addr: Vec<u8>,
+    /// The EtherType, as the kernel gave it (network byte order).
+    pub protocol: [u8; 2],
+    pub bytes: Vec<u8>,
+}
+
+/// What a capture kept for a report: every interface watched, as
+/// (node, interface), every frame, and the probe tokens among them.
+#[derive(Debug, Clone, Default)]
+pub struct Frames {
+    pub interfaces: Vec<(String, String)>,
+    pub frames: Vec<Frame>,
+    /// Tokens of recent probes seen in these frames: the probe's own
+    /// (a token is random, and other labs' frames never reach this one).
+    pub tokens: Vec<[u8; 16]>,
 }
 
 struct Tap {
@@ -51,6 +86,7 @@ impl Capture {
         // Without it the path could come out in the order it was read.
         let stamping = nodes.first().and_then(|n| stamps::on(n.ns()).ok());
         let mut taps = Vec::new();
+        let mut interfaces = Vec::new();
         for node in nodes {
             // Datagram sockets hand over packets from their IP header on.
             let socket = node.ns().run(|| {
@@ -62,12 +98,19 @@ impl Capture {
                 )
             })??;
             setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
-            let names = node
+            let names: HashMap<usize, (String, bool)> = node
                 .links()
                 .map_err(io::Error::other)?
                 .into_iter()
                 .map(|l| (l.index as usize, (l.name, l.master.is_some())))
                 .collect();
+            let mut ifaces: Vec<_> = names.iter().collect();
+            ifaces.sort_by_key(|(i, _)| **i);
+            interfaces.extend(
+                ifaces
+                    .into_iter()
+                    .map(|(_, (n, _))| (node.name.clone(), n.clone())),
+            );
             taps.push(Tap {
                 node: node.name.clone(),
                 socket,
@@ -76,12 +119,13 @@ impl Capture {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (flag, into) = (stop.clone(), seen.clone());
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let (flag, into, keep) = (stop.clone(), seen.clone(), kept.clone());
         let (done, read_all) = channel();
         std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || {
-                read(&taps, &flag, &into);
+                read(&taps, &flag, &into, &keep);
                 let _ = done.send(());
             })?;
         Ok(Capture {
@@ -89,6 +133,8 @@ impl Capture {
             seen,
             read_all: Some(read_all),
             _stamping: stamping,
+            kept,
+            interfaces,
         })
     }
 
@@ -97,10 +143,20 @@ impl Capture {
         in_order(self.seen.lock().unwrap().clone())
     }
 
-    /// Stops watching and returns what was seen.
-    pub fn finish(mut self) -> Vec<Seen> {
+    /// Stops watching and returns what was seen, and the frames as
+    /// captured.
+    pub fn finish(mut self) -> (Vec<Seen>, Frames) {
         self.stop_reading();
-        in_order(std::mem::take(&mut *self.seen.lock().unwrap()))
+        let seen = in_order(std::mem::take(&mut *self.seen.lock().unwrap()));
+        let mut frames = std::mem::take(&mut *self.kept.lock().unwrap());
+        frames.sort_by_key(|f| f.when);
+        let tokens = tokens_in(&frames);
+        let frames = Frames {
+            interfaces: std::mem::take(&mut self.interfaces),
+            frames,
+            tokens,
+        };
+        (seen, frames)
     }
 
     fn stop_reading(&mut self) {
@@ -124,7 +180,29 @@ fn in_order(mut seen: Vec<(TimeSpec, Seen)>) -> Vec<Seen> {
     seen.into_iter().map(|(_, s)| s).collect()
 }
 
-fn read(taps: &[Tap], stop: &AtomicBool, seen: &Mutex<Vec<(TimeSpec, Seen)>>) {
+/// The recent probes' tokens that these frames carry, in the order issued.
+fn tokens_in(frames: &[Frame]) -> Vec<[u8; 16]> {
+    let recent = crate::probe::token::recent_tokens();
+    let wanted: std::collections::HashSet<&[u8]> = recent.iter().map(|t| &t[..]).collect();
+    let mut found: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+    for f in frames {
+        found.extend(f.bytes.windows(16).filter(|w| wanted.contains(w)));
+    }
+    recent
+        .iter()
+        .filter(|t| found.contains(&t[..]))
+        .copied()
+        .collect()
+}
+
+fn read(
+    taps: &[Tap],
+    stop: &AtomicBool,
+    seen: &Mutex<Vec<(TimeSpec, Seen)>>,
+    kept: &Mutex<Vec<Frame>>,
+) {
+    // Handed over once, at the end: no lock per frame while the probe runs.
+    let mut frames = Vec::new();
     let mut buf = vec![0u8; 65536];
     let mut cmsg = nix::cmsg_space!(TimeSpec);
     loop {
@@ -163,6 +241,21 @@ fn read(taps: &[Tap], stop: &AtomicBool, seen: &Mutex<Vec<(TimeSpec, Seen)>>) {
                     .get(&from.ifindex())
                     .cloned()
                     .unwrap_or_else(|| (format!("if{}", from.ifindex()), false));
+                frames.push(Frame {
+                    node: tap.node.clone(),
+                    iface: iface.clone(),
+                    when: std::time::Duration::new(
+                        when.tv_sec().max(0) as u64,
+                        when.tv_nsec().clamp(0, 999_999_999) as u32,
+                    ),
+                    pkttype: from.pkttype(),
+                    hatype: from.hatype(),
+                    addr: from
+                        .addr()
+                        .map_or(Vec::new(), |a| a[..from.halen().min(6)].to_vec()),
+                    protocol: from.protocol().to_ne_bytes(),
+                    bytes: buf[..n].to_vec(),
+                });
                 // A bridge floods a frame for an unknown MAC to every port:
                 // the nodes behind them see it but never take it in, so it
                 // is not a step of the path. A bridge's own ports see
@@ -184,6 +277,7 @@ fn read(taps: &[Tap], stop: &AtomicBool, seen: &Mutex<Vec<(TimeSpec, Seen)>>) {
             }
         }
         if last {
+            *kept.lock().unwrap() = frames;
             return;
         }
     }

@@ -155,6 +155,7 @@ fn conclude(lab: &Lab, aim: &Aim, w: &Watched) -> (Explanation, bool) {
             .map(|r| r.node.clone()),
     );
     let involved = unique(involved.iter().filter_map(|n| lab.node(n)).collect());
+    let mut states = Vec::new();
     for node in involved {
         let moved = w
             .rules
@@ -166,9 +167,34 @@ fn conclude(lab: &Lab, aim: &Aim, w: &Watched) -> (Explanation, bool) {
             .iter()
             .find(|(n, _)| *n == node.name)
             .map_or(&[][..], |(_, f)| f.as_slice());
-        text.push_str(&dump(&node, aim.dst.is_ipv6(), moved, entries));
+        let state = dump(&node, aim.dst.is_ipv6(), moved, entries);
+        text.push_str(&state);
+        states.push((node.name.clone(), state));
     }
-    (Explanation { text, verdict }, settled)
+    let explanation = Explanation {
+        text,
+        verdict,
+        probe: aim.probe,
+        client: aim.client.name.clone(),
+        dst: aim.dst,
+        target: aim.target.as_ref().map(|t| t.name.clone()),
+        unwatched: w.watching.as_ref().err().map(|e| e.to_string()),
+        frames: w.frames.clone(),
+        moved: w
+            .rules
+            .iter()
+            .filter(|r| !r.moved.is_empty())
+            .map(|r| (r.node.clone(), r.moved.clone()))
+            .collect(),
+        conntrack: flows
+            .iter()
+            .map(|(n, f)| (n.clone(), f.describe()))
+            .collect(),
+        states,
+        machine: w.machine_full.clone(),
+        path: trace,
+    };
+    (explanation, settled)
 }
 
 /// What the evidence says stopped the probe, or how it arrived.
@@ -218,6 +244,8 @@ struct Watched {
     machine_full: Option<String>,
     /// What nft's tracing saw dropped, by node.
     traced: Vec<(String, Vec<state::nft_trace::Drop>)>,
+    /// The frames as captured, for `--report`'s pcapng.
+    frames: capture::Frames,
 }
 
 /// Runs `replay` with every interface of `nodes` watched and their
@@ -230,10 +258,13 @@ fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall
         std::thread::sleep(std::time::Duration::from_millis(30));
     }
     let machine_before = machine::read();
+    let mut frames = capture::Frames::default();
     let (seen, sent, watching) = match Capture::start(nodes) {
         Ok(capture) => {
             let sent = replay();
-            (capture.finish(), sent, Ok(()))
+            let (seen, kept) = capture.finish();
+            frames = kept;
+            (seen, sent, Ok(()))
         }
         Err(e) => (Vec::new(), replay(), Err(e)),
     };
@@ -266,6 +297,7 @@ fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall
         tracked,
         machine_full,
         traced,
+        frames,
     }
 }
 

@@ -110,7 +110,7 @@ pub struct Hop {
     pub ports: Option<(u16, u16)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PacketPath {
     pub request: Vec<Hop>,
     pub reply: Vec<Hop>,
@@ -201,11 +201,6 @@ pub fn endpoint(ip: IpAddr, port: Option<u16>) -> String {
 /// On the way back, NAT is being undone: a changed source undoes a DNAT, a
 /// changed destination an SNAT.
 pub fn render(hops: &[Hop], reply: bool) -> String {
-    let (src_nat, dst_nat) = if reply {
-        ("un-DNAT", "un-SNAT")
-    } else {
-        ("SNAT", "DNAT")
-    };
     let mut out = String::new();
     for (i, h) in hops.iter().enumerate() {
         if i > 0 {
@@ -213,27 +208,39 @@ pub fn render(hops: &[Hop], reply: bool) -> String {
         }
         out.push_str(&format!("{} {}", h.node, h.iface));
         if let Some(prev) = i.checked_sub(1).map(|j| &hops[j]) {
-            let (ps, pd) = (prev.ports.map(|p| p.0), prev.ports.map(|p| p.1));
-            let (hs, hd) = (h.ports.map(|p| p.0), h.ports.map(|p| p.1));
-            let mut nat = Vec::new();
-            if (h.src, hs) != (prev.src, ps) {
-                nat.push(format!(
-                    "{src_nat} {}",
-                    endpoint(h.src, hs.filter(|p| Some(*p) != ps))
-                ));
-            }
-            if (h.dst, hd) != (prev.dst, pd) {
-                nat.push(format!(
-                    "{dst_nat} {}",
-                    endpoint(h.dst, hd.filter(|p| Some(*p) != pd))
-                ));
-            }
+            let nat = nat(prev, h, reply);
             if !nat.is_empty() {
                 out.push_str(&format!(" ({})", nat.join(", ")));
             }
         }
     }
     out
+}
+
+/// The NAT a hop applied, from what the hop before it saw: `SNAT
+/// 198.51.100.5`, `DNAT 172.29.0.3:95`.
+pub fn nat(prev: &Hop, h: &Hop, reply: bool) -> Vec<String> {
+    let (src_nat, dst_nat) = if reply {
+        ("un-DNAT", "un-SNAT")
+    } else {
+        ("SNAT", "DNAT")
+    };
+    let (ps, pd) = (prev.ports.map(|p| p.0), prev.ports.map(|p| p.1));
+    let (hs, hd) = (h.ports.map(|p| p.0), h.ports.map(|p| p.1));
+    let mut nat = Vec::new();
+    if (h.src, hs) != (prev.src, ps) {
+        nat.push(format!(
+            "{src_nat} {}",
+            endpoint(h.src, hs.filter(|p| Some(*p) != ps))
+        ));
+    }
+    if (h.dst, hd) != (prev.dst, pd) {
+        nat.push(format!(
+            "{dst_nat} {}",
+            endpoint(h.dst, hd.filter(|p| Some(*p) != pd))
+        ));
+    }
+    nat
 }
 
 #[cfg(test)]

@@ -4,6 +4,11 @@
 //! back.
 
 use std::fmt;
+use std::net::IpAddr;
+
+use super::capture::Frames;
+use super::counters::Moved;
+use super::path::{PacketPath, Probe};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -144,11 +149,30 @@ impl fmt::Display for Verdict {
 
 /// A failed probe explained: the evidence as the report prints it (the
 /// path, the flow's conntrack entries, the verdict, the state of each node
-/// involved) and the verdict it reached.
+/// involved) and the verdict it reached. The fields after those are the
+/// same evidence as data, for `--report`'s page, which draws it.
 #[derive(Debug, Clone)]
 pub struct Explanation {
     pub text: String,
     pub verdict: Verdict,
+    pub probe: Probe,
+    /// The node the probe left from, where it was sent, and the node it
+    /// had to reach (if the lab has one).
+    pub client: String,
+    pub dst: IpAddr,
+    pub target: Option<String>,
+    pub path: PacketPath,
+    /// Why nothing was watched, when nothing was.
+    pub unwatched: Option<String>,
+    pub frames: Frames,
+    /// The rules each watched node's replay moved, in packet order.
+    pub moved: Vec<(String, Vec<Moved>)>,
+    /// The flow's conntrack entries: (node, the entry as the text has it).
+    pub conntrack: Vec<(String, String)>,
+    /// Each involved node's state, as the text has it.
+    pub states: Vec<(String, String)>,
+    /// The machine's own part, when its neighbour table filled up.
+    pub machine: Option<String>,
 }
 
 #[cfg(test)]

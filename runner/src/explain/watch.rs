@@ -171,9 +171,11 @@ impl<'a> Watcher<'a> {
     fn finish(&mut self, sent: Option<Shortfall>) -> Option<Watched> {
         let armed = self.armed.take()?;
         let v6 = self.aim.dst.is_ipv6();
+        let mut frames = super::capture::Frames::default();
         let (seen, watching) = match armed.capture {
             Ok(c) => {
-                let seen = c.finish();
+                let (seen, kept) = c.finish();
+                frames = kept;
                 let client = &self.aim.client.name;
                 (
                     path::from_first_send(&seen, self.aim.probe, client).to_vec(),
@@ -213,6 +215,7 @@ impl<'a> Watcher<'a> {
             tracked,
             machine_full,
             traced,
+            frames,
         })
     }
 

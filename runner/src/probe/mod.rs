@@ -8,7 +8,7 @@
 
 pub mod icmp;
 pub mod tcp;
-mod token;
+pub(crate) mod token;
 pub mod udp;
 
 pub use token::{canonical, first_difference, payload, same_source, source_text, token};

@@ -2,9 +2,11 @@
 //! unique per probe, the payload drawn from it, the first byte that
 //! differs, and the source a listener saw, as a script writes it.
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// A random token, unique per probe: the proof that what arrived is ours.
 pub fn token() -> [u8; 16] {
@@ -16,7 +18,32 @@ pub fn token() -> [u8; 16] {
         h.write_u32(std::process::id());
         chunk.copy_from_slice(&h.finish().to_ne_bytes());
     }
+    issue(out);
     out
+}
+
+/// The tokens issued lately, by any thread: a capture names those its
+/// frames carry (a probe may begin before its capture, as a probe that
+/// watches itself does, so no mark taken at the capture's start would
+/// do, nor would a thread-local: probes run on threads of their own).
+static ISSUED: Mutex<VecDeque<[u8; 16]>> = Mutex::new(VecDeque::new());
+
+/// How many recent tokens are remembered: far more than the probes that
+/// run at once.
+const REMEMBERED: usize = 4096;
+
+fn issue(t: [u8; 16]) {
+    let mut issued = ISSUED.lock().unwrap_or_else(|e| e.into_inner());
+    issued.push_back(t);
+    if issued.len() > REMEMBERED {
+        issued.pop_front();
+    }
+}
+
+/// The tokens issued lately, oldest first.
+pub fn recent_tokens() -> Vec<[u8; 16]> {
+    let issued = ISSUED.lock().unwrap_or_else(|e| e.into_inner());
+    issued.iter().copied().collect()
 }
 
 /// What a TCP or UDP probe sends: its token, then up to `len` bytes of a
@@ -109,5 +136,16 @@ mod tests {
     #[test]
     fn tokens_differ() {
         assert_ne!(token(), token());
+    }
+    #[test]
+    fn recent_tokens_are_remembered_and_old_ones_forgotten() {
+        let first = token();
+        let (a, b) = (token(), token());
+        let recent = recent_tokens();
+        assert!(recent.contains(&a) && recent.contains(&b), "{recent:?}");
+        for _ in 0..REMEMBERED {
+            token();
+        }
+        assert!(!recent_tokens().contains(&first));
     }
 }

@@ -11,6 +11,7 @@ mod calls;
 mod check;
 mod commands;
 mod declare;
+mod failure;
 mod limits;
 mod modules;
 mod observe;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use rhai::{Engine, Scope, Stmt, AST};
 
 use self::declare::{Api, Declarations, Group};
+pub use self::failure::Noted;
 pub(crate) use self::run_state::Explainer;
 use self::run_state::RunState;
 use crate::lab::Lab;
@@ -57,6 +59,8 @@ pub struct Options {
     pub until_line: Option<usize>,
     /// How large the script's own data may grow.
     pub data: DataLimits,
+    /// Gather what `--report`'s page shows of a failure.
+    pub detail: bool,
 }
 
 /// How large a script's strings, arrays and maps may grow (Rhai counts
@@ -144,6 +148,7 @@ impl Default for Options {
             assertions: true,
             until_line: None,
             data: DataLimits::default(),
+            detail: false,
         }
     }
 }
@@ -200,8 +205,9 @@ pub type Outcome = Result<Option<String>, String>;
 /// Runs `path` in a lab of its own; the lab is gone when this returns.
 /// The error is the report: file, line, what was expected and what happened.
 /// A fault scenario that passed gives the report of the failure it expected.
-pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Outcome {
-    let (lab, result) = run_in_lab(path, opts, log)?;
+/// With [`Options::detail`], a failure's detail is left in `noted`.
+pub fn run_file(path: &Path, opts: &Options, log: &Log, noted: &Noted) -> Outcome {
+    let (lab, result) = run_in_lab(path, opts, log, noted)?;
     if let Err(report) = &result {
         if let (Some(hook), false) = (&opts.on_failure, crate::stop::requested()) {
             hook(&lab, path, report);
@@ -212,7 +218,12 @@ pub fn run_file(path: &Path, opts: &Options, log: &Log) -> Outcome {
 
 /// Runs `path` in a lab of its own and hands the lab back, still alive,
 /// with the script's result. The outer error: the script could not start.
-pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Outcome), String> {
+pub fn run_in_lab(
+    path: &Path,
+    opts: &Options,
+    log: &Log,
+    noted: &Noted,
+) -> Result<(Rc<Lab>, Outcome), String> {
     let file = path.display().to_string();
     // Commands run in the scenario's directory, whichever module's
     // function runs them: a scenario's files lie next to it.
@@ -275,11 +286,13 @@ pub fn run_in_lab(path: &Path, opts: &Options, log: &Log) -> Result<(Rc<Lab>, Ou
         .as_ref()
         .map(|x| (x.message.as_str(), x.text.as_str()));
     let mut reports: Vec<String> = result
+        .as_ref()
         .err()
-        .map(|e| report::describe(&e, &file, &api, evidence))
+        .map(|e| report::describe(e, &file, &api, evidence))
         .into_iter()
         .collect();
     drop(explained);
+    failure::note(noted, opts.detail, &result, (&file, &api), &state, &lab);
     reports.extend(state.mismatches.take());
     if !reports.is_empty() {
         // What the services said is often why.

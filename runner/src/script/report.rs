@@ -63,7 +63,7 @@ fn with_evidence(report: String, evidence: Option<&str>) -> String {
     }
 }
 
-fn message(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
+pub(super) fn message(err: &EvalAltResult, file: &str, api: &Catalogue) -> String {
     match err {
         EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
         EvalAltResult::ErrorTerminated(d, _) => d.to_string(),
@@ -154,7 +154,7 @@ pub fn location(file: &str, pos: Position) -> String {
     }
 }
 
-fn source_line(file: &str, pos: Position) -> Option<String> {
+pub(super) fn source_line(file: &str, pos: Position) -> Option<String> {
     let n = pos.line()?;
     let text = std::fs::read_to_string(Path::new(file)).ok()?;
     text.lines().nth(n - 1).map(|l| l.trim_end().to_string())

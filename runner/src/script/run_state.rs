@@ -30,6 +30,8 @@ pub(super) struct Explained {
     pub(super) message: String,
     pub(super) text: String,
     pub(super) verdicts: Vec<Verdict>,
+    /// The whole explanation, for `--report`'s page.
+    pub(super) explanation: Explanation,
 }
 
 /// What an assertion that explains its failures hands them to.
@@ -41,8 +43,9 @@ impl Explainer<'_> {
     pub fn failed(&self, message: String, explanation: Explanation) -> Box<rhai::EvalAltResult> {
         *self.0.borrow_mut() = Some(Explained {
             message: message.clone(),
-            text: explanation.text,
-            verdicts: vec![explanation.verdict],
+            text: explanation.text.clone(),
+            verdicts: vec![explanation.verdict.clone()],
+            explanation,
         });
         args::fail(message)
     }
