@@ -7,17 +7,18 @@
 //! what the outcome means.
 
 pub mod icmp;
+mod pacing;
 pub mod tcp;
 pub(crate) mod token;
 pub mod udp;
 
+pub use pacing::{observed, Observer, Pacer, Watch};
 pub use token::{canonical, first_difference, payload, same_source, source_text, token};
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -156,140 +157,6 @@ impl ProbeOutcome {
             (None, _) => {}
         }
         s
-    }
-}
-
-/// How a probe watches: for how long, and whether a refusal ends it.
-#[derive(Debug, Clone, Default)]
-pub struct Watch {
-    pub window: Duration,
-    /// A negative assertion may stop early once the network has refused
-    /// outright (a TCP reset, an ICMP unreachable, no route) twice in a row:
-    /// nothing of an attempt that was refused can still arrive, and a lab
-    /// does not change while an assertion runs. Silent drops still watch
-    /// the whole window, unless an observer proves them (`proven`).
-    pub stop_when_refused: bool,
-    /// Set by an observer that has proof that nothing can arrive (a rule
-    /// that drops the probe's packets counted them): the probe ends at its
-    /// next attempt, and its listener without the grace for late tokens.
-    pub proven: Option<Arc<AtomicBool>>,
-}
-
-impl Watch {
-    fn is_proven(&self) -> bool {
-        self.proven
-            .as_ref()
-            .is_some_and(|p| p.load(Ordering::SeqCst))
-    }
-}
-
-/// Looks on while a probe runs, from the thread that started it.
-pub trait Observer {
-    /// Called every few milliseconds until the probe ends; true once it has
-    /// proof that nothing of the probe can arrive.
-    fn tick(&mut self) -> bool;
-}
-
-/// How often an observer is asked.
-const TICK: Duration = Duration::from_millis(2);
-
-/// Runs `probe` on a thread of its own while `observer` looks on from this
-/// one; a proof it finds ends the probe early.
-pub fn observed<R: Send>(
-    mut watch: Watch,
-    observer: Option<&mut dyn Observer>,
-    probe: impl FnOnce(Watch) -> R + Send,
-) -> R {
-    let Some(observer) = observer else {
-        return probe(watch);
-    };
-    let proven = Arc::new(AtomicBool::new(false));
-    watch.proven = Some(proven.clone());
-    std::thread::scope(|s| {
-        let running = s.spawn(move || probe(watch));
-        while !running.is_finished() {
-            if !proven.load(Ordering::SeqCst) && observer.tick() {
-                proven.store(true, Ordering::SeqCst);
-            }
-            std::thread::sleep(TICK);
-        }
-        running
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
-}
-
-/// Retry pacing: quick at first (the network usually works at once), then
-/// backing off so a long window does not flood the lab.
-pub struct Pacer {
-    start: Instant,
-    deadline: Instant,
-    next_gap: Duration,
-    stop_when_refused: bool,
-    refusals: u32,
-    watch: Watch,
-}
-
-impl Pacer {
-    pub fn new(watch: &Watch) -> Pacer {
-        let start = Instant::now();
-        Pacer {
-            start,
-            deadline: start + watch.window,
-            next_gap: Duration::from_millis(10),
-            stop_when_refused: watch.stop_when_refused,
-            refusals: 0,
-            watch: watch.clone(),
-        }
-    }
-
-    /// Records how the last attempt ended: refused outright or not.
-    pub fn answer(&mut self, refused: bool) {
-        self.refusals = if refused { self.refusals + 1 } else { 0 };
-    }
-
-    /// Whether the probe has seen enough: the window is over, or the
-    /// network keeps refusing and that is all a negative probe needs.
-    pub fn done(&self) -> bool {
-        self.expired() || self.ended_early() || crate::stop::requested()
-    }
-
-    /// Whether the probe ends before its window: refused, or proven
-    /// dropped.
-    pub fn ended_early(&self) -> bool {
-        self.refused() || self.proven()
-    }
-
-    /// Whether the network keeps refusing a negative probe.
-    pub fn refused(&self) -> bool {
-        self.stop_when_refused && self.refusals >= 2
-    }
-
-    /// An observer proved that nothing of the probe can arrive.
-    pub fn proven(&self) -> bool {
-        self.watch.is_proven()
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
-    pub fn expired(&self) -> bool {
-        Instant::now() >= self.deadline
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    /// How long to wait for an answer before trying again.
-    pub fn gap(&mut self) -> Duration {
-        let gap = self.next_gap.min(self.remaining());
-        // Observed, it tries more often: each attempt is more evidence,
-        // and a proof ends it at the next one.
-        let most = if self.watch.proven.is_some() { 20 } else { 200 };
-        self.next_gap = (self.next_gap * 2).min(Duration::from_millis(most));
-        gap
     }
 }
 
@@ -477,59 +344,6 @@ mod tests {
             .describe()
             .contains("byte 2000 of 200000"));
         assert!(!t(3000, Some(2000)).stalled());
-    }
-
-    #[test]
-    fn pacer_backs_off_and_respects_the_deadline() {
-        let mut p = Pacer::new(&Watch {
-            window: Duration::from_secs(10),
-            ..Watch::default()
-        });
-        let gaps: Vec<_> = (0..8).map(|_| p.gap().as_millis()).collect();
-        assert_eq!(gaps, vec![10, 20, 40, 80, 160, 200, 200, 200]);
-        let mut short = Pacer::new(&Watch {
-            window: Duration::from_millis(5),
-            ..Watch::default()
-        });
-        assert!(short.gap() <= Duration::from_millis(5));
-        // Observed, it tries at least every 20 ms, and a proof ends it.
-        let proven = Arc::new(AtomicBool::new(false));
-        let mut observed = Pacer::new(&Watch {
-            window: Duration::from_secs(10),
-            stop_when_refused: true,
-            proven: Some(proven.clone()),
-        });
-        let gaps: Vec<_> = (0..4).map(|_| observed.gap().as_millis()).collect();
-        assert_eq!(gaps, vec![10, 20, 20, 20]);
-        assert!(!observed.done());
-        proven.store(true, Ordering::SeqCst);
-        assert!(observed.done() && observed.ended_early() && !observed.refused());
-    }
-
-    #[test]
-    fn only_repeated_refusals_end_a_negative_watch_early() {
-        let mut p = Pacer::new(&Watch {
-            window: Duration::from_secs(10),
-            stop_when_refused: true,
-            proven: None,
-        });
-        p.answer(true);
-        assert!(!p.done());
-        p.answer(false);
-        p.answer(true);
-        assert!(!p.done(), "refusals must be consecutive");
-        p.answer(true);
-        assert!(p.done() && p.refused());
-        let mut positive = Pacer::new(&Watch {
-            window: Duration::from_secs(10),
-            ..Watch::default()
-        });
-        positive.answer(true);
-        positive.answer(true);
-        assert!(
-            !positive.done(),
-            "a positive probe keeps trying until its deadline"
-        );
     }
 
     #[test]
