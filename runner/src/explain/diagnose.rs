@@ -11,7 +11,7 @@ use super::counters::{Moved, Rule};
 use super::kernel::{Kernel, NoRoute};
 use super::path::{Hop, PacketPath, Probe};
 use super::verdict::{Cause, Verdict};
-use crate::state::firewall::Action;
+use crate::state::firewall::{Action, Source};
 use crate::state::nft_trace::{Drop as TracedDrop, Packet};
 
 mod elsewhere;
@@ -170,11 +170,13 @@ fn dropped(e: &Evidence) -> Option<Verdict> {
             };
             return Some(Verdict::stopped(cause, line));
         }
+        // iptables-nft's tables count what they drop: named above, as
+        // iptables prints them.
         let traced = e.traced.iter().filter(|(n, _)| *n == name);
-        if let Some(d) = traced
+        let mut drops = traced
             .flat_map(|(_, d)| d)
-            .find(|d| of_the_probe(e, &d.packet))
-        {
+            .filter(|d| !shown_by_iptables(rules_in(e, &name), &d.table));
+        if let Some(d) = drops.find(|d| of_the_probe(e, &d.packet)) {
             let rule = d.describe();
             let line = format!("{name} {} {what} in {rule} (nft's trace)", verb(d.rejected));
             let cause = Cause::Firewall {
@@ -186,6 +188,22 @@ fn dropped(e: &Evidence) -> Option<Verdict> {
         }
     }
     None
+}
+
+/// Whether the nft table `table` (`ip filter`) is one iptables shows, and
+/// counts: iptables-nft's, whose drops are named as iptables prints them.
+fn shown_by_iptables(rules: &[Rule], table: &str) -> bool {
+    let Some((family, name)) = table.split_once(' ') else {
+        return false;
+    };
+    let v6 = match family {
+        "ip" => false,
+        "ip6" => true,
+        _ => return false,
+    };
+    rules
+        .iter()
+        .any(|r| r.source == Source::Iptables { v6 } && r.table == name)
 }
 
 /// Whether a packet nft traced is one of the probe's, either way: its

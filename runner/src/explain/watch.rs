@@ -159,6 +159,8 @@ impl<'a> Watcher<'a> {
         };
         let new = rules_of(&node, v6);
         let mut moved = counters::moved(old, &new);
+        // A destination NAT sends on what arrived for the node itself.
+        let owns = owns && !moved.iter().any(|m| m.rule.is_dnat());
         moved.retain(|m| !m.drops() || on_its_way(m, owns));
         judge(NodeRules {
             node: node.name.clone(),

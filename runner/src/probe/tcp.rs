@@ -5,7 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -99,44 +99,51 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
     let transfer = meet.payload.len() > 16;
     let mut pacer = Pacer::new(&watch);
     let mut out = ProbeOutcome::default();
-    // The kernel sends a lost SYN again only after a second, the length
-    // of a whole probe window: a connection that has not got through by
-    // this is given up for a fresh one, and the wait doubles each time so
-    // that a slow path still has its chance.
-    let mut patience = Duration::from_millis(250);
+    let mut connecting = Connecting::default();
     loop {
         out.attempts += 1;
         // What an earlier attempt got, should this one get through.
         let earlier = out.last_error.clone();
-        let wait = pacer
-            .remaining()
-            .min(patience)
-            .max(Duration::from_millis(1));
-        patience *= 2;
         let mut refused = false;
-        match connect(target, wait, &pacer) {
-            Ok(mut stream) => {
-                let sent = send(&mut stream, &meet.payload, &pacer)
-                    .and_then(|_| stream.shutdown(Shutdown::Write));
-                out.last_error = Some(match sent {
-                    Err(e) if transfer && e.kind() == io::ErrorKind::WouldBlock => {
-                        "connected, but sending stalled".into()
+        let mut answered = false;
+        if let Err(e) = connecting.start(target) {
+            refused = is_refusal(&e);
+            answered = true;
+            out.last_error = Some(e.to_string());
+        }
+        let until = Instant::now() + pacer.gap();
+        while let Some(answer) = connecting.next(until, &pacer) {
+            answered = true;
+            match answer {
+                Ok(mut stream) => {
+                    let sent = send(&mut stream, &meet.payload, &pacer)
+                        .and_then(|_| stream.shutdown(Shutdown::Write));
+                    out.last_error = Some(match sent {
+                        Err(e) if transfer && e.kind() == io::ErrorKind::WouldBlock => {
+                            "connected, but sending stalled".into()
+                        }
+                        Err(e) => format!("connected, but sending failed: {e}"),
+                        Ok(()) if transfer => {
+                            let _ = delivered.wait(pacer.remaining());
+                            "connected and sent, but not all of it reached the listener".into()
+                        }
+                        Ok(()) => "connected, but the token did not reach the listener".into(),
+                    });
+                    if delivered.wait(until.saturating_duration_since(Instant::now())) {
+                        break;
                     }
-                    Err(e) => format!("connected, but sending failed: {e}"),
-                    Ok(()) if transfer => {
-                        let _ = delivered.wait(pacer.remaining());
-                        "connected and sent, but not all of it reached the listener".into()
-                    }
-                    Ok(()) => "connected, but the token did not reach the listener".into(),
-                });
-            }
-            Err(e) => {
-                refused = is_refusal(&e);
-                out.last_error = Some(e.to_string());
+                }
+                Err(e) => {
+                    refused |= is_refusal(&e);
+                    out.last_error = Some(e.to_string());
+                }
             }
         }
+        if !answered && out.last_error.is_none() {
+            out.last_error = Some("connection timed out".into());
+        }
         pacer.answer(refused);
-        if delivered.wait(pacer.gap()) {
+        if delivered.is_set() {
             out.last_error = earlier;
             out.elapsed = pacer.elapsed();
             return Ok(out);
@@ -150,43 +157,66 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
     }
 }
 
-/// Connects within `wait`, or gives up sooner once an observer proved the
-/// probe dropped: a SYN that is dropped keeps a plain connect waiting.
-fn connect(target: SocketAddr, wait: Duration, pacer: &Pacer) -> io::Result<TcpStream> {
-    let family = match target {
-        SocketAddr::V4(_) => AddressFamily::Inet,
-        SocketAddr::V6(_) => AddressFamily::Inet6,
-    };
-    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-    let fd = socket(family, SockType::Stream, flags, None)?;
-    match nix::sys::socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(target)) {
-        Ok(()) => {}
-        Err(Errno::EINPROGRESS) => {
-            let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connection timed out");
-            let until = Instant::now() + wait;
-            loop {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() || pacer.proven() {
-                    return Err(timed_out());
-                }
-                let slice = left.min(Duration::from_millis(10)).as_millis() as u16;
-                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
-                match poll(&mut fds, PollTimeout::from(slice.max(1))) {
-                    Ok(0) | Err(Errno::EINTR) => continue,
-                    Ok(_) => break,
-                    Err(e) => return Err(e.into()),
-                }
+/// Connections under way. The kernel sends a lost SYN again only after a
+/// second, the length of a whole probe window: each attempt starts a
+/// connection of its own, and the earlier ones keep waiting for their
+/// answer, so that a slow path still gets through and a dropped one is
+/// tried (and counted) again at every attempt.
+#[derive(Default)]
+struct Connecting {
+    pending: Vec<OwnedFd>,
+}
+
+impl Connecting {
+    fn start(&mut self, target: SocketAddr) -> io::Result<()> {
+        let family = match target {
+            SocketAddr::V4(_) => AddressFamily::Inet,
+            SocketAddr::V6(_) => AddressFamily::Inet6,
+        };
+        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+        let fd = socket(family, SockType::Stream, flags, None)?;
+        match nix::sys::socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(target)) {
+            Ok(()) | Err(Errno::EINPROGRESS) => {
+                self.pending.push(fd);
+                Ok(())
             }
-            let err = getsockopt(&fd, sockopt::SocketError)?;
-            if err != 0 {
-                return Err(io::Error::from_raw_os_error(err));
-            }
+            Err(e) => Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
-    let stream = TcpStream::from(fd);
-    stream.set_nonblocking(false)?;
-    Ok(stream)
+
+    /// The next connection answered by `until` (connected, or refused), or
+    /// none; sooner none once an observer proved the probe dropped.
+    fn next(&mut self, until: Instant, pacer: &Pacer) -> Option<io::Result<TcpStream>> {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || pacer.proven() || self.pending.is_empty() {
+                return None;
+            }
+            let slice = left.min(Duration::from_millis(10)).as_millis() as u16;
+            let mut fds: Vec<PollFd> = self
+                .pending
+                .iter()
+                .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLOUT))
+                .collect();
+            match poll(&mut fds, PollTimeout::from(slice.max(1))) {
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+            let ready = fds
+                .iter()
+                .position(|f| f.revents().is_some_and(|r| !r.is_empty()))?;
+            let fd = self.pending.remove(ready);
+            return Some(match getsockopt(&fd, sockopt::SocketError) {
+                Ok(0) => {
+                    let stream = TcpStream::from(fd);
+                    stream.set_nonblocking(false).map(|()| stream)
+                }
+                Ok(err) => Err(io::Error::from_raw_os_error(err)),
+                Err(e) => Err(e.into()),
+            });
+        }
+    }
 }
 
 /// Writes the payload by the probe's deadline: a send timeout restarts with

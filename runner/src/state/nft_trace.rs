@@ -77,7 +77,7 @@ pub fn drops(text: &str) -> Vec<Drop> {
                     continue;
                 };
                 if verdict.trim_end_matches(')') == "drop" {
-                    out.push(dropped(Some(rule.to_string())));
+                    out.push(dropped(Some(super::nft::clean(rule).trim().to_string())));
                 }
             }
             "policy" if rest.first() == Some(&"drop") => out.push(dropped(None)),
@@ -127,6 +127,16 @@ mod tests {
         assert_eq!(d[1].packet.proto.as_deref(), Some("icmp"));
         // The tracing table's own lines are never a verdict.
         assert!(d.iter().all(|x| !x.table.contains(TABLE)));
+    }
+
+    #[test]
+    fn counter_values_are_left_out() {
+        let t = "trace id 2 ip filter FORWARD packet: ip saddr 10.0.0.1 ip daddr 10.0.0.2 tcp sport 5 tcp dport 95\n\
+                 trace id 2 ip filter FORWARD rule tcp dport 95 counter packets 3 bytes 180 drop (verdict drop)\n";
+        assert_eq!(
+            drops(t)[0].describe(),
+            "nft ip filter FORWARD: `tcp dport 95 counter drop`"
+        );
     }
 
     #[test]
