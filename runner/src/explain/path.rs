@@ -145,14 +145,24 @@ pub fn requests(seen: &[Seen], probe: Probe) -> Vec<&Seen> {
 }
 
 /// What a capture that began while the probe was already running saw,
-/// from the first request the client sent after it began: an attempt
-/// caught halfway would put its later hops first.
-pub fn from_first_send<'s>(seen: &'s [Seen], probe: Probe, client: &str) -> &'s [Seen] {
+/// from the first request the client sent after it began (an attempt
+/// caught halfway would put its later hops first), and of a port probe,
+/// whose attempts overlap, the frames of that first one's flow alone.
+pub fn from_first_send(seen: &[Seen], probe: Probe, client: &str) -> Vec<Seen> {
     let clients = client_ports(seen, probe);
     let first = seen
         .iter()
         .position(|s| s.node == client && role(&s.packet, probe, &clients) == Some(Role::Request));
-    &seen[first.unwrap_or(0)..]
+    let rest = &seen[first.unwrap_or(0)..];
+    let port = first.and_then(|i| seen[i].packet.ports()).map(|p| p.0);
+    match (probe, port) {
+        (Probe::Port { .. }, Some(p)) => rest
+            .iter()
+            .filter(|s| s.packet.ports().is_none_or(|(a, b)| a == p || b == p))
+            .cloned()
+            .collect(),
+        _ => rest.to_vec(),
+    }
 }
 
 pub fn trace(seen: &[Seen], probe: Probe) -> PacketPath {

@@ -20,6 +20,7 @@ use super::diagnose::{self, Evidence, NodeRules};
 use super::kernel::{Kernel, LabKernel};
 use super::path::{self, PacketPath};
 use super::readings::{flows_of, rules_of};
+use super::stall::Sent;
 use super::trace::Tracer;
 use super::verdict::{Explanation, Stop, Verdict};
 use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched};
@@ -103,7 +104,7 @@ impl<'a> Watcher<'a> {
         let seen = armed.capture.as_ref().ok()?.peek();
         let client = &self.aim.client.name;
         let trace = path::trace(
-            path::from_first_send(&seen, self.aim.probe, client),
+            &path::from_first_send(&seen, self.aim.probe, client),
             self.aim.probe,
         );
         // An answer on its way back is the window's to judge.
@@ -179,10 +180,7 @@ impl<'a> Watcher<'a> {
                 let (seen, kept) = c.finish();
                 frames = kept;
                 let client = &self.aim.client.name;
-                (
-                    path::from_first_send(&seen, self.aim.probe, client).to_vec(),
-                    Ok(()),
-                )
+                (path::from_first_send(&seen, self.aim.probe, client), Ok(()))
             }
             Err(e) => (Vec::new(), Err(e)),
         };
@@ -228,7 +226,9 @@ impl<'a> Watcher<'a> {
     /// negative probe that got through on a connection already under way,
     /// a source NAT that counts only a connection's first packet).
     pub fn explain(mut self, sent: Option<Shortfall>) -> Option<Explanation> {
-        if self.prove || matches!(sent, Some(Shortfall::Source { .. })) {
+        // A transfer is one connection, under way before the watch began.
+        let transfer = matches!(sent, Some(Shortfall::Payload(Sent::Transfer(_))));
+        if self.prove || transfer || matches!(sent, Some(Shortfall::Source { .. })) {
             return None;
         }
         let w = self.finish(sent)?;

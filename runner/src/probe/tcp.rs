@@ -143,6 +143,13 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
             out.last_error = Some("connection timed out".into());
         }
         pacer.answer(refused);
+        // Nothing under way (refused at once): the next attempt is due at
+        // its time all the same.
+        if !pacer.done() && delivered.wait(until.saturating_duration_since(Instant::now())) {
+            out.last_error = earlier;
+            out.elapsed = pacer.elapsed();
+            return Ok(out);
+        }
         if delivered.is_set() {
             out.last_error = earlier;
             out.elapsed = pacer.elapsed();
