@@ -16,17 +16,29 @@ use crate::lab::Node;
 use crate::state::nft_trace::{self, Drop, TABLE};
 
 /// Every family whose chains see a packet: inet covers ip, ip6 and inet
-/// tables; bridge tables see bridged frames.
-fn ruleset() -> String {
-    let mark = |hook: &str| {
-        format!("\tchain {hook} {{ type filter hook {hook} priority -350; meta nftrace set 1; }}\n")
+/// tables; bridge tables see bridged frames; netdev tables see a frame as
+/// it arrives on one of `ifaces`, before the others, each device a chain.
+fn ruleset(ifaces: &[(u32, String)]) -> String {
+    let mark = |name: &str, hook: &str| {
+        format!("\tchain {name} {{ type filter hook {hook} priority -350; meta nftrace set 1; }}\n")
     };
-    format!(
+    let mut out = format!(
         "table inet {TABLE} {{\n{}{}}}\ntable bridge {TABLE} {{\n{}}}\n",
-        mark("prerouting"),
-        mark("output"),
-        mark("prerouting")
-    )
+        mark("prerouting", "prerouting"),
+        mark("output", "output"),
+        mark("prerouting", "prerouting")
+    );
+    if !ifaces.is_empty() {
+        out.push_str(&format!("table netdev {TABLE} {{\n"));
+        for (index, name) in ifaces {
+            out.push_str(&mark(
+                &format!("in{index}"),
+                &format!("ingress device \"{name}\""),
+            ));
+        }
+        out.push_str("}\n");
+    }
+    out
 }
 
 pub struct Tracer {
@@ -42,8 +54,15 @@ impl Tracer {
     pub fn start(node: &Rc<Node>) -> Option<Tracer> {
         locate("nft").ok()?;
         let mut monitor = exec::spawn_watching(node.ns(), &["nft", "monitor", "trace"]).ok()?;
+        let ifaces: Vec<(u32, String)> = node
+            .links()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.name != "lo")
+            .map(|l| (l.index, l.name))
+            .collect();
         let opts = exec::Options {
-            stdin: Some(ruleset()),
+            stdin: Some(ruleset(&ifaces)),
             ..exec::Options::default()
         };
         let argv = ["nft", "-f", "-"].map(String::from);
@@ -92,7 +111,7 @@ impl Tracer {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
-        for family in ["inet", "bridge"] {
+        for family in ["inet", "bridge", "netdev"] {
             let argv = ["nft", "delete", "table", family, TABLE].map(String::from);
             let _ = self.node.exec(&argv);
         }
@@ -102,5 +121,21 @@ impl Tracer {
 impl std::ops::Drop for Tracer {
     fn drop(&mut self) {
         self.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_family_is_marked_for_tracing() {
+        let r = super::ruleset(&[(2, "eth0".into())]);
+        for family in ["inet", "bridge", "netdev"] {
+            assert!(
+                r.contains(&format!("table {family} scenario_trace {{")),
+                "{r}"
+            );
+        }
+        assert!(r.contains("chain in2 { type filter hook ingress device \"eth0\" priority -350; meta nftrace set 1; }"), "{r}");
+        assert!(!super::ruleset(&[]).contains("netdev"));
     }
 }
