@@ -18,14 +18,13 @@ use super::capture::Capture;
 use super::counters::{self, Moved, Rule};
 use super::diagnose::{self, Evidence, NodeRules};
 use super::kernel::{Kernel, LabKernel};
-use super::path::{self, PacketPath};
+use super::path::{self, PacketPath, Probe};
 use super::readings::{flows_of, rules_of};
-use super::stall::Sent;
 use super::trace::Tracer;
 use super::verdict::{Explanation, Stop, Verdict};
 use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched};
 use crate::lab::{Lab, Node};
-use crate::probe::Observer;
+use crate::probe::{Observer, Proto};
 use crate::state::nft_trace::Drop;
 
 /// A probe that got through by this has nothing to explain.
@@ -224,11 +223,20 @@ impl<'a> Watcher<'a> {
     /// began, its cause stays unknown, or what it needs happened before the
     /// watch began and does not happen again on the next attempts (a
     /// negative probe that got through on a connection already under way,
-    /// a source NAT that counts only a connection's first packet).
+    /// a source NAT that counts only a connection's first packet, a TCP
+    /// transfer).
     pub fn explain(mut self, sent: Option<Shortfall>) -> Option<Explanation> {
-        // A transfer is one connection, under way before the watch began.
-        let transfer = matches!(sent, Some(Shortfall::Payload(Sent::Transfer(_))));
-        if self.prove || transfer || matches!(sent, Some(Shortfall::Source { .. })) {
+        // A TCP probe's connections overlap, and a listener's kernel
+        // stamps its SYN-ACKs with a departure time of its own: its path is
+        // told from a replay that watches one connection from its start.
+        let tcp = matches!(
+            self.aim.probe,
+            Probe::Port {
+                proto: Proto::Tcp,
+                ..
+            }
+        );
+        if self.prove || tcp || matches!(sent, Some(Shortfall::Source { .. })) {
             return None;
         }
         let w = self.finish(sent)?;
