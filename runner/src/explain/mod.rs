@@ -268,27 +268,8 @@ fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall
         }
         Err(e) => (Vec::new(), replay(), Err(e)),
     };
-    let traced = traced(tracers);
-    let machine_full =
-        machine::neighbour_tables_full(machine_before, machine::read(), machine::gc_thresh3);
-    let rules = nodes
-        .iter()
-        .zip(before)
-        .map(|(n, old)| {
-            let new = rules_of(n, v6);
-            NodeRules {
-                node: n.name.clone(),
-                moved: counters::moved(&old, &new),
-                rules: new,
-            }
-        })
-        .collect();
-    // Read once: the flow's own entries go in the path, each node's in its
-    // state below.
-    let tracked = nodes
-        .iter()
-        .map(|n| (n.name.clone(), flows_of(n)))
-        .collect();
+    let before = nodes.iter().cloned().zip(before).collect();
+    let (rules, tracked, machine_full) = after_watch(before, nodes, v6, machine_before);
     Watched {
         seen,
         sent,
@@ -296,9 +277,40 @@ fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall
         rules,
         tracked,
         machine_full,
-        traced,
+        traced: traced(tracers),
         frames,
     }
+}
+
+/// What a watch read at its end: each node's rules, and those that moved
+/// since `before`; every watched node's conntrack entries (read once: the
+/// flow's own go in the path, each node's in its state below); whether
+/// the machine's neighbour tables filled meanwhile.
+#[allow(clippy::type_complexity)]
+fn after_watch(
+    before: Vec<(Rc<Node>, Vec<counters::Rule>)>,
+    nodes: &[Rc<Node>],
+    v6: bool,
+    machine_before: machine::Counters,
+) -> (Vec<NodeRules>, Vec<(String, Vec<Flow>)>, Option<String>) {
+    let machine_full =
+        machine::neighbour_tables_full(machine_before, machine::read(), machine::gc_thresh3);
+    let rules = before
+        .into_iter()
+        .map(|(n, old)| {
+            let new = rules_of(&n, v6);
+            NodeRules {
+                node: n.name.clone(),
+                moved: counters::moved(&old, &new),
+                rules: new,
+            }
+        })
+        .collect();
+    let tracked = nodes
+        .iter()
+        .map(|n| (n.name.clone(), flows_of(n)))
+        .collect();
+    (rules, tracked, machine_full)
 }
 
 /// The report's path: the hops of the request and the reply, the errors

@@ -19,7 +19,7 @@ use super::counters::{self, Moved, Rule};
 use super::diagnose::{self, Evidence, NodeRules};
 use super::kernel::{Kernel, LabKernel};
 use super::path::{self, PacketPath, Probe};
-use super::readings::{flows_of, rules_of};
+use super::readings::rules_of;
 use super::trace::Tracer;
 use super::verdict::{Explanation, Stop, Verdict};
 use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched};
@@ -183,29 +183,8 @@ impl<'a> Watcher<'a> {
             }
             Err(e) => (Vec::new(), Err(e)),
         };
-        let traced = super::traced(armed.tracers);
-        let rules = armed
-            .before
-            .into_iter()
-            .map(|(n, old)| {
-                let new = rules_of(&n, v6);
-                NodeRules {
-                    node: n.name.clone(),
-                    moved: counters::moved(&old, &new),
-                    rules: new,
-                }
-            })
-            .collect();
-        let tracked = armed
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), flows_of(n)))
-            .collect();
-        let machine_full = machine::neighbour_tables_full(
-            armed.machine_before,
-            machine::read(),
-            machine::gc_thresh3,
-        );
+        let (rules, tracked, machine_full) =
+            super::after_watch(armed.before, &armed.nodes, v6, armed.machine_before);
         Some(Watched {
             seen,
             sent,
@@ -213,7 +192,7 @@ impl<'a> Watcher<'a> {
             rules,
             tracked,
             machine_full,
-            traced,
+            traced: super::traced(armed.tracers),
             frames,
         })
     }
