@@ -36,8 +36,9 @@ struct Ran {
 }
 
 /// One run for every trial: the scenario, the report and JUnit.
+static RAN: OnceLock<Result<Ran, String>> = OnceLock::new();
+
 fn ran() -> Result<&'static Ran, Failed> {
-    static RAN: OnceLock<Result<Ran, String>> = OnceLock::new();
     RAN.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("scenario-report-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -276,5 +277,10 @@ fn main() {
             junit_attaches_the_page_and_the_captures,
         ),
     ];
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    // The run's page and captures, shared by the trials, go with them.
+    if let Some(Ok(ran)) = RAN.get() {
+        let _ = std::fs::remove_dir_all(&ran.dir);
+    }
+    conclusion.exit();
 }
