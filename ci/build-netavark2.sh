@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=2.1.0
-root="$PWD/.cache/netavark-$version"
+# NETAVARK2_ROOT: where to build instead (ci/test.sh picks one outside
+# /tmp for a project that lies there).
+root="${NETAVARK2_ROOT:-$PWD/.cache/netavark-$version}"
 bin="$root/bin/netavark"
 if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qx "netavark $version"; then
     echo "build-netavark2: reusing $bin"
