@@ -111,6 +111,24 @@ impl<'a> Watcher<'a> {
             return None;
         }
         let last = trace.request.last()?;
+        // A datagram that reached its listener's node is delivered there,
+        // whatever becomes of an answer: the window judges it.
+        let udp = matches!(
+            self.aim.probe,
+            Probe::Port {
+                proto: Proto::Udp,
+                ..
+            }
+        );
+        if udp
+            && self
+                .aim
+                .target
+                .as_ref()
+                .is_some_and(|t| t.name == last.node)
+        {
+            return None;
+        }
         let node = self.lab.node(&last.node)?;
         let kernel = LabKernel(self.lab);
         let owns = kernel.owner_of(last.dst).as_deref() == Some(node.name.as_str());
