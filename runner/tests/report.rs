@@ -222,7 +222,11 @@ fn the_page_in_chromium_shows_the_line_the_nodes_and_the_stop() -> Result<(), Fa
     )?;
     // Only the picture (and the legend's small swatches) use these two
     // colours: without the drawing, a few dozen pixels would have them.
-    let (request, stop) = colours(&shot)?;
+    let counted = colours(&shot);
+    if let Some(dir) = shot.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let (request, stop) = counted?;
     if request < 400 || stop < 400 {
         return Err(format!(
             "the screenshot shows {request} pixels of the request's blue and {stop} of the stop's red"
