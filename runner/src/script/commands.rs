@@ -123,11 +123,12 @@ impl NodeRef {
     }
 }
 
-/// Registers a command with and without its options map.
-fn command<R: Variant + Clone>(
+/// Registers a command (or a service, with `spec` its options) with and
+/// without its options map.
+pub(super) fn command<R: Variant + Clone>(
     api: &mut Api,
     name: &'static str,
-    doc: &str,
+    (doc, spec): (&str, &'static Spec),
     f: fn(&mut NodeRef, &str, Map) -> Res<R>,
 ) {
     api.def(
@@ -136,12 +137,7 @@ fn command<R: Variant + Clone>(
         doc,
         move |n: &mut NodeRef, c: &str| f(n, c, Map::new()),
     );
-    api.def_with(
-        name,
-        ["node", "command", "options"],
-        (doc, &COMMAND_OPTIONS),
-        f,
-    );
+    api.def_with(name, ["node", "command", "options"], (doc, spec), f);
 }
 
 pub fn register(api: &mut Api, lab: &Rc<Lab>) {
@@ -158,25 +154,31 @@ pub fn register(api: &mut Api, lab: &Rc<Lab>) {
     command(
         api,
         "exec",
-        "Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout without its trailing newlines, as $(…) does.",
+        ("Runs a program in the node (split like a shell, no shell); fails on a non-zero exit; returns stdout without its trailing newlines, as $(…) does.", &COMMAND_OPTIONS),
         NodeRef::exec,
     );
     command(
         api,
         "try_exec",
-        "Runs a program in the node; never fails: #{ code, stdout, stderr } (stdout without its trailing newlines).",
+        ("Runs a program in the node; never fails: #{ code, stdout, stderr } (stdout without its trailing newlines).", &COMMAND_OPTIONS),
         NodeRef::try_exec,
     );
     command(
         api,
         "sh",
-        "Runs a command line through /bin/sh -c in the node; fails like exec.",
+        (
+            "Runs a command line through /bin/sh -c in the node; fails like exec.",
+            &COMMAND_OPTIONS,
+        ),
         NodeRef::sh,
     );
     command(
         api,
         "try_sh",
-        "Runs a command line through /bin/sh -c; never fails: #{ code, stdout, stderr }.",
+        (
+            "Runs a command line through /bin/sh -c; never fails: #{ code, stdout, stderr }.",
+            &COMMAND_OPTIONS,
+        ),
         NodeRef::try_sh,
     );
     api.def("write_file", ["node", "path", "text"], "Writes one of the node's own files: /etc/resolv.conf, /etc/hosts, /etc/hostname, or a file under /tmp or /run \

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use rhai::{Dynamic, Map, INT};
 
 use super::args::{fail, port, NodeRef, Res};
-use super::commands::{command_options, ENV, STDIN};
+use super::commands::{command, command_options, ENV, STDIN};
 use super::declare::Api;
 use super::options::{Kind, Opt};
 use crate::exec;
@@ -92,18 +92,7 @@ pub fn register(api: &mut Api) {
         ),
     ];
     for (name, doc, f) in starts {
-        api.def(
-            name,
-            ["node", "command"],
-            doc,
-            move |n: &mut NodeRef, c: &str| f(n, c, Map::new()),
-        );
-        api.def_with(
-            name,
-            ["node", "command", "options"],
-            (doc, &SERVICE_OPTIONS),
-            f,
-        );
+        command(api, name, (doc, &SERVICE_OPTIONS), f);
     }
     api.def("wait_tcp", ["service", "port"], "Waits until something listens on this TCP port in the service's node; fails if the service exits first or \
          the time runs out, with its command, exit status and last output.", |s: &mut ServiceRef, p: INT| s.wait_port(Proto::Tcp, p));
