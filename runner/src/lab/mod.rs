@@ -290,13 +290,11 @@ impl Lab {
                 ctx: self.ctx.clone(),
             }));
         }
-        self.ctx
-            .block_on(futures::future::try_join_all(nodes.iter().map(
-                |node| async move {
-                    let lo = node.nl.require(&node.name, "lo").await?;
-                    node.nl.set_up(lo).await
-                },
-            )))?;
+        self.ctx.block_on(futures::future::try_join_all(
+            nodes
+                .iter()
+                .map(|node| async move { node.nl.set_up_by_name("lo").await }),
+        ))?;
         self.nodes.borrow_mut().extend(nodes.iter().cloned());
         Ok(nodes)
     }
