@@ -3,13 +3,13 @@
 //! machine's are (see [`BASELINE_SYSCTLS`]).
 //!
 //! They are read and written through a directory opened once per
-//! namespace (`/proc/sys/net/ipv4`, `…/ipv6`, `…/bridge`), never by full
-//! path: the kernel keeps the dentries of every namespace's sysctl
-//! directories in one hash chain below /proc/sys/net, and each lookup by
-//! full path walks it, so with a thousand namespaces alive every one of
-//! the 27 full-path opens per node walked a thousand entries (a quarter
-//! of the runner's time in a 1000-container run). Below those
-//! directories every entry is the namespace's own.
+//! namespace (`/proc/sys/net/ipv4`, `…/ipv6`, `…/bridge`), not by full
+//! path: 3 lookups of /proc/sys/net's children per node instead of 27,
+//! and one read per key. Those lookups are the kernel's cost that grows
+//! with the lab: every live namespace's `ipv4` (`ipv6`, `bridge`) entry
+//! hangs in one dcache hash chain below /proc/sys/net, and a namespace's
+//! first lookup walks all of them (twice: the fast path misses, then the
+//! slow one), under a lock the whole machine shares.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
