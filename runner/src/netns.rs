@@ -17,6 +17,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 use crate::files::{self, OwnFiles};
 
 mod baseline;
+mod private_proc;
 use crate::watchdog;
 
 /// The namespaces of one node: always a network namespace, a UTS
@@ -234,14 +235,57 @@ pub struct Maker {
     /// /proc: a node's /proc is the lab's, where the thread has no PID.
     own: File,
     fs_unshared: bool,
+    /// Where the thread looks sysctls up (see `private_proc`): `None`
+    /// until the first node, and where it cannot be had.
+    proc: Option<private_proc::PrivateProc>,
+    /// Whether to try for a procfs of its own: worth it for a thread that
+    /// makes many nodes.
+    many: bool,
 }
 
 impl Maker {
+    /// A maker for one node.
     pub fn new() -> io::Result<Maker> {
         Ok(Maker {
             own: File::open("/proc/thread-self/ns")?,
             fs_unshared: false,
+            proc: None,
+            many: false,
         })
+    }
+
+    /// A maker for many nodes, one after another.
+    pub fn for_many() -> io::Result<Maker> {
+        Ok(Maker {
+            many: true,
+            ..Maker::new()?
+        })
+    }
+
+    /// Gives the thread a filesystem context of its own, which a mount
+    /// namespace needs (a thread shares the process's otherwise).
+    fn unshare_fs(&mut self) -> io::Result<()> {
+        if !self.fs_unshared {
+            unshare(CloneFlags::CLONE_FS).map_err(io::Error::from)?;
+            self.fs_unshared = true;
+        }
+        Ok(())
+    }
+
+    /// The calling thread's sysctl directories, through its own procfs
+    /// where it has one.
+    fn sysctl_dirs(&mut self) -> io::Result<baseline::SysctlDirs> {
+        if self.many {
+            self.many = false;
+            self.unshare_fs()?;
+            self.proc = private_proc::PrivateProc::new(&self.own).ok();
+        }
+        if let Some(proc) = &mut self.proc {
+            if proc.enter().is_err() {
+                self.proc = None;
+            }
+        }
+        baseline::SysctlDirs::open()
     }
 
     /// Whether one thread may make several such nodes: a mount namespace
@@ -270,14 +314,11 @@ impl Maker {
         }
         let net = open_ns(&self.own, "net")?;
         let uts = hostname.map(|_| open_ns(&self.own, "uts")).transpose()?;
-        let sysctls = baseline::SysctlDirs::open()?;
+        let sysctls = self.sysctl_dirs()?;
         sysctls.apply_baseline()?;
         let ipv6_conf = sysctls.ipv6_conf();
-        if (own_files.is_some() || lab.is_some()) && !self.fs_unshared {
-            // A thread shares its filesystem context with the process; a
-            // mount namespace needs one of its own.
-            unshare(CloneFlags::CLONE_FS).map_err(io::Error::from)?;
-            self.fs_unshared = true;
+        if own_files.is_some() || lab.is_some() {
+            self.unshare_fs()?;
         }
         if let Some(lab) = lab {
             setns(lab.mnt, CloneFlags::CLONE_NEWNS)?;

@@ -251,7 +251,7 @@ impl Lab {
             .map(|(p, pid)| LabNamespaces { mnt: p.mnt(), pid });
         let own_files = container || own_files;
         let made = if Maker::reusable(own_files, lab.is_some()) {
-            on_workers(names, Maker::new, |maker, name| {
+            on_workers(names, Maker::for_many, |maker, name| {
                 let maker = maker
                     .as_mut()
                     .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
