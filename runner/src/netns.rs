@@ -41,12 +41,22 @@ pub struct Namespaces {
     /// it was opened in. A thread that enters the namespace for each write
     /// would cost more than the write.
     ipv6_conf: Option<OwnedFd>,
-    watched: u64,
+    /// Last, as fields drop in order: the runner's descriptors close
+    /// before the watchdog lets go of its copies, so that the watchdog's
+    /// are the last, and the kernel's work of ending the namespaces (the
+    /// mounts of a node's own files above all) is done in the watchdog,
+    /// not in the lab's end that the run waits for.
+    watched: Watched,
 }
 
-impl Drop for Namespaces {
+/// The watchdog's hold on a node's namespaces (see `watchdog`), let go of
+/// when dropped.
+#[derive(Debug)]
+struct Watched(u64);
+
+impl Drop for Watched {
     fn drop(&mut self) {
-        watchdog::release(self.watched);
+        watchdog::release(self.0);
     }
 }
 
@@ -115,7 +125,7 @@ impl Namespaces {
             pid,
             files: None,
             ipv6_conf,
-            watched: 0,
+            watched: Watched(0),
         })
     }
 
@@ -340,9 +350,9 @@ impl Maker {
             adopted_files: false,
             files,
             ipv6_conf,
-            watched: 0,
+            watched: Watched(0),
         };
-        ns.watched = watchdog::watch(&ns.fds());
+        ns.watched = Watched(watchdog::watch(&ns.fds()));
         Ok((ns, out))
     }
 }
