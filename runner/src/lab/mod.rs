@@ -7,6 +7,7 @@ mod commands;
 mod lookup;
 mod node;
 mod parallel;
+mod ports;
 mod service;
 mod steps;
 
