@@ -36,6 +36,10 @@ use crate::watchdog;
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// From how many nodes made at once their threads look sysctls up
+/// through a procfs of their own.
+const MANY: usize = 16;
+
 /// Numbers the labs of a run, for names of theirs that the machine sees.
 static NEXT_LAB: AtomicU64 = AtomicU64::new(1);
 
@@ -252,7 +256,17 @@ impl Lab {
             .map(|(p, pid)| LabNamespaces { mnt: p.mnt(), pid });
         let own_files = container || own_files;
         let made = if Maker::reusable(own_files, lab.is_some()) {
-            on_workers(names, Maker::for_many, |maker, name| {
+            // A procfs of its own per thread pays for itself only over
+            // many nodes (see `netns::Maker::for_many`).
+            let many = names.len() >= MANY;
+            let maker = || {
+                if many {
+                    Maker::for_many()
+                } else {
+                    Maker::new()
+                }
+            };
+            on_workers(names, maker, |maker, name| {
                 let maker = maker
                     .as_mut()
                     .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
