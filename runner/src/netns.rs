@@ -15,6 +15,9 @@ use std::thread;
 use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::files::{self, OwnFiles};
+
+mod baseline;
+mod private_proc;
 use crate::watchdog;
 
 /// The namespaces of one node: always a network namespace, a UTS
@@ -38,12 +41,22 @@ pub struct Namespaces {
     /// it was opened in. A thread that enters the namespace for each write
     /// would cost more than the write.
     ipv6_conf: Option<OwnedFd>,
-    watched: u64,
+    /// Last, as fields drop in order: the runner's descriptors close
+    /// before the watchdog lets go of its copies, so that the watchdog's
+    /// are the last, and the kernel's work of ending the namespaces (the
+    /// mounts of a node's own files above all) is done in the watchdog,
+    /// not in the lab's end that the run waits for.
+    watched: Watched,
 }
 
-impl Drop for Namespaces {
+/// The watchdog's hold on a node's namespaces (see `watchdog`), let go of
+/// when dropped.
+#[derive(Debug)]
+struct Watched(u64);
+
+impl Drop for Watched {
     fn drop(&mut self) {
-        watchdog::release(self.watched);
+        watchdog::release(self.0);
     }
 }
 
@@ -75,55 +88,9 @@ impl Namespaces {
         init: impl FnOnce() -> io::Result<R> + Send,
     ) -> io::Result<(Namespaces, R)> {
         thread::scope(|s| {
-            s.spawn(|| {
-                let mut flags = CloneFlags::CLONE_NEWNET;
-                if hostname.is_some() {
-                    flags |= CloneFlags::CLONE_NEWUTS;
-                }
-                unshare(flags).map_err(io::Error::from)?;
-                if let Some(name) = hostname {
-                    nix::unistd::sethostname(name).map_err(io::Error::from)?;
-                }
-                // Opened before the thread enters a mount namespace whose
-                // /proc is the lab's, where it has no PID of its own.
-                let own = File::open("/proc/thread-self/ns")?;
-                let net = open_ns(&own, "net")?;
-                let uts = hostname.map(|_| open_ns(&own, "uts")).transpose()?;
-                let ipv6_conf = File::open("/proc/sys/net/ipv6/conf")
-                    .ok()
-                    .map(OwnedFd::from);
-                if own_files.is_some() || lab.is_some() {
-                    // A thread shares its filesystem context with the
-                    // process; a mount namespace needs one of its own.
-                    unshare(CloneFlags::CLONE_FS).map_err(io::Error::from)?;
-                }
-                if let Some(lab) = lab {
-                    setns(lab.mnt, CloneFlags::CLONE_NEWNS)?;
-                }
-                let (mnt, files) = match own_files {
-                    Some(name) => {
-                        unshare(CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
-                        let files = files::set_up(name)?;
-                        (Some(open_ns(&own, "mnt")?), Some(files))
-                    }
-                    None => (lab.map(|l| l.mnt.try_clone_to_owned()).transpose()?, None),
-                };
-                let out = init()?;
-                let mut ns = Namespaces {
-                    net,
-                    uts,
-                    mnt,
-                    pid: lab.map(|l| l.pid.clone()),
-                    adopted_files: false,
-                    files,
-                    ipv6_conf,
-                    watched: 0,
-                };
-                ns.watched = watchdog::watch(&ns.fds());
-                Ok((ns, out))
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            s.spawn(|| Maker::new()?.make(hostname, own_files, lab, init))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
     }
 
@@ -158,7 +125,7 @@ impl Namespaces {
             pid,
             files: None,
             ipv6_conf,
-            watched: 0,
+            watched: Watched(0),
         })
     }
 
@@ -268,6 +235,128 @@ impl Namespaces {
     }
 }
 
+/// A thread that makes one node's namespaces after another: making a
+/// thread for each would cost more than the kernel's work for a small
+/// node. Only a thread that does nothing else may be one (it is left
+/// inside the last node's namespaces), and only where each node's mount
+/// namespace starts from the lab's (see [`Maker::reusable`]).
+pub struct Maker {
+    /// /proc/thread-self/ns, opened while the thread saw the runner's
+    /// /proc: a node's /proc is the lab's, where the thread has no PID.
+    own: File,
+    fs_unshared: bool,
+    /// Where the thread looks sysctls up (see `private_proc`): `None`
+    /// until the first node, and where it cannot be had.
+    proc: Option<private_proc::PrivateProc>,
+    /// Whether to try for a procfs of its own: worth it for a thread that
+    /// makes many nodes.
+    many: bool,
+}
+
+impl Maker {
+    /// A maker for one node.
+    pub fn new() -> io::Result<Maker> {
+        Ok(Maker {
+            own: File::open("/proc/thread-self/ns")?,
+            fs_unshared: false,
+            proc: None,
+            many: false,
+        })
+    }
+
+    /// A maker for many nodes, one after another.
+    pub fn for_many() -> io::Result<Maker> {
+        Ok(Maker {
+            many: true,
+            ..Maker::new()?
+        })
+    }
+
+    /// Gives the thread a filesystem context of its own, which a mount
+    /// namespace needs (a thread shares the process's otherwise).
+    fn unshare_fs(&mut self) -> io::Result<()> {
+        if !self.fs_unshared {
+            unshare(CloneFlags::CLONE_FS).map_err(io::Error::from)?;
+            self.fs_unshared = true;
+        }
+        Ok(())
+    }
+
+    /// The calling thread's sysctl directories, through its own procfs
+    /// where it has one.
+    fn sysctl_dirs(&mut self) -> io::Result<baseline::SysctlDirs> {
+        if self.many {
+            self.many = false;
+            self.unshare_fs()?;
+            self.proc = private_proc::PrivateProc::new(&self.own).ok();
+        }
+        if let Some(proc) = &mut self.proc {
+            if proc.enter().is_err() {
+                self.proc = None;
+            }
+        }
+        baseline::SysctlDirs::open()
+    }
+
+    /// Whether one thread may make several such nodes: a mount namespace
+    /// of a node's own is a copy of the thread's, which must then be the
+    /// lab's and not the last node's.
+    pub fn reusable(own_files: bool, lab: bool) -> bool {
+        lab || !own_files
+    }
+
+    /// Fresh namespaces for one node, the baseline sysctls set, and
+    /// `init` run inside them.
+    pub fn make<R>(
+        &mut self,
+        hostname: Option<&str>,
+        own_files: Option<&str>,
+        lab: Option<LabNamespaces<'_>>,
+        init: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<(Namespaces, R)> {
+        let mut flags = CloneFlags::CLONE_NEWNET;
+        if hostname.is_some() {
+            flags |= CloneFlags::CLONE_NEWUTS;
+        }
+        unshare(flags).map_err(io::Error::from)?;
+        if let Some(name) = hostname {
+            nix::unistd::sethostname(name).map_err(io::Error::from)?;
+        }
+        let net = open_ns(&self.own, "net")?;
+        let uts = hostname.map(|_| open_ns(&self.own, "uts")).transpose()?;
+        let sysctls = self.sysctl_dirs()?;
+        sysctls.apply_baseline()?;
+        let ipv6_conf = sysctls.ipv6_conf();
+        if own_files.is_some() || lab.is_some() {
+            self.unshare_fs()?;
+        }
+        if let Some(lab) = lab {
+            setns(lab.mnt, CloneFlags::CLONE_NEWNS)?;
+        }
+        let (mnt, files) = match own_files {
+            Some(name) => {
+                unshare(CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
+                let files = files::set_up(name)?;
+                (Some(open_ns(&self.own, "mnt")?), Some(files))
+            }
+            None => (lab.map(|l| l.mnt.try_clone_to_owned()).transpose()?, None),
+        };
+        let out = init()?;
+        let mut ns = Namespaces {
+            net,
+            uts,
+            mnt,
+            pid: lab.map(|l| l.pid.clone()),
+            adopted_files: false,
+            files,
+            ipv6_conf,
+            watched: Watched(0),
+        };
+        ns.watched = Watched(watchdog::watch(&ns.fds()));
+        Ok((ns, out))
+    }
+}
+
 /// Enters the given namespaces; async-signal-safe, for `pre_exec`. `cwd`
 /// is where the child goes once in a mount namespace, which puts it at
 /// its root: the runner's directory, where the node sees it too.
@@ -328,49 +417,6 @@ pub fn sysctl_path(key: &str) -> String {
         format!("/proc/sys/{}", key.replace('.', "/"))
     }
 }
-
-/// The settings that decide reachability and that a new network namespace
-/// may inherit from the machine's (`devconf_inherit_init_net`): every node
-/// starts from the kernel's defaults instead, so one scenario gives one
-/// result on every machine. (And one that only decides timing: no IPv6
-/// duplicate address detection.)
-pub const BASELINE_SYSCTLS: &[(&str, &str)] = &[
-    ("net.ipv4.ip_forward", "0"),
-    ("net.ipv4.conf.all.forwarding", "0"),
-    ("net.ipv4.conf.default.forwarding", "0"),
-    ("net.ipv4.conf.all.rp_filter", "0"),
-    ("net.ipv4.conf.default.rp_filter", "0"),
-    ("net.ipv4.conf.all.route_localnet", "0"),
-    ("net.ipv4.conf.default.route_localnet", "0"),
-    ("net.ipv4.conf.all.accept_redirects", "1"),
-    ("net.ipv4.conf.default.accept_redirects", "1"),
-    ("net.ipv4.conf.all.send_redirects", "1"),
-    ("net.ipv4.conf.default.send_redirects", "1"),
-    ("net.ipv4.conf.all.proxy_arp", "0"),
-    ("net.ipv4.conf.default.proxy_arp", "0"),
-    ("net.ipv4.conf.all.accept_local", "0"),
-    ("net.ipv4.conf.default.accept_local", "0"),
-    ("net.ipv4.conf.all.arp_ignore", "0"),
-    ("net.ipv4.conf.default.arp_ignore", "0"),
-    ("net.ipv6.conf.all.forwarding", "0"),
-    ("net.ipv6.conf.default.forwarding", "0"),
-    ("net.ipv6.conf.all.disable_ipv6", "0"),
-    ("net.ipv6.conf.default.disable_ipv6", "0"),
-    // Not a kernel default: duplicate address detection holds every new
-    // IPv6 address, link-local ones included, for about a second, which
-    // would make IPv6 probes depend on timing. Lab addresses are unique by
-    // construction.
-    ("net.ipv6.conf.all.accept_dad", "0"),
-    ("net.ipv6.conf.default.accept_dad", "0"),
-    // Bridge netfilter (bridged traffic through iptables, ip6tables and
-    // arptables): a new namespace takes its values from the kernel, module
-    // or built in, so they are pinned to what Docker and Kubernetes hosts
-    // run with. Absent where the kernel has no bridge netfilter; a
-    // scenario that needs it says `// requires: br_netfilter`.
-    ("net.bridge.bridge-nf-call-iptables", "1"),
-    ("net.bridge.bridge-nf-call-ip6tables", "1"),
-    ("net.bridge.bridge-nf-call-arptables", "1"),
-];
 
 #[cfg(test)]
 mod tests {

@@ -4,9 +4,10 @@
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
-/// Descriptors one node holds: its network and UTS namespaces, its netlink
-/// socket, and one to spare for what a probe opens in it.
-pub const PER_NODE: u64 = 4;
+/// Descriptors one node holds: its network, UTS and mount namespaces, its
+/// IPv6 settings directory and its netlink socket, and one to spare for
+/// what a probe opens in it.
+pub const PER_NODE: u64 = 6;
 
 /// Raises the soft limit to the hard one, as the Go runtime does for every
 /// Go program: a soft limit only guards against leaks, which the lab's

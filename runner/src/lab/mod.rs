@@ -7,10 +7,12 @@ mod commands;
 mod lookup;
 mod node;
 mod parallel;
+mod ports;
 mod service;
 mod steps;
 
 pub use node::Node;
+use parallel::on_workers;
 pub use parallel::parallel;
 pub use service::{Service, STOP_GRACE};
 pub use steps::Step;
@@ -26,13 +28,17 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 use self::steps::StepLog;
-use crate::netns::{self, LabNamespaces, Namespaces};
+use crate::netns::{LabNamespaces, Maker, Namespaces};
 use crate::network::Netlink;
 use crate::pidns::LabPids;
 use crate::probe::{self, ProbeOutcome, Watch};
 use crate::watchdog;
 
 pub type Result<T> = std::result::Result<T, String>;
+
+/// From how many nodes made at once their threads look sysctls up
+/// through a procfs of their own.
+const MANY: usize = 16;
 
 /// Numbers the labs of a run, for names of theirs that the machine sees.
 static NEXT_LAB: AtomicU64 = AtomicU64::new(1);
@@ -248,9 +254,36 @@ impl Lab {
             .as_ref()
             .zip(pid_ns.as_ref())
             .map(|(p, pid)| LabNamespaces { mnt: p.mnt(), pid });
-        let made = parallel(names, |name| {
-            make_namespaces(&rt, name, container, container || own_files, lab)
-        });
+        let own_files = container || own_files;
+        let made = if Maker::reusable(own_files, lab.is_some()) {
+            // A procfs of its own per thread pays for itself only over
+            // many nodes (see `netns::Maker::for_many`).
+            let many = names.len() >= MANY;
+            let maker = || {
+                if many {
+                    Maker::for_many()
+                } else {
+                    Maker::new()
+                }
+            };
+            on_workers(names, maker, |maker, name| {
+                let maker = maker
+                    .as_mut()
+                    .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+                let hostname = container.then_some(name.as_str());
+                let files = own_files.then_some(name.as_str());
+                maker.make(hostname, files, lab, || open_netlink(&rt))
+            })
+        } else {
+            parallel(names, |name| {
+                Namespaces::create(
+                    container.then_some(name.as_str()),
+                    own_files.then_some(name.as_str()),
+                    lab,
+                    || open_netlink(&rt),
+                )
+            })
+        };
         let mut nodes = Vec::new();
         for (name, made) in names.iter().zip(made) {
             let (ns, (nl, conn)) = made.map_err(|e| match e.raw_os_error() {
@@ -272,13 +305,11 @@ impl Lab {
                 ctx: self.ctx.clone(),
             }));
         }
-        self.ctx
-            .block_on(futures::future::try_join_all(nodes.iter().map(
-                |node| async move {
-                    let lo = node.nl.require(&node.name, "lo").await?;
-                    node.nl.set_up(lo).await
-                },
-            )))?;
+        self.ctx.block_on(futures::future::try_join_all(
+            nodes
+                .iter()
+                .map(|node| async move { node.nl.set_up_by_name("lo").await }),
+        ))?;
         self.nodes.borrow_mut().extend(nodes.iter().cloned());
         Ok(nodes)
     }
@@ -361,43 +392,17 @@ fn taken(name: &str) -> String {
     format!("a node named '{name}' already exists in this scenario; node names must be unique")
 }
 
-/// A node's namespaces, with the reachability sysctls reset and a
-/// netlink socket opened inside.
-fn make_namespaces(
-    rt: &tokio::runtime::Handle,
-    name: &str,
-    container: bool,
-    own_files: bool,
-    lab: Option<LabNamespaces<'_>>,
-) -> io::Result<(
-    Namespaces,
-    (
-        Netlink,
-        impl std::future::Future<Output = ()> + Send + use<>,
-    ),
-)> {
-    let rt = rt.clone();
-    Namespaces::create(
-        container.then_some(name),
-        own_files.then_some(name),
-        lab,
-        move || {
-            for (key, value) in netns::BASELINE_SYSCTLS {
-                // Most already hold the default; some writes (forwarding) are
-                // expensive for the kernel, so only differences are written.
-                if netns::read_sysctl(key).is_ok_and(|v| v == *value) {
-                    continue;
-                }
-                match netns::write_sysctl(key, value) {
-                    // IPv6 may be disabled on this kernel; nothing to reset then.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    other => other.map_err(|e| io::Error::new(e.kind(), format!("{key}: {e}")))?,
-                }
-            }
-            let _entered = rt.enter();
-            Netlink::open()
-        },
-    )
+type Connection = (
+    Netlink,
+    Box<dyn std::future::Future<Output = ()> + Send + Unpin>,
+);
+
+/// A netlink socket opened inside the calling thread's namespace, and the
+/// future that drives it on the lab's runtime.
+fn open_netlink(rt: &tokio::runtime::Handle) -> io::Result<Connection> {
+    let _entered = rt.enter();
+    let (nl, conn) = Netlink::open()?;
+    Ok((nl, Box::new(Box::pin(conn))))
 }
 
 impl Drop for Lab {

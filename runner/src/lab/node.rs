@@ -234,97 +234,72 @@ impl Node {
             format!("{}.attach({}, {bridge} {cidr})", self.name, host.name)
         });
         self.ctx.block_on(async {
-            let bridge_index = host.bridge_index(bridge).await?;
+            // Requests that do not depend on each other go out together:
+            // one wait for the kernel's answers instead of one each.
+            let (bridge_index, mut free) = futures::try_join!(
+                host.bridge_index(bridge),
+                async { Ok(self.nl.index("eth0").await?.is_none()) },
+            )?;
             let mut eth = 0;
-            while self.nl.index(&format!("eth{eth}")).await?.is_some() {
+            while !free {
                 eth += 1;
+                free = self.nl.index(&format!("eth{eth}")).await?.is_none();
             }
             let eth_name = format!("eth{eth}");
             let port = match host_if {
-                Some(name) => {
-                    host.refuse_taken(name).await?;
-                    name.to_string()
-                }
+                Some(name) => name.to_string(),
                 None => {
                     let name = network::bridge_port_name(&self.name, eth);
-                    let ask = "; name it with #{ host_if: \"…\" } as the last argument of attach";
                     network::check_ifname(&name).map_err(|e| {
-                        format!("the bridge side of this attach would be named '{name}' (v-<node>, -N for ethN), but {e}{ask}")
-                    })?;
-                    host.refuse_taken(&name).await.map_err(|e| {
-                        format!("{e}, the name this attach gives the bridge side (v-<node>, -N for ethN){ask}")
+                        format!("the bridge side of this attach would be named '{name}' (v-<node>, -N for ethN), but {e}{NAME_IT}")
                     })?;
                     name
                 }
             };
-            host.nl
+            // A taken name is the kernel's to refuse; only then is it
+            // looked up, to say which (no lookup before every attach).
+            if let Err(e) = host
+                .nl
                 .add_veth(&port, &eth_name, self.ns.net_fd(), Some(bridge_index))
-                .await?;
+                .await
+            {
+                return Err(match (host.refuse_taken(&port).await, host_if) {
+                    (Err(taken), Some(_)) => taken,
+                    (Err(taken), None) => format!("{taken}, the name this attach gives the bridge side (v-<node>, -N for ethN){NAME_IT}"),
+                    (Ok(()), _) => e,
+                });
+            }
             self.ports
                 .borrow_mut()
                 .push((eth_name.clone(), port.clone()));
             host.ipv6(&port, false)?;
             self.ipv6(&eth_name, net.is_some_and(|n| n.is_ipv6()))?;
-            host.nl.veth_up(&port, &eth_name, &self.nl).await?;
+            // The port came up with the pair; this end brings the carrier.
+            let ((), index) = futures::try_join!(
+                self.nl.set_up_by_name(&eth_name),
+                self.nl.require(&self.name, &eth_name),
+            )?;
             let Some(net) = net else {
                 return Ok(eth_name);
             };
-            let index = self.nl.require(&self.name, &eth_name).await?;
-            self.nl.add_addr(index, net).await?;
-            if !self.nl.has_default_route(net.is_ipv6()).await? {
-                let gateway = host
-                    .nl
-                    .addrs(bridge_index)
-                    .await?
+            let v6 = net.is_ipv6();
+            let ((), has_default, bridge_addrs) = futures::try_join!(
+                self.nl.add_addr(index, net),
+                self.nl.has_default_route(v6),
+                host.nl.addrs(bridge_index),
+            )?;
+            if !has_default {
+                let gateway = bridge_addrs
                     .into_iter()
-                    .find(|a| a.is_ipv6() == net.is_ipv6() && !network::is_link_local(a.ip()));
+                    .find(|a| a.is_ipv6() == v6 && !network::is_link_local(a.ip()));
                 if let Some(gw) = gateway {
                     self.nl
-                        .add_route(None, &Via::Gateway(gw.ip()), None, net.is_ipv6())
+                        .add_route(None, &Via::Gateway(gw.ip()), None, v6)
                         .await?;
                 }
             }
             Ok(eth_name)
         })
-    }
-
-    /// The bridge-side name of the veth whose end here is `ifname`, as
-    /// `attach` named it.
-    pub fn host_if(&self, ifname: &str) -> Result<String> {
-        let ports = self.ports.borrow();
-        ports
-            .iter()
-            .find(|(eth, _)| eth == ifname)
-            .map(|(_, port)| port.clone())
-            .ok_or_else(|| {
-                let made: Vec<&str> = ports.iter().map(|(eth, _)| eth.as_str()).collect();
-                match made.is_empty() {
-                    true => format!("node '{}' was never attached to a bridge", self.name),
-                    false => format!(
-                        "node '{}' has no interface '{ifname}' made by attach; attach made {}",
-                        self.name,
-                        made.join(", ")
-                    ),
-                }
-            })
-    }
-
-    /// The index of the bridge `name`, or an error that says how to make one.
-    async fn bridge_index(&self, name: &str) -> Result<u32> {
-        // A lookup by name: listing every link of a host with hundreds of
-        // bridge ports for each attach would be quadratic.
-        match self.nl.link(name).await? {
-            Some(l) if l.kind.as_deref() == Some("bridge") => Ok(l.index),
-            Some(l) => Err(format!(
-                "'{name}' in node '{}' is a {} interface, not a bridge",
-                self.name,
-                l.kind.as_deref().unwrap_or("plain")
-            )),
-            None => Err(format!(
-                "node '{}' has no bridge named '{name}'; create it first with {}.bridge(\"{name}\", \"<cidr>\")",
-                self.name, self.name
-            )),
-        }
     }
 
     /// A permanent neighbour entry on `ifname`: `ip` is at the hardware
@@ -337,9 +312,12 @@ impl Node {
             )
         });
         self.ctx.block_on(async {
-            let index = self.nl.require(&self.name, ifname).await?;
-            let peer_index = peer.nl.require(&peer.name, peer_if).await?;
-            let mac = peer.nl.mac(peer_index).await?;
+            let (index, peer_link) = futures::try_join!(
+                self.nl.require(&self.name, ifname),
+                peer.nl.index_and_mac(peer_if),
+            )?;
+            let (_, mac) = peer_link
+                .ok_or_else(|| format!("node '{}' has no interface '{peer_if}'", peer.name))?;
             self.nl.add_neighbour(index, ip, &mac).await
         })
     }
@@ -422,6 +400,9 @@ impl Node {
         .map_err(|e| e.to_string())
     }
 }
+
+/// How a script names the bridge side itself, for errors about its name.
+const NAME_IT: &str = "; name it with #{ host_if: \"…\" } as the last argument of attach";
 
 /// A key under net.: `net.ipv4.ip_forward`, or with slashes `net/ipv4/…`,
 /// which must not climb out of net/ with `..`.

@@ -12,6 +12,18 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     if items.len() < 2 {
         return items.iter().map(f).collect();
     }
+    on_workers(items, || (), |_, item| f(item))
+}
+
+/// `f` over `items` on worker threads of their own, even for one item,
+/// each with the state `state` makes when it starts: for work that leaves
+/// a thread changed (inside a namespace), which only a thread that does
+/// nothing else may do.
+pub fn on_workers<S, T: Sync, R: Send>(
+    items: &[T],
+    state: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> R + Sync,
+) -> Vec<R> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, WORKERS)
@@ -21,11 +33,14 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     let done = Mutex::new(&mut results);
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                done.lock().unwrap()[i] = Some(r);
+            s.spawn(|| {
+                let mut state = state();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(&mut state, item);
+                    done.lock().unwrap()[i] = Some(r);
+                }
             });
         }
     });

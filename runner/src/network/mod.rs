@@ -130,21 +130,26 @@ impl Netlink {
         Ok(out)
     }
 
-    /// The hardware address of an interface.
-    pub async fn mac(&self, index: u32) -> Result<Vec<u8>> {
-        let mut links = self.handle.link().get().match_index(index).execute();
-        let link = links
-            .try_next()
-            .await
-            .map_err(|e| nl_err("cannot look up interface", e))?
-            .ok_or("the interface vanished")?;
-        link.attributes
-            .iter()
-            .find_map(|a| match a {
-                LinkAttribute::Address(mac) => Some(mac.clone()),
-                _ => None,
-            })
-            .ok_or_else(|| "the interface has no hardware address".to_string())
+    /// The index and hardware address of an interface, in one request.
+    pub async fn index_and_mac(&self, name: &str) -> Result<Option<(u32, Vec<u8>)>> {
+        let mut links = self.handle.link().get().match_name(name).execute();
+        match links.try_next().await {
+            Ok(Some(link)) => Ok(Some((
+                link.header.index,
+                link.attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        LinkAttribute::Address(mac) => Some(mac.clone()),
+                        _ => None,
+                    })
+                    .ok_or_else(|| format!("{name} has no hardware address"))?,
+            ))),
+            Ok(None) => Ok(None),
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => {
+                Ok(None)
+            }
+            Err(e) => Err(nl_err(&format!("cannot look up interface {name}"), e)),
+        }
     }
 
     /// A permanent neighbour entry: `ip` is at `mac` on interface `index`.
@@ -202,7 +207,7 @@ impl Netlink {
 
     /// A veth pair with `name` here and `peer` in the namespace `peer_ns`,
     /// both down (see [`Netlink::veth_up`]); `master` enslaves the local end
-    /// to a bridge.
+    /// to a bridge and brings that end up at once.
     pub async fn add_veth(
         &self,
         name: &str,
@@ -218,7 +223,10 @@ impl Netlink {
             .name(name.to_string())
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
         if let Some(m) = master {
-            local = local.controller(m);
+            // Up in the same request: the peer is down, so the port has no
+            // carrier and IPv6 does nothing on it until the peer comes up,
+            // after the lab has set each end's IPv6 (one request saved).
+            local = local.controller(m).up();
         }
         self.handle
             .link()

@@ -1,0 +1,46 @@
+//! A node's bridges and bridge ports as `attach` sees them: the port
+//! `attach` made for each of the node's interfaces, and a bridge looked
+//! up by name.
+
+use super::{Node, Result};
+
+impl Node {
+    /// The bridge-side name of the veth whose end here is `ifname`, as
+    /// `attach` named it.
+    pub fn host_if(&self, ifname: &str) -> Result<String> {
+        let ports = self.ports.borrow();
+        ports
+            .iter()
+            .find(|(eth, _)| eth == ifname)
+            .map(|(_, port)| port.clone())
+            .ok_or_else(|| {
+                let made: Vec<&str> = ports.iter().map(|(eth, _)| eth.as_str()).collect();
+                match made.is_empty() {
+                    true => format!("node '{}' was never attached to a bridge", self.name),
+                    false => format!(
+                        "node '{}' has no interface '{ifname}' made by attach; attach made {}",
+                        self.name,
+                        made.join(", ")
+                    ),
+                }
+            })
+    }
+
+    /// The index of the bridge `name`, or an error that says how to make one.
+    pub(super) async fn bridge_index(&self, name: &str) -> Result<u32> {
+        // A lookup by name: listing every link of a host with hundreds of
+        // bridge ports for each attach would be quadratic.
+        match self.nl.link(name).await? {
+            Some(l) if l.kind.as_deref() == Some("bridge") => Ok(l.index),
+            Some(l) => Err(format!(
+                "'{name}' in node '{}' is a {} interface, not a bridge",
+                self.name,
+                l.kind.as_deref().unwrap_or("plain")
+            )),
+            None => Err(format!(
+                "node '{}' has no bridge named '{name}'; create it first with {}.bridge(\"{name}\", \"<cidr>\")",
+                self.name, self.name
+            )),
+        }
+    }
+}
