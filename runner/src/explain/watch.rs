@@ -8,9 +8,13 @@
 //! (on the hook such a packet takes), forwarding off, no route, reverse-path
 //! filtering. Such a cause stays while the lab stays as it is, so the
 //! probe ends there. A cause that may pass on a later attempt (a neighbour
-//! still resolving) never ends it: the window runs out as before.
+//! still resolving) never ends it; a neighbour still resolving even holds
+//! the window open until its second request is answered, for a lost
+//! request is asked again only a second later.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +28,7 @@ use super::trace::Tracer;
 use super::verdict::{Explanation, Stop, Verdict};
 use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched};
 use crate::lab::{Lab, Node};
-use crate::probe::{Observer, Proto};
+use crate::probe::{Look, Observer, Proto};
 use crate::state::nft_trace::Drop;
 
 /// A probe that got through by this has nothing to explain.
@@ -41,6 +45,11 @@ pub struct Watcher<'a> {
     armed: Option<Armed>,
     proof: Option<Stop>,
     checked: Instant,
+    /// The node the probe's packets were last seen in, when they were.
+    last_seen: Option<String>,
+    /// The addresses seen being resolved, with the count of requests the
+    /// kernel had sent for each when first seen.
+    first_asked: HashMap<IpAddr, u32>,
 }
 
 struct Armed {
@@ -71,6 +80,8 @@ impl<'a> Watcher<'a> {
             armed: None,
             proof: None,
             checked: Instant::now(),
+            last_seen: None,
+            first_asked: HashMap::new(),
         }
     }
 
@@ -110,6 +121,7 @@ impl<'a> Watcher<'a> {
         if !trace.reply.is_empty() {
             return None;
         }
+        self.last_seen = trace.request.last().map(|h| h.node.clone());
         let last = trace.request.last()?;
         // A datagram that reached its listener's node is delivered there,
         // whatever becomes of an answer: the window judges it.
@@ -267,29 +279,60 @@ fn on_its_way(m: &Moved, owns: bool) -> bool {
     m.rule.hook.as_deref().is_some_and(|h| ways.contains(&h))
 }
 
+impl Watcher<'_> {
+    /// Whether the node the probe's packets were last seen in (its client,
+    /// before any was seen) still waits for the answer to a request for a
+    /// neighbour's address, and has not asked again since the watch first
+    /// saw it ask. A lost request is asked again only a second later, so
+    /// the window waits for that; asked again and still unanswered is the
+    /// network's answer, and ends the hold (a macvlan's parent never hears
+    /// its children, however often it asks).
+    fn resolving(&mut self) -> bool {
+        let name = self.last_seen.as_deref().unwrap_or(&self.aim.client.name);
+        let Some(node) = self.lab.node(name) else {
+            return false;
+        };
+        let mut waiting = false;
+        for r in node.resolving() {
+            let first = *self.first_asked.entry(r.ip).or_insert(r.asked);
+            waiting |= r.asked == first;
+        }
+        waiting
+    }
+}
+
 impl Observer for Watcher<'_> {
-    fn tick(&mut self) -> bool {
-        if self.proof.is_some() || self.began.elapsed() < ARM_AFTER {
-            return self.proof.is_some();
+    fn tick(&mut self) -> Look {
+        if self.proof.is_some() {
+            return Look::Proof;
+        }
+        if self.began.elapsed() < ARM_AFTER {
+            return Look::Nothing;
         }
         let Some(armed) = self.armed.as_mut() else {
             self.arm();
-            return false;
+            return Look::Nothing;
         };
         if let Some(node) = armed.unread.pop() {
             let rules = rules_of(&node, self.aim.dst.is_ipv6());
             armed.before.push((node, rules));
-            return false;
+            return Look::Nothing;
         }
         if let Some(node) = armed.untraced.pop() {
             armed.tracers.extend(Tracer::start(&node));
-            return false;
+            return Look::Nothing;
         }
         if !self.prove || self.checked.elapsed() < CHECK_EVERY {
-            return false;
+            return Look::Nothing;
         }
         self.checked = Instant::now();
         self.proof = self.look_for_proof();
-        self.proof.is_some()
+        if self.proof.is_some() {
+            Look::Proof
+        } else if self.resolving() {
+            Look::Resolving
+        } else {
+            Look::Nothing
+        }
     }
 }

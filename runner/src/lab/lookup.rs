@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::Node;
-use crate::network::{Neighbour, NoRoute, RouteTo};
+use crate::network::{Neighbour, NoRoute, Resolving, RouteTo};
 
 impl Node {
     /// The route the node gives a packet to `dst`: as its own, or as
@@ -31,6 +31,14 @@ impl Node {
             .block_on(self.nl.neighbour(ip, index))
             .ok()
             .flatten()
+    }
+
+    /// The addresses it is still resolving: a probe's packets to them wait
+    /// for an answer (none where the kernel cannot be asked).
+    pub fn resolving(&self) -> Vec<Resolving> {
+        self.ctx
+            .block_on(self.nl.resolving())
+            .unwrap_or_default()
     }
 
     /// The port (its index) where the bridge `bridge` sends frames to `mac`.

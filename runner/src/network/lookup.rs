@@ -59,6 +59,13 @@ pub struct Neighbour {
     pub state: String,
 }
 
+/// An address a node is still resolving, and how many times it asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resolving {
+    pub ip: IpAddr,
+    pub asked: u32,
+}
+
 /// `aa:bb:cc:dd:ee:ff`
 pub fn mac_text(bytes: &[u8]) -> String {
     bytes
@@ -153,32 +160,61 @@ impl Netlink {
         Ok(out)
     }
 
-    /// The neighbour entry for `ip` on the interface `index`.
-    pub async fn neighbour(&self, ip: IpAddr, index: u32) -> Result<Option<Neighbour>> {
+    /// The node's neighbour entries: interface index, address, entry, and
+    /// its state with the solicitations sent for it.
+    async fn neighbours(&self) -> Result<Vec<(u32, IpAddr, Neighbour, (NeighbourState, u32))>> {
         let mut entries = self.handle.neighbours().get().execute();
+        let mut out = Vec::new();
         while let Some(n) = entries
             .try_next()
             .await
             .map_err(|e| nl_err("cannot list neighbours", e))?
         {
-            let to = n.attributes.iter().find_map(|a| match a {
+            let Some(to) = n.attributes.iter().find_map(|a| match a {
                 NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => Some(IpAddr::V4(*a)),
                 NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
                 _ => None,
-            });
-            if n.header.ifindex != index || to != Some(ip) {
+            }) else {
                 continue;
-            }
+            };
             let mac = n.attributes.iter().find_map(|a| match a {
                 NeighbourAttribute::LinkLayerAddress(m) => Some(mac_text(m)),
                 _ => None,
             });
-            return Ok(Some(Neighbour {
+            let asked = n.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Probes(p) => Some(*p),
+                _ => None,
+            });
+            let state = n.header.state;
+            let entry = Neighbour {
                 mac,
-                state: state_name(n.header.state),
-            }));
+                state: state_name(state),
+            };
+            out.push((n.header.ifindex, to, entry, (state, asked.unwrap_or(0))));
         }
-        Ok(None)
+        Ok(out)
+    }
+
+    /// The neighbour entry for `ip` on the interface `index`.
+    pub async fn neighbour(&self, ip: IpAddr, index: u32) -> Result<Option<Neighbour>> {
+        Ok(self
+            .neighbours()
+            .await?
+            .into_iter()
+            .find(|(i, to, ..)| *i == index && *to == ip)
+            .map(|(_, _, n, _)| n))
+    }
+
+    /// The addresses still being resolved (INCOMPLETE), with how many
+    /// solicitations the node sent for each: what is sent to them waits
+    /// for an answer.
+    pub async fn resolving(&self) -> Result<Vec<Resolving>> {
+        let mut all = self.neighbours().await?;
+        all.retain(|(.., (state, _))| *state == NeighbourState::Incomplete);
+        Ok(all
+            .into_iter()
+            .map(|(_, ip, _, (_, asked))| Resolving { ip, asked })
+            .collect())
     }
 
     /// The port (its index) a bridge's forwarding database sends `mac` to.

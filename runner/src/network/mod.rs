@@ -7,7 +7,7 @@ mod lookup;
 mod port_names;
 
 pub use link::{BridgePort, LinkDetail};
-pub use lookup::{mac_text, Neighbour, NoRoute, RouteTo};
+pub use lookup::{mac_text, Neighbour, NoRoute, Resolving, RouteTo};
 pub use port_names::{bridge_port_name, check_ifname};
 
 use std::net::IpAddr;

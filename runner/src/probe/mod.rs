@@ -12,7 +12,7 @@ pub mod tcp;
 pub(crate) mod token;
 pub mod udp;
 
-pub use pacing::{observed, Observer, Pacer, Watch};
+pub use pacing::{observed, Look, Observer, Pacer, Watch};
 pub use token::{canonical, first_difference, payload, same_source, source_text, token};
 
 use std::io;
@@ -265,7 +265,7 @@ pub const LISTENER_GRACE: Duration = Duration::from_millis(100);
 impl Closing {
     pub fn new(watch: &Watch) -> Closing {
         Closing {
-            until: Mutex::new(Instant::now() + watch.window + LISTENER_GRACE),
+            until: Mutex::new(Instant::now() + watch.longest() + LISTENER_GRACE),
         }
     }
 

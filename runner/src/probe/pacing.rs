@@ -1,9 +1,10 @@
 //! How a probe paces itself: its window, its retries, and what ends it
 //! early (the network refusing it, or an observer's proof that nothing of
-//! it can arrive).
+//! it can arrive) or late (an observer that sees the way still being
+//! resolved).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How a probe watches: for how long, and whether a refusal ends it.
@@ -16,25 +17,64 @@ pub struct Watch {
     /// does not change while an assertion runs. Silent drops still watch
     /// the whole window, unless an observer proves them (`proven`).
     pub stop_when_refused: bool,
-    /// Set by an observer that has proof that nothing can arrive (a rule
-    /// that drops the probe's packets counted them): the probe ends at its
-    /// next attempt, and its listener without the grace for late tokens.
-    pub proven: Option<Arc<AtomicBool>>,
+    /// What an observer found so far, where one looks on.
+    pub observed: Option<Arc<Observed>>,
 }
+
+/// What an observer tells the probe it looks on.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Proof that nothing can arrive (a rule that drops the probe's
+    /// packets counted them): the probe ends at its next attempt, and its
+    /// listener without the grace for late tokens.
+    proven: AtomicBool,
+    /// The window may not end before this: the way is still being
+    /// resolved.
+    held_until: Mutex<Option<Instant>>,
+}
+
+/// The longest an observer may hold a window open beyond its end: the
+/// kernel's own time to give up on a neighbour (three solicitations a
+/// second apart), and a window's worth after it.
+pub const MAX_HOLD: Duration = Duration::from_secs(3);
 
 impl Watch {
     fn is_proven(&self) -> bool {
-        self.proven
+        self.observed
             .as_ref()
-            .is_some_and(|p| p.load(Ordering::SeqCst))
+            .is_some_and(|o| o.proven.load(Ordering::SeqCst))
     }
+
+    fn held_until(&self) -> Option<Instant> {
+        *self.observed.as_ref()?.held_until.lock().unwrap()
+    }
+
+    /// The longest the probe may run: its window, and what an observer may
+    /// hold it open beyond that.
+    pub fn longest(&self) -> Duration {
+        match self.observed {
+            Some(_) => self.window + MAX_HOLD + self.window,
+            None => self.window,
+        }
+    }
+}
+
+/// What an observer made of the probe so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    Nothing,
+    /// Nothing of the probe can arrive.
+    Proof,
+    /// The way is still being resolved (a neighbour's address asked for
+    /// and not answered yet): a window that ends now would end on a
+    /// question the network has not answered, so it runs on.
+    Resolving,
 }
 
 /// Looks on while a probe runs, from the thread that started it.
 pub trait Observer {
-    /// Called every few milliseconds until the probe ends; true once it has
-    /// proof that nothing of the probe can arrive.
-    fn tick(&mut self) -> bool;
+    /// Called every few milliseconds until the probe ends.
+    fn tick(&mut self) -> Look;
 }
 
 /// How often an observer is asked.
@@ -50,13 +90,21 @@ pub fn observed<R: Send>(
     let Some(observer) = observer else {
         return probe(watch);
     };
-    let proven = Arc::new(AtomicBool::new(false));
-    watch.proven = Some(proven.clone());
+    let observed = Arc::new(Observed::default());
+    watch.observed = Some(observed.clone());
+    let window = watch.window;
     std::thread::scope(|s| {
         let running = s.spawn(move || probe(watch));
         while !running.is_finished() {
-            if !proven.load(Ordering::SeqCst) && observer.tick() {
-                proven.store(true, Ordering::SeqCst);
+            if !observed.proven.load(Ordering::SeqCst) {
+                match observer.tick() {
+                    Look::Nothing => {}
+                    Look::Proof => observed.proven.store(true, Ordering::SeqCst),
+                    // Once resolved, the probe gets a window from there.
+                    Look::Resolving => {
+                        *observed.held_until.lock().unwrap() = Some(Instant::now() + window);
+                    }
+                }
             }
             std::thread::sleep(TICK);
         }
@@ -117,12 +165,21 @@ impl Pacer {
         self.watch.is_proven()
     }
 
+    /// When the window ends: its deadline, or later while an observer
+    /// holds it open, up to `MAX_HOLD` beyond it and a window after that.
+    fn end(&self) -> Instant {
+        let most = self.deadline + MAX_HOLD + self.watch.window;
+        self.watch
+            .held_until()
+            .map_or(self.deadline, |held| held.min(most).max(self.deadline))
+    }
+
     pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
+        self.end().saturating_duration_since(Instant::now())
     }
 
     pub fn expired(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.end()
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -134,7 +191,11 @@ impl Pacer {
         let gap = self.next_gap.min(self.remaining());
         // Observed, it tries more often: each attempt is more evidence,
         // and a proof ends it at the next one.
-        let most = if self.watch.proven.is_some() { 20 } else { 200 };
+        let most = if self.watch.observed.is_some() {
+            20
+        } else {
+            200
+        };
         self.next_gap = (self.next_gap * 2).min(Duration::from_millis(most));
         gap
     }
@@ -158,16 +219,16 @@ mod tests {
         });
         assert!(short.gap() <= Duration::from_millis(5));
         // Observed, it tries at least every 20 ms, and a proof ends it.
-        let proven = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Observed::default());
         let mut observed = Pacer::new(&Watch {
             window: Duration::from_secs(10),
             stop_when_refused: true,
-            proven: Some(proven.clone()),
+            observed: Some(seen.clone()),
         });
         let gaps: Vec<_> = (0..4).map(|_| observed.gap().as_millis()).collect();
         assert_eq!(gaps, vec![10, 20, 20, 20]);
         assert!(!observed.done());
-        proven.store(true, Ordering::SeqCst);
+        seen.proven.store(true, Ordering::SeqCst);
         assert!(observed.done() && observed.ended_early() && !observed.refused());
     }
 
@@ -176,7 +237,7 @@ mod tests {
         let mut p = Pacer::new(&Watch {
             window: Duration::from_secs(10),
             stop_when_refused: true,
-            proven: None,
+            observed: None,
         });
         p.answer(true);
         assert!(!p.done());
@@ -195,5 +256,25 @@ mod tests {
             !positive.done(),
             "a positive probe keeps trying until its deadline"
         );
+    }
+
+    #[test]
+    fn a_hold_keeps_the_window_open_but_not_for_ever() {
+        let seen = Arc::new(Observed::default());
+        let watch = Watch {
+            window: Duration::from_millis(20),
+            stop_when_refused: true,
+            observed: Some(seen.clone()),
+        };
+        let p = Pacer::new(&watch);
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(p.expired(), "no hold: the window ends on time");
+        *seen.held_until.lock().unwrap() = Some(Instant::now() + Duration::from_millis(50));
+        assert!(!p.expired() && p.remaining() > Duration::from_millis(40));
+        // A hold far beyond the longest a window may be held is cut there.
+        *seen.held_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(3600));
+        let left = p.remaining();
+        assert!(left <= MAX_HOLD + watch.window && left > MAX_HOLD - Duration::from_millis(100));
+        assert!(watch.longest() >= MAX_HOLD + watch.window * 2);
     }
 }

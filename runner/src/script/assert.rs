@@ -40,12 +40,12 @@ impl Expect {
             Expect::Reach => Watch {
                 window: l.probe_timeout,
                 stop_when_refused: false,
-                proven: None,
+                observed: None,
             },
             Expect::NoReach => Watch {
                 window: l.negative_window,
                 stop_when_refused: true,
-                proven: None,
+                observed: None,
             },
         }
     }
