@@ -43,6 +43,8 @@ fn ruleset(ifaces: &[(u32, String)]) -> String {
 
 pub struct Tracer {
     node: Rc<Node>,
+    /// Whether it made a netdev table (a node with interfaces).
+    netdev: bool,
     monitor: Option<Child>,
     said: Arc<Mutex<String>>,
     reader: Option<JoinHandle<()>>,
@@ -79,6 +81,7 @@ impl Tracer {
         });
         let tracer = Tracer {
             node: node.clone(),
+            netdev: !ifaces.is_empty(),
             monitor: Some(monitor),
             said,
             reader: Some(reader),
@@ -111,10 +114,23 @@ impl Tracer {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
-        for family in ["inet", "bridge", "netdev"] {
-            let argv = ["nft", "delete", "table", family, TABLE].map(String::from);
-            let _ = self.node.exec(&argv);
+        // One nft for every table it made: each nft costs more than the
+        // deletion.
+        let mut tables = vec!["inet", "bridge"];
+        if self.netdev {
+            tables.push("netdev");
         }
+        let script: String = tables
+            .iter()
+            .map(|family| format!("delete table {family} {TABLE}\n"))
+            .collect();
+        let opts = exec::Options {
+            stdin: Some(script),
+            ..exec::Options::default()
+        };
+        let _ = self
+            .node
+            .exec_with(&["nft", "-f", "-"].map(String::from), &opts);
     }
 }
 

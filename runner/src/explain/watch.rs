@@ -68,7 +68,27 @@ struct Armed {
     machine_before: machine::Counters,
 }
 
+/// A TCP probe's connections overlap, and a listener's kernel stamps its
+/// SYN-ACKs with a departure time of its own: its path is told from a
+/// replay that watches one connection from its start.
+fn is_tcp(aim: &Aim) -> bool {
+    matches!(
+        aim.probe,
+        Probe::Port {
+            proto: Proto::Tcp,
+            ..
+        }
+    )
+}
+
 impl<'a> Watcher<'a> {
+    /// Whether watching a probe can tell anything: a negative probe looks
+    /// for proof; a positive TCP probe that fails is replayed whatever its
+    /// watch saw, so it is not watched.
+    pub fn worth_it(aim: &Aim, prove: bool) -> bool {
+        prove || !is_tcp(aim)
+    }
+
     /// Watches a probe about to start; `prove` for a negative one.
     pub fn new(lab: &'a Lab, aim: Aim, prove: bool) -> Watcher<'a> {
         super::stamps::keep_on();
@@ -235,17 +255,7 @@ impl<'a> Watcher<'a> {
     /// a source NAT that counts only a connection's first packet, a TCP
     /// transfer).
     pub fn explain(mut self, sent: Option<Shortfall>) -> Option<Explanation> {
-        // A TCP probe's connections overlap, and a listener's kernel
-        // stamps its SYN-ACKs with a departure time of its own: its path is
-        // told from a replay that watches one connection from its start.
-        let tcp = matches!(
-            self.aim.probe,
-            Probe::Port {
-                proto: Proto::Tcp,
-                ..
-            }
-        );
-        if self.prove || tcp || matches!(sent, Some(Shortfall::Source { .. })) {
+        if self.prove || is_tcp(&self.aim) || matches!(sent, Some(Shortfall::Source { .. })) {
             return None;
         }
         let w = self.finish(sent)?;

@@ -4,6 +4,7 @@
 //! resolved).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,9 +94,16 @@ pub fn observed<R: Send>(
     let observed = Arc::new(Observed::default());
     watch.observed = Some(observed.clone());
     let window = watch.window;
+    // The probe says when it ends, so that its result is taken at once,
+    // not at the observer's next tick.
+    let (ended, end) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
-        let running = s.spawn(move || probe(watch));
-        while !running.is_finished() {
+        let running = s.spawn(move || {
+            let r = probe(watch);
+            let _ = ended.send(());
+            r
+        });
+        while end.recv_timeout(TICK) == Err(RecvTimeoutError::Timeout) {
             if !observed.proven.load(Ordering::SeqCst) {
                 match observer.tick() {
                     Look::Nothing => {}
@@ -106,7 +114,6 @@ pub fn observed<R: Send>(
                     }
                 }
             }
-            std::thread::sleep(TICK);
         }
         running
             .join()

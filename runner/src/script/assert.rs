@@ -108,7 +108,7 @@ fn watcher(
 ) -> Option<Watcher<'_>> {
     let negative = expect == Expect::NoReach;
     let asked = explain || (negative && (dropped_by || lab.verbose()));
-    asked.then(|| Watcher::new(lab, aim, negative))
+    (asked && Watcher::worth_it(&aim, negative)).then(|| Watcher::new(lab, aim, negative))
 }
 
 fn observer<'w>(w: &'w mut Option<Watcher<'_>>) -> Option<&'w mut dyn Observer> {
