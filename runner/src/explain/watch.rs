@@ -219,6 +219,26 @@ impl<'a> Watcher<'a> {
         })
     }
 
+    /// Whether the node the probe's packets were last seen in (its client,
+    /// before any was seen) still waits for the answer to a request for a
+    /// neighbour's address, and has not asked again since the watch first
+    /// saw it ask. A lost request is asked again only a second later, so
+    /// the window waits for that; asked again and still unanswered is the
+    /// network's answer, and ends the hold (a macvlan's parent never hears
+    /// its children, however often it asks).
+    fn resolving(&mut self) -> bool {
+        let name = self.last_seen.as_deref().unwrap_or(&self.aim.client.name);
+        let Some(node) = self.lab.node(name) else {
+            return false;
+        };
+        let mut waiting = false;
+        for r in node.resolving() {
+            let first = *self.first_asked.entry(r.ip).or_insert(r.asked);
+            waiting |= r.asked == first;
+        }
+        waiting
+    }
+
     /// The watch ended: what it saw and counted, as a replay would have.
     fn finish(&mut self, sent: Option<Shortfall>) -> Option<Watched> {
         let armed = self.armed.take()?;
@@ -287,28 +307,6 @@ fn on_its_way(m: &Moved, owns: bool) -> bool {
         &["prerouting", "forward", "postrouting", "ingress"]
     };
     m.rule.hook.as_deref().is_some_and(|h| ways.contains(&h))
-}
-
-impl Watcher<'_> {
-    /// Whether the node the probe's packets were last seen in (its client,
-    /// before any was seen) still waits for the answer to a request for a
-    /// neighbour's address, and has not asked again since the watch first
-    /// saw it ask. A lost request is asked again only a second later, so
-    /// the window waits for that; asked again and still unanswered is the
-    /// network's answer, and ends the hold (a macvlan's parent never hears
-    /// its children, however often it asks).
-    fn resolving(&mut self) -> bool {
-        let name = self.last_seen.as_deref().unwrap_or(&self.aim.client.name);
-        let Some(node) = self.lab.node(name) else {
-            return false;
-        };
-        let mut waiting = false;
-        for r in node.resolving() {
-            let first = *self.first_asked.entry(r.ip).or_insert(r.asked);
-            waiting |= r.asked == first;
-        }
-        waiting
-    }
 }
 
 impl Observer for Watcher<'_> {

@@ -36,9 +36,7 @@ impl Node {
     /// The addresses it is still resolving: a probe's packets to them wait
     /// for an answer (none where the kernel cannot be asked).
     pub fn resolving(&self) -> Vec<Resolving> {
-        self.ctx
-            .block_on(self.nl.resolving())
-            .unwrap_or_default()
+        self.ctx.block_on(self.nl.resolving()).unwrap_or_default()
     }
 
     /// The port (its index) where the bridge `bridge` sends frames to `mac`.

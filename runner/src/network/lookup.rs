@@ -59,6 +59,16 @@ pub struct Neighbour {
     pub state: String,
 }
 
+/// One neighbour entry of a node, on the interface `index`.
+struct Entry {
+    index: u32,
+    ip: IpAddr,
+    neighbour: Neighbour,
+    state: NeighbourState,
+    /// The solicitations the kernel sent for it (its probe count).
+    asked: u32,
+}
+
 /// An address a node is still resolving, and how many times it asked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Resolving {
@@ -160,9 +170,8 @@ impl Netlink {
         Ok(out)
     }
 
-    /// The node's neighbour entries: interface index, address, entry, and
-    /// its state with the solicitations sent for it.
-    async fn neighbours(&self) -> Result<Vec<(u32, IpAddr, Neighbour, (NeighbourState, u32))>> {
+    /// The node's neighbour entries.
+    async fn neighbours(&self) -> Result<Vec<Entry>> {
         let mut entries = self.handle.neighbours().get().execute();
         let mut out = Vec::new();
         while let Some(n) = entries
@@ -170,7 +179,7 @@ impl Netlink {
             .await
             .map_err(|e| nl_err("cannot list neighbours", e))?
         {
-            let Some(to) = n.attributes.iter().find_map(|a| match a {
+            let Some(ip) = n.attributes.iter().find_map(|a| match a {
                 NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => Some(IpAddr::V4(*a)),
                 NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
                 _ => None,
@@ -185,12 +194,16 @@ impl Netlink {
                 NeighbourAttribute::Probes(p) => Some(*p),
                 _ => None,
             });
-            let state = n.header.state;
-            let entry = Neighbour {
-                mac,
-                state: state_name(state),
-            };
-            out.push((n.header.ifindex, to, entry, (state, asked.unwrap_or(0))));
+            out.push(Entry {
+                index: n.header.ifindex,
+                ip,
+                neighbour: Neighbour {
+                    mac,
+                    state: state_name(n.header.state),
+                },
+                state: n.header.state,
+                asked: asked.unwrap_or(0),
+            });
         }
         Ok(out)
     }
@@ -201,8 +214,8 @@ impl Netlink {
             .neighbours()
             .await?
             .into_iter()
-            .find(|(i, to, ..)| *i == index && *to == ip)
-            .map(|(_, _, n, _)| n))
+            .find(|e| e.index == index && e.ip == ip)
+            .map(|e| e.neighbour))
     }
 
     /// The addresses still being resolved (INCOMPLETE), with how many
@@ -210,10 +223,13 @@ impl Netlink {
     /// for an answer.
     pub async fn resolving(&self) -> Result<Vec<Resolving>> {
         let mut all = self.neighbours().await?;
-        all.retain(|(.., (state, _))| *state == NeighbourState::Incomplete);
+        all.retain(|e| e.state == NeighbourState::Incomplete);
         Ok(all
             .into_iter()
-            .map(|(_, ip, _, (_, asked))| Resolving { ip, asked })
+            .map(|e| Resolving {
+                ip: e.ip,
+                asked: e.asked,
+            })
             .collect())
     }
 

@@ -16,7 +16,7 @@ pub struct Watch {
     /// outright (a TCP reset, an ICMP unreachable, no route) twice in a row:
     /// nothing of an attempt that was refused can still arrive, and a lab
     /// does not change while an assertion runs. Silent drops still watch
-    /// the whole window, unless an observer proves them (`proven`).
+    /// the whole window, unless an observer proves them (`observed`).
     pub stop_when_refused: bool,
     /// What an observer found so far, where one looks on.
     pub observed: Option<Arc<Observed>>,
