@@ -37,11 +37,9 @@ pub struct OwnFiles {
     pub etc: Vec<&'static str>,
 }
 
-/// Called on a thread that has just unshared its mount namespace: makes
-/// the node's mounts. `name` goes into /etc/hostname and /etc/hosts.
-pub fn set_up(name: &str) -> io::Result<OwnFiles> {
-    // First of all: nothing mounted from here on may reach the machine's
-    // mount namespace, whose mounts this copy shares.
+/// Called on a thread that has just unshared its mount namespace: nothing
+/// it mounts from then on reaches the mount namespace it is a copy of.
+pub fn cut_off_mounts() -> nix::Result<()> {
     mount(
         None::<&str>,
         "/",
@@ -49,7 +47,14 @@ pub fn set_up(name: &str) -> io::Result<OwnFiles> {
         MsFlags::MS_REC | MsFlags::MS_SLAVE,
         None::<&str>,
     )
-    .map_err(|e| failed(e, "cannot make the node's mounts private"))?;
+}
+
+/// Called on a thread that has just unshared its mount namespace: makes
+/// the node's mounts. `name` goes into /etc/hostname and /etc/hosts.
+pub fn set_up(name: &str) -> io::Result<OwnFiles> {
+    // First of all: nothing mounted from here on may reach the machine's
+    // mount namespace, whose mounts this copy shares.
+    cut_off_mounts().map_err(|e| failed(e, "cannot make the node's mounts private"))?;
     let mut devices = Vec::new();
     for (dir, options) in SCRATCH {
         mount(

@@ -36,15 +36,7 @@ impl PrivateProc {
     /// have a filesystem context of its own (CLONE_FS).
     pub fn new(own: &std::fs::File) -> io::Result<PrivateProc> {
         unshare(CloneFlags::CLONE_NEWNS)?;
-        // Nothing mounted from here on may reach the mount namespace this
-        // one is a copy of.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_SLAVE,
-            None::<&str>,
-        )?;
+        crate::files::cut_off_mounts()?;
         mount_proc()?;
         Ok(PrivateProc {
             mnt: super::open_at(own.as_fd(), "mnt", libc::O_RDONLY)?,
