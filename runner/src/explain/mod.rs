@@ -251,66 +251,83 @@ struct Watched {
 /// Runs `replay` with every interface of `nodes` watched and their
 /// counters read before and after.
 fn watch(nodes: &[Rc<Node>], v6: bool, replay: impl FnOnce() -> Option<Shortfall>) -> Watched {
-    let before: Vec<_> = nodes.iter().map(|n| rules_of(n, v6)).collect();
+    let before = nodes.iter().map(|n| (n.clone(), rules_of(n, v6))).collect();
     let tracers: Vec<Tracer> = nodes.iter().filter_map(Tracer::start).collect();
     // `nft monitor` subscribes as it starts, and says nothing when it has.
     if !tracers.is_empty() {
         std::thread::sleep(std::time::Duration::from_millis(30));
     }
     let machine_before = machine::read();
-    let mut frames = capture::Frames::default();
-    let (seen, sent, watching) = match Capture::start(nodes) {
-        Ok(capture) => {
-            let sent = replay();
-            let (seen, kept) = capture.finish();
-            frames = kept;
-            (seen, sent, Ok(()))
-        }
-        Err(e) => (Vec::new(), replay(), Err(e)),
+    let watching = Watching {
+        nodes: nodes.to_vec(),
+        capture: Capture::start(nodes),
+        before,
+        tracers,
+        machine_before,
     };
-    let before = nodes.iter().cloned().zip(before).collect();
-    let (rules, tracked, machine_full) = after_watch(before, nodes, v6, machine_before);
-    Watched {
-        seen,
-        sent,
-        watching,
-        rules,
-        tracked,
-        machine_full,
-        traced: traced(tracers),
-        frames,
-    }
+    let sent = replay();
+    watching.end(v6, sent)
 }
 
-/// What a watch read at its end: each node's rules, and those that moved
-/// since `before`; every watched node's conntrack entries (read once: the
-/// flow's own go in the path, each node's in its state below); whether
-/// the machine's neighbour tables filled meanwhile.
-#[allow(clippy::type_complexity)]
-fn after_watch(
+/// A watch under way: its capture, and what was read and started in the
+/// watched nodes before the probe's packets could move it.
+struct Watching {
+    nodes: Vec<Rc<Node>>,
+    capture: std::io::Result<Capture>,
+    /// The counter baselines read so far.
     before: Vec<(Rc<Node>, Vec<counters::Rule>)>,
-    nodes: &[Rc<Node>],
-    v6: bool,
+    /// nft tracing, in the nodes it was started in.
+    tracers: Vec<Tracer>,
     machine_before: machine::Counters,
-) -> (Vec<NodeRules>, Vec<(String, Vec<Flow>)>, Option<String>) {
-    let machine_full =
-        machine::neighbour_tables_full(machine_before, machine::read(), machine::gc_thresh3);
-    let rules = before
-        .into_iter()
-        .map(|(n, old)| {
-            let new = rules_of(&n, v6);
-            NodeRules {
-                node: n.name.clone(),
-                moved: counters::moved(&old, &new),
-                rules: new,
+}
+
+impl Watching {
+    /// The watch ended: what it captured; each node's rules, and those
+    /// that moved since its baseline; every watched node's conntrack
+    /// entries (read once: the flow's own go in the path, each node's in
+    /// its state below); whether the machine's neighbour tables filled
+    /// meanwhile; what nft's tracing saw dropped.
+    fn end(self, v6: bool, sent: Option<Shortfall>) -> Watched {
+        let (seen, watching, frames) = match self.capture {
+            Ok(c) => {
+                let (seen, kept) = c.finish();
+                (seen, Ok(()), kept)
             }
-        })
-        .collect();
-    let tracked = nodes
-        .iter()
-        .map(|n| (n.name.clone(), flows_of(n)))
-        .collect();
-    (rules, tracked, machine_full)
+            Err(e) => (Vec::new(), Err(e), capture::Frames::default()),
+        };
+        let machine_full = machine::neighbour_tables_full(
+            self.machine_before,
+            machine::read(),
+            machine::gc_thresh3,
+        );
+        let rules = self
+            .before
+            .into_iter()
+            .map(|(n, old)| {
+                let new = rules_of(&n, v6);
+                NodeRules {
+                    node: n.name.clone(),
+                    moved: counters::moved(&old, &new),
+                    rules: new,
+                }
+            })
+            .collect();
+        let tracked = self
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), flows_of(n)))
+            .collect();
+        Watched {
+            seen,
+            sent,
+            watching,
+            rules,
+            tracked,
+            machine_full,
+            traced: traced(self.tracers),
+            frames,
+        }
+    }
 }
 
 /// The report's path: the hops of the request and the reply, the errors

@@ -13,20 +13,19 @@
 //! request is asked again only a second later.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::capture::Capture;
-use super::counters::{self, Moved, Rule};
+use super::counters::{self, Moved};
 use super::diagnose::{self, Evidence, NodeRules};
 use super::kernel::{Kernel, LabKernel};
 use super::path::{self, PacketPath, Probe};
 use super::readings::rules_of;
 use super::trace::Tracer;
 use super::verdict::{Explanation, Stop, Verdict};
-use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched};
+use super::{conclude, machine, probe_flows, verdict_of, Aim, Shortfall, Watched, Watching};
 use crate::lab::{Lab, Node};
 use crate::probe::{Look, Observer, Proto};
 use crate::state::nft_trace::Drop;
@@ -53,19 +52,13 @@ pub struct Watcher<'a> {
 }
 
 struct Armed {
-    nodes: Vec<Rc<Node>>,
-    capture: io::Result<Capture>,
-    /// The counter baselines read so far.
-    before: Vec<(Rc<Node>, Vec<Rule>)>,
+    watching: Watching,
     /// Nodes whose baseline is still to be read, one a tick, so that a
     /// probe that succeeds meanwhile is not kept waiting.
     unread: Vec<Rc<Node>>,
-    /// nft tracing, in the nodes it was started in.
-    tracers: Vec<Tracer>,
     /// Nodes whose tracing is still to start (a positive probe's, after
     /// their baselines).
     untraced: Vec<Rc<Node>>,
-    machine_before: machine::Counters,
 }
 
 /// A TCP probe's connections overlap, and a listener's kernel stamps its
@@ -115,13 +108,15 @@ impl<'a> Watcher<'a> {
             nodes.iter().rev().cloned().collect()
         };
         self.armed = Some(Armed {
-            capture: Capture::start(&nodes),
-            nodes,
-            before: Vec::new(),
+            watching: Watching {
+                capture: Capture::start(&nodes),
+                nodes,
+                before: Vec::new(),
+                tracers: Vec::new(),
+                machine_before: machine::read(),
+            },
             untraced: unread.clone(),
             unread,
-            tracers: Vec::new(),
-            machine_before: machine::read(),
         });
     }
 
@@ -131,7 +126,7 @@ impl<'a> Watcher<'a> {
     fn look_for_proof(&mut self) -> Option<Stop> {
         let v6 = self.aim.dst.is_ipv6();
         let armed = self.armed.as_mut()?;
-        let seen = armed.capture.as_ref().ok()?.peek();
+        let seen = armed.watching.capture.as_ref().ok()?.peek();
         let client = &self.aim.client.name;
         let trace = path::trace(
             &path::from_first_send(&seen, self.aim.probe, client),
@@ -165,6 +160,7 @@ impl<'a> Watcher<'a> {
         let kernel = LabKernel(self.lab);
         let owns = kernel.owner_of(last.dst).as_deref() == Some(node.name.as_str());
         let traced: Vec<(String, Vec<Drop>)> = armed
+            .watching
             .tracers
             .iter()
             .filter(|t| t.node() == node.name)
@@ -197,13 +193,21 @@ impl<'a> Watcher<'a> {
             rules: Vec::new(),
             moved: Vec::new(),
         };
-        let Some((_, old)) = armed.before.iter().find(|(n, _)| n.name == node.name) else {
+        let Some((_, old)) = armed
+            .watching
+            .before
+            .iter()
+            .find(|(n, _)| n.name == node.name)
+        else {
             // What needs no counter first (forwarding off, no route); then
             // the baseline the next attempts' counters are read against.
             let proof = judge(none(&node));
             if proof.is_none() {
-                armed.before.push((node.clone(), rules_of(&node, v6)));
-                armed.tracers.extend(Tracer::start(&node));
+                armed
+                    .watching
+                    .before
+                    .push((node.clone(), rules_of(&node, v6)));
+                armed.watching.tracers.extend(Tracer::start(&node));
             }
             return proof;
         };
@@ -242,29 +246,9 @@ impl<'a> Watcher<'a> {
     /// The watch ended: what it saw and counted, as a replay would have.
     fn finish(&mut self, sent: Option<Shortfall>) -> Option<Watched> {
         let armed = self.armed.take()?;
-        let v6 = self.aim.dst.is_ipv6();
-        let mut frames = super::capture::Frames::default();
-        let (seen, watching) = match armed.capture {
-            Ok(c) => {
-                let (seen, kept) = c.finish();
-                frames = kept;
-                let client = &self.aim.client.name;
-                (path::from_first_send(&seen, self.aim.probe, client), Ok(()))
-            }
-            Err(e) => (Vec::new(), Err(e)),
-        };
-        let (rules, tracked, machine_full) =
-            super::after_watch(armed.before, &armed.nodes, v6, armed.machine_before);
-        Some(Watched {
-            seen,
-            sent,
-            watching,
-            rules,
-            tracked,
-            machine_full,
-            traced: super::traced(armed.tracers),
-            frames,
-        })
+        let mut w = armed.watching.end(self.aim.dst.is_ipv6(), sent);
+        w.seen = path::from_first_send(&w.seen, self.aim.probe, &self.aim.client.name);
+        Some(w)
     }
 
     /// A failed probe explained from its own window, where that settles
@@ -323,11 +307,11 @@ impl Observer for Watcher<'_> {
         };
         if let Some(node) = armed.unread.pop() {
             let rules = rules_of(&node, self.aim.dst.is_ipv6());
-            armed.before.push((node, rules));
+            armed.watching.before.push((node, rules));
             return Look::Nothing;
         }
         if let Some(node) = armed.untraced.pop() {
-            armed.tracers.extend(Tracer::start(&node));
+            armed.watching.tracers.extend(Tracer::start(&node));
             return Look::Nothing;
         }
         if !self.prove || self.checked.elapsed() < CHECK_EVERY {
