@@ -127,7 +127,6 @@ pub struct Pacer {
     start: Instant,
     deadline: Instant,
     next_gap: Duration,
-    stop_when_refused: bool,
     refusals: u32,
     watch: Watch,
 }
@@ -139,7 +138,6 @@ impl Pacer {
             start,
             deadline: start + watch.window,
             next_gap: Duration::from_millis(10),
-            stop_when_refused: watch.stop_when_refused,
             refusals: 0,
             watch: watch.clone(),
         }
@@ -164,7 +162,7 @@ impl Pacer {
 
     /// Whether the network keeps refusing a negative probe.
     pub fn refused(&self) -> bool {
-        self.stop_when_refused && self.refusals >= 2
+        self.watch.stop_when_refused && self.refusals >= 2
     }
 
     /// An observer proved that nothing of the probe can arrive.
@@ -173,9 +171,9 @@ impl Pacer {
     }
 
     /// When the window ends: its deadline, or later while an observer
-    /// holds it open, up to `MAX_HOLD` beyond it and a window after that.
+    /// holds it open, up to the longest the watch allows.
     fn end(&self) -> Instant {
-        let most = self.deadline + MAX_HOLD + self.watch.window;
+        let most = self.start + self.watch.longest();
         self.watch
             .held_until()
             .map_or(self.deadline, |held| held.min(most).max(self.deadline))

@@ -145,12 +145,10 @@ fn connect_loop(target: SocketAddr, meet: &Rendezvous, watch: Watch) -> io::Resu
         pacer.answer(refused);
         // Nothing under way (refused at once): the next attempt is due at
         // its time all the same.
-        if !pacer.done() && delivered.wait(until.saturating_duration_since(Instant::now())) {
-            out.last_error = earlier;
-            out.elapsed = pacer.elapsed();
-            return Ok(out);
-        }
-        if delivered.is_set() {
+        let arrived = (!pacer.done()
+            && delivered.wait(until.saturating_duration_since(Instant::now())))
+            || delivered.is_set();
+        if arrived {
             out.last_error = earlier;
             out.elapsed = pacer.elapsed();
             return Ok(out);
