@@ -63,11 +63,6 @@ impl Tracer {
             .filter(|l| l.name != "lo")
             .map(|l| (l.index, l.name))
             .collect();
-        let opts = exec::Options {
-            stdin: Some(ruleset(&ifaces)),
-            ..exec::Options::default()
-        };
-        let argv = ["nft", "-f", "-"].map(String::from);
         let mut stdout = monitor.stdout.take()?;
         let said = Arc::new(Mutex::new(String::new()));
         let into = said.clone();
@@ -86,8 +81,7 @@ impl Tracer {
             said,
             reader: Some(reader),
         };
-        let added = node.exec_with(&argv, &opts).is_ok_and(|o| o.code == 0);
-        added.then_some(tracer)
+        nft_script(node, ruleset(&ifaces)).then_some(tracer)
     }
 
     pub fn node(&self) -> &str {
@@ -124,14 +118,18 @@ impl Tracer {
             .iter()
             .map(|family| format!("delete table {family} {TABLE}\n"))
             .collect();
-        let opts = exec::Options {
-            stdin: Some(script),
-            ..exec::Options::default()
-        };
-        let _ = self
-            .node
-            .exec_with(&["nft", "-f", "-"].map(String::from), &opts);
+        nft_script(&self.node, script);
     }
+}
+
+/// Runs an nft script in `node`; whether nft took it.
+fn nft_script(node: &Node, script: String) -> bool {
+    let opts = exec::Options {
+        stdin: Some(script),
+        ..exec::Options::default()
+    };
+    node.exec_with(&["nft", "-f", "-"].map(String::from), &opts)
+        .is_ok_and(|o| o.code == 0)
 }
 
 impl std::ops::Drop for Tracer {
