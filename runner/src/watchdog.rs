@@ -35,8 +35,8 @@ use nix::unistd::{fork, ForkResult};
 static SOCKET: OnceLock<Mutex<OwnedFd>> = OnceLock::new();
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The most descriptors one node hands over (network, UTS, mount, and room
-/// to grow).
+/// The most descriptors one node hands over (network, UTS, mount, its IPv6
+/// settings directory, and room to grow).
 const MAX_FDS: usize = 8;
 
 /// Starts the watchdog. Must be called while the process has one thread.
@@ -152,12 +152,20 @@ fn serve(socket: OwnedFd, runner: u32) {
 struct Held(HashMap<u64, Vec<(OwnedFd, u64)>>);
 
 impl Held {
+    /// A node's descriptors: its namespaces, by which its processes are
+    /// found, and anything else whose last close is best left to the
+    /// watchdog (inode 0: never a namespace's).
     fn add(&mut self, id: u64, fds: Vec<OwnedFd>) {
+        use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
         let with_inodes = fds
             .into_iter()
-            .filter_map(|fd| {
-                let ino = nix::sys::stat::fstat(&fd).ok()?.st_ino;
-                Some((fd, ino))
+            .map(|fd| {
+                let ns = fstatfs(&fd).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC);
+                let ino = match ns {
+                    true => nix::sys::stat::fstat(&fd).map_or(0, |s| s.st_ino),
+                    false => 0,
+                };
+                (fd, ino)
             })
             .collect();
         self.0.insert(id, with_inodes);
@@ -168,7 +176,8 @@ impl Held {
     }
 
     fn inodes(&self) -> Vec<u64> {
-        self.0.values().flatten().map(|(_, ino)| *ino).collect()
+        let all = self.0.values().flatten();
+        all.map(|(_, ino)| *ino).filter(|ino| *ino != 0).collect()
     }
 }
 

@@ -119,6 +119,8 @@ impl Lab {
             }),
             holder: RefCell::new(None),
             ports: RefCell::default(),
+            bridges: RefCell::default(),
+            rising: RefCell::default(),
             ctx: self.ctx.clone(),
         });
         node.alive()?;

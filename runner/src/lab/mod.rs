@@ -9,6 +9,7 @@ mod node;
 mod parallel;
 mod ports;
 mod service;
+mod settle;
 mod steps;
 
 pub use node::Node;
@@ -80,9 +81,8 @@ pub(crate) struct LabContext {
     /// alone ends what the lab left.
     pids: RefCell<Option<LabPids>>,
     steps: Option<StepLog>,
-    /// Links may have changed since the last probe (wiring, or a command
-    /// that may have made or moved some): see [`Lab::settle`].
-    unsettled: Cell<bool>,
+    /// What may have come up since the last probe: see `settle`.
+    unsettled: Cell<settle::Unsettled>,
     /// Every service started, running or not, in the order started.
     services: RefCell<Vec<Rc<Service>>>,
     /// Where commands and services run: the scenario's directory.
@@ -107,10 +107,6 @@ impl LabContext {
             .as_ref()
             .and_then(|p| p.inner_pid(pid))
             .unwrap_or(pid)
-    }
-
-    fn touched(&self) {
-        self.unsettled.set(true);
     }
 
     fn step_since(&self, began: Instant, what: impl FnOnce() -> String) -> Option<Step<'_>> {
@@ -162,7 +158,7 @@ impl Lab {
                     )
                     .collect(),
                 steps: verbose.map(StepLog::new),
-                unsettled: Cell::new(false),
+                unsettled: Cell::default(),
                 services: RefCell::default(),
                 dir,
                 cgroup: crate::cgroups::parent(NEXT_LAB.fetch_add(1, Ordering::Relaxed)),
@@ -302,6 +298,8 @@ impl Lab {
                 adopted: None,
                 holder: RefCell::new(None),
                 ports: RefCell::default(),
+                bridges: RefCell::default(),
+                rising: RefCell::default(),
                 ctx: self.ctx.clone(),
             }));
         }
@@ -343,26 +341,6 @@ impl Lab {
 
     pub fn node(&self, name: &str) -> Option<Rc<Node>> {
         self.nodes.borrow().iter().find(|n| n.name == name).cloned()
-    }
-
-    /// Waits, before a probe, until the kernel has taken in every link
-    /// that came up since the last probe. It does so from a work queue the
-    /// whole machine shares, which another busy workload can hold up for
-    /// a second or more; until then a bridge port does not forward, and a
-    /// probe would fail for a reason that is not the network's.
-    pub fn settle(&self) {
-        if !self.ctx.unsettled.replace(false) {
-            return;
-        }
-        const AT_MOST: Duration = Duration::from_secs(5);
-        let began = Instant::now();
-        for node in self.nodes() {
-            while node.links().is_ok_and(|l| l.iter().any(|l| l.settling))
-                && began.elapsed() < AT_MOST
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
     }
 
     /// The node that has `ip` on one of its interfaces.

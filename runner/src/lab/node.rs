@@ -29,6 +29,10 @@ pub struct Node {
     pub(super) holder: RefCell<Option<std::process::Child>>,
     /// What `attach` made: this node's interface, the bridge side's name.
     pub(super) ports: RefCell<Vec<(String, String)>>,
+    /// Bridges `attach` found here, by name and index (see `bridge_index`).
+    pub(super) bridges: RefCell<Vec<(String, u32)>>,
+    /// Interfaces the lab brought up since the last probe (see `settle`).
+    pub(super) rising: RefCell<std::collections::BTreeSet<String>>,
     pub(super) ctx: Rc<LabContext>,
 }
 
@@ -173,7 +177,10 @@ impl Node {
                 .await?;
             self.ipv6(ifname, false)?;
             peer.ipv6(peer_if, false)?;
-            self.nl.veth_up(ifname, peer_if, &peer.nl).await
+            self.nl.veth_up(ifname, peer_if, &peer.nl).await?;
+            self.rising(ifname);
+            peer.rising(peer_if);
+            Ok(())
         })
     }
 
@@ -208,6 +215,7 @@ impl Node {
             let index = self.nl.add_bridge(name).await?;
             self.ipv6(name, net.is_some_and(|n| n.is_ipv6()))?;
             self.nl.set_up(index).await?;
+            self.rising(name);
             if let Some(net) = net {
                 self.nl.add_addr(index, net).await?;
             }
@@ -279,6 +287,9 @@ impl Node {
                 self.nl.set_up_by_name(&eth_name),
                 self.nl.require(&self.name, &eth_name),
             )?;
+            self.rising(&eth_name);
+            host.rising(&port);
+            host.rising(bridge);
             let Some(net) = net else {
                 return Ok(eth_name);
             };
@@ -286,7 +297,7 @@ impl Node {
             let ((), has_default, bridge_addrs) = futures::try_join!(
                 self.nl.add_addr(index, net),
                 self.nl.has_default_route(v6),
-                host.nl.addrs(bridge_index),
+                host.nl.addrs_of(bridge_index, v6),
             )?;
             if !has_default {
                 let gateway = bridge_addrs
@@ -312,12 +323,10 @@ impl Node {
             )
         });
         self.ctx.block_on(async {
-            let (index, peer_link) = futures::try_join!(
-                self.nl.require(&self.name, ifname),
-                peer.nl.index_and_mac(peer_if),
-            )?;
-            let (_, mac) = peer_link
-                .ok_or_else(|| format!("node '{}' has no interface '{peer_if}'", peer.name))?;
+            let (index, mac) =
+                futures::try_join!(self.nl.require(&self.name, ifname), peer.nl.mac(peer_if),)?;
+            let mac =
+                mac.ok_or_else(|| format!("node '{}' has no interface '{peer_if}'", peer.name))?;
             self.nl.add_neighbour(index, ip, &mac).await
         })
     }

@@ -27,11 +27,26 @@ impl Node {
     }
 
     /// The index of the bridge `name`, or an error that says how to make one.
+    /// A bridge is asked for its kind once: an index names one interface
+    /// for as long as the kernel runs (it hands out new ones counting up),
+    /// so the same name at the same index is the same bridge.
     pub(super) async fn bridge_index(&self, name: &str) -> Result<u32> {
-        // A lookup by name: listing every link of a host with hundreds of
-        // bridge ports for each attach would be quadratic.
+        let known = |index| {
+            self.bridges
+                .borrow()
+                .iter()
+                .any(|(n, i)| n == name && *i == index)
+        };
+        if let Some(index) = self.nl.index(name).await? {
+            if known(index) {
+                return Ok(index);
+            }
+        }
         match self.nl.link(name).await? {
-            Some(l) if l.kind.as_deref() == Some("bridge") => Ok(l.index),
+            Some(l) if l.kind.as_deref() == Some("bridge") => {
+                self.bridges.borrow_mut().push((name.to_string(), l.index));
+                Ok(l.index)
+            }
             Some(l) => Err(format!(
                 "'{name}' in node '{}' is a {} interface, not a bridge",
                 self.name,

@@ -2,6 +2,7 @@
 //! rtnetlink lives here; the rest of the runner asks for wiring in terms of
 //! names and parsed addresses.
 
+mod ioctl;
 mod link;
 mod lookup;
 mod port_names;
@@ -11,7 +12,7 @@ pub use lookup::{mac_text, Neighbour, NoRoute, Resolving, RouteTo};
 pub use port_names::{bridge_port_name, check_ifname};
 
 use std::net::IpAddr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
@@ -26,6 +27,10 @@ use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessage
 #[derive(Clone)]
 pub struct Netlink {
     handle: Handle,
+    /// The socket, for the interface ioctls (see `ioctl`). Owned by the
+    /// connection that `open` returns, which lives as long as a handle to
+    /// it and its runtime do: as long as `self` can be asked anything.
+    fd: RawFd,
 }
 
 /// A random, locally administered unicast MAC. A bridge given one keeps
@@ -87,12 +92,14 @@ impl Netlink {
     /// tokio runtime entered to register the socket; the returned future
     /// drives the connection and must be spawned on that runtime.
     pub fn open() -> std::io::Result<(Netlink, impl std::future::Future<Output = ()> + Send)> {
-        let (conn, handle, _) = rtnetlink::new_connection()?;
-        Ok((Netlink { handle }, conn))
+        let (mut conn, handle, _) = rtnetlink::new_connection()?;
+        let fd = conn.socket_mut().as_raw_fd();
+        Ok((Netlink { handle, fd }, conn))
     }
 
+    /// The index of an interface, if there is one.
     pub async fn index(&self, name: &str) -> Result<Option<u32>> {
-        Ok(self.link(name).await?.map(|l| l.index))
+        ioctl::index(self.fd, name).map_err(|e| format!("cannot look up interface {name}: {e}"))
     }
 
     /// One interface by name, without listing them all.
@@ -130,20 +137,33 @@ impl Netlink {
         Ok(out)
     }
 
-    /// The index and hardware address of an interface, in one request.
-    pub async fn index_and_mac(&self, name: &str) -> Result<Option<(u32, Vec<u8>)>> {
+    /// Whether an interface is settling (see `LinkDetail::settling`); one
+    /// the ioctls cannot tell about is looked up.
+    pub async fn settling(&self, name: &str) -> Result<bool> {
+        match ioctl::settling(self.fd, name) {
+            Ok(settling) => Ok(settling),
+            Err(_) => Ok(self.link(name).await?.is_some_and(|l| l.settling)),
+        }
+    }
+
+    /// The hardware address of an interface, if there is one.
+    pub async fn mac(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match ioctl::hw_addr(self.fd, name) {
+            Ok(ioctl::HwAddr::Ether(mac)) => return Ok(Some(mac.to_vec())),
+            Ok(ioctl::HwAddr::NoInterface) => return Ok(None),
+            Ok(ioctl::HwAddr::Other) => {}
+            Err(e) => return Err(format!("cannot look up interface {name}: {e}")),
+        }
         let mut links = self.handle.link().get().match_name(name).execute();
         match links.try_next().await {
-            Ok(Some(link)) => Ok(Some((
-                link.header.index,
-                link.attributes
-                    .iter()
-                    .find_map(|a| match a {
-                        LinkAttribute::Address(mac) => Some(mac.clone()),
-                        _ => None,
-                    })
-                    .ok_or_else(|| format!("{name} has no hardware address"))?,
-            ))),
+            Ok(Some(link)) => link
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    LinkAttribute::Address(mac) => Some(Some(mac.clone())),
+                    _ => None,
+                })
+                .ok_or_else(|| format!("{name} has no hardware address")),
             Ok(None) => Ok(None),
             Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => {
                 Ok(None)
@@ -288,6 +308,19 @@ impl Netlink {
     pub async fn addrs(&self, index: u32) -> Result<Vec<IpNetwork>> {
         self.collect_addrs(self.handle.address().get().set_link_index_filter(index))
             .await
+    }
+
+    /// Addresses of one interface of one family. The kernel walks every
+    /// interface of the namespace for a listing, once for each family
+    /// asked: on a host with a thousand bridge ports, half the walk saved.
+    pub async fn addrs_of(&self, index: u32, v6: bool) -> Result<Vec<IpNetwork>> {
+        let mut request = self.handle.address().get().set_link_index_filter(index);
+        request.message_mut().header.family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        self.collect_addrs(request).await
     }
 
     async fn collect_addrs(&self, request: rtnetlink::AddressGetRequest) -> Result<Vec<IpNetwork>> {
