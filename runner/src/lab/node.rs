@@ -162,14 +162,13 @@ impl Node {
 
     /// A veth pair between this node and `peer`, both ends up.
     pub fn link(&self, ifname: &str, peer: &Node, peer_if: &str) -> Result<()> {
-        self.ctx.touched();
         let _step = self
             .ctx
             .step(|| format!("link({}, {ifname}, {}, {peer_if})", self.name, peer.name));
         if std::ptr::eq(self, peer) && ifname == peer_if {
             return Err(format!("both ends of a veth pair are named '{ifname}'"));
         }
-        self.ctx.block_on(async {
+        self.ctx.wiring(async {
             self.refuse_taken(ifname).await?;
             peer.refuse_taken(peer_if).await?;
             self.nl
@@ -205,12 +204,11 @@ impl Node {
 
     /// A bridge, up, with an address when `net` is given.
     pub fn bridge(&self, name: &str, net: Option<IpNetwork>) -> Result<()> {
-        self.ctx.touched();
         let _step = self.ctx.step(|| {
             let cidr = net.map(|n| n.to_string()).unwrap_or_default();
             format!("{}.bridge({name} {cidr})", self.name)
         });
-        self.ctx.block_on(async {
+        self.ctx.wiring(async {
             self.refuse_taken(name).await?;
             let index = self.nl.add_bridge(name).await?;
             self.ipv6(name, net.is_some_and(|n| n.is_ipv6()))?;
@@ -236,12 +234,11 @@ impl Node {
         net: Option<IpNetwork>,
         host_if: Option<&str>,
     ) -> Result<String> {
-        self.ctx.touched();
         let _step = self.ctx.step(|| {
             let cidr = net.map(|n| n.to_string()).unwrap_or_default();
             format!("{}.attach({}, {bridge} {cidr})", self.name, host.name)
         });
-        self.ctx.block_on(async {
+        self.ctx.wiring(async {
             // Requests that do not depend on each other go out together:
             // one wait for the kernel's answers instead of one each.
             let (bridge_index, mut free) = futures::try_join!(

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Lab, LabContext, Node};
+use super::{Lab, LabContext, Node, Result};
 
 /// What may have come up since the last probe.
 #[derive(Clone, Copy, Default, PartialEq, PartialOrd)]
@@ -24,6 +24,17 @@ pub(super) enum Unsettled {
 impl LabContext {
     pub(super) fn touched(&self) {
         self.unsettled.set(Unsettled::Anything);
+    }
+
+    /// Runs the lab's own wiring, which names what it brings up (see
+    /// [`Node::rising`]); wiring that failed halfway may have left
+    /// anything coming up.
+    pub(super) fn wiring<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let done = self.block_on(f);
+        if done.is_err() {
+            self.touched();
+        }
+        done
     }
 }
 
