@@ -303,11 +303,6 @@ impl Lab {
                 ctx: self.ctx.clone(),
             }));
         }
-        self.ctx.block_on(futures::future::try_join_all(
-            nodes
-                .iter()
-                .map(|node| async move { node.nl.set_up_by_name("lo").await }),
-        ))?;
         self.nodes.borrow_mut().extend(nodes.iter().cloned());
         Ok(nodes)
     }
@@ -375,11 +370,13 @@ type Connection = (
     Box<dyn std::future::Future<Output = ()> + Send + Unpin>,
 );
 
-/// A netlink socket opened inside the calling thread's namespace, and the
-/// future that drives it on the lab's runtime.
+/// A netlink socket opened inside the calling thread's new namespace, and
+/// the future that drives it on the lab's runtime; the namespace's
+/// loopback is brought up on the way.
 fn open_netlink(rt: &tokio::runtime::Handle) -> io::Result<Connection> {
     let _entered = rt.enter();
     let (nl, conn) = Netlink::open()?;
+    nl.loopback_up()?;
     Ok((nl, Box::new(Box::pin(conn))))
 }
 

@@ -75,6 +75,21 @@ pub fn hw_addr(fd: RawFd, name: &str) -> io::Result<HwAddr> {
     Ok(HwAddr::Ether(mac))
 }
 
+/// Sets `name` up, as `ip link set NAME up` does.
+pub fn set_up(fd: RawFd, name: &str) -> io::Result<()> {
+    let Some(mut req) = ask(fd, name, libc::SIOCGIFFLAGS)? else {
+        return Err(io::ErrorKind::NotFound.into());
+    };
+    // SAFETY: SIOCGIFFLAGS answered in the flags member, which
+    // SIOCSIFFLAGS reads back with IFF_UP added.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: a socket descriptor and a filled-in ifreq.
+    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &mut req) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether `name` is up with a carrier that the kernel has not yet taken
 /// in (it is not running yet); see `LinkDetail::settling`. The flags ioctl
 /// answers in a short, without the carrier bit, so an interface that is up

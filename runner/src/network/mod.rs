@@ -97,6 +97,12 @@ impl Netlink {
         Ok((Netlink { handle, fd }, conn))
     }
 
+    /// Brings the namespace's loopback up, from the thread that opened the
+    /// socket: no round trip through the lab's runtime.
+    pub fn loopback_up(&self) -> std::io::Result<()> {
+        ioctl::set_up(self.fd, "lo")
+    }
+
     /// The index of an interface, if there is one.
     pub async fn index(&self, name: &str) -> Result<Option<u32>> {
         ioctl::index(self.fd, name).map_err(|e| format!("cannot look up interface {name}: {e}"))
