@@ -10,9 +10,12 @@ use std::os::fd::RawFd;
 
 use super::MAX_IFNAME;
 
-/// `ifreq` for `name`; `None` for a name no interface can have.
+/// `ifreq` for `name`; `None` for a name no interface can have. That
+/// includes a `:`, which the kernel would cut the name at (`eth0:1`, an
+/// old-style address label, is asked as `eth0`).
 fn request(name: &str) -> Option<libc::ifreq> {
-    if name.is_empty() || name.len() > MAX_IFNAME || name.contains('\0') {
+    let impossible = |c: char| c == '\0' || c == ':' || c == '/' || c.is_whitespace();
+    if name.is_empty() || name.len() > MAX_IFNAME || name.contains(impossible) {
         return None;
     }
     // SAFETY: ifreq is plain old data; all zeroes is a valid value.
@@ -139,6 +142,8 @@ mod tests {
         assert!(request("").is_none());
         assert!(request("sixteen-letters!").is_none());
         assert!(request("a\0b").is_none());
+        assert!(request("lo:1").is_none());
+        assert!(request("a b").is_none());
         let req = request("fifteen-letters").expect("fits");
         assert_eq!(req.ifr_name[14] as u8, b's');
         assert_eq!(req.ifr_name[15], 0);
@@ -157,6 +162,7 @@ mod tests {
         let fd = socket.as_raw_fd();
         assert!(index(fd, "lo").unwrap().is_some_and(|i| i > 0));
         assert_eq!(index(fd, "no-such-if-42").unwrap(), None);
+        assert_eq!(index(fd, "lo:1").unwrap(), None);
         assert_eq!(hw_addr(fd, "lo").unwrap(), HwAddr::Other);
         assert_eq!(hw_addr(fd, "no-such-if-42").unwrap(), HwAddr::NoInterface);
         assert!(!settling(fd, "lo").unwrap());
