@@ -239,16 +239,10 @@ impl Node {
             format!("{}.attach({}, {bridge} {cidr})", self.name, host.name)
         });
         self.ctx.wiring(async {
-            // Requests that do not depend on each other go out together:
-            // one wait for the kernel's answers instead of one each.
-            let (bridge_index, mut free) = futures::try_join!(
-                host.bridge_index(bridge),
-                async { Ok(self.nl.index("eth0").await?.is_none()) },
-            )?;
+            let bridge_index = host.bridge_index(bridge).await?;
             let mut eth = 0;
-            while !free {
+            while self.nl.index(&format!("eth{eth}")).await?.is_some() {
                 eth += 1;
-                free = self.nl.index(&format!("eth{eth}")).await?.is_none();
             }
             let eth_name = format!("eth{eth}");
             let port = match host_if {
