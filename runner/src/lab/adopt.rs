@@ -4,7 +4,7 @@
 //! is the lab's anyway (it lives in the lab's PID namespace), and ends
 //! with the lab.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
@@ -121,6 +121,7 @@ impl Lab {
             ports: RefCell::default(),
             bridges: RefCell::default(),
             rising: RefCell::default(),
+            strict: OnceCell::new(),
             ctx: self.ctx.clone(),
         });
         node.alive()?;

@@ -18,7 +18,7 @@ pub use parallel::parallel;
 pub use service::{Service, STOP_GRACE};
 pub use steps::Step;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -300,6 +300,7 @@ impl Lab {
                 ports: RefCell::default(),
                 bridges: RefCell::default(),
                 rising: RefCell::default(),
+                strict: OnceCell::new(),
                 ctx: self.ctx.clone(),
             }));
         }

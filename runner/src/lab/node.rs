@@ -4,7 +4,7 @@
 //! parsed and checked (the script layer reads them); what is left to check
 //! here is what only the kernel's state can tell.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -33,6 +33,8 @@ pub struct Node {
     pub(super) bridges: RefCell<Vec<(String, u32)>>,
     /// Interfaces the lab brought up since the last probe (see `settle`).
     pub(super) rising: RefCell<std::collections::BTreeSet<String>>,
+    /// A socket whose listings the kernel filters (see `bridge_addrs`).
+    pub(super) strict: OnceCell<Netlink>,
     pub(super) ctx: Rc<LabContext>,
 }
 
@@ -288,7 +290,7 @@ impl Node {
             let ((), has_default, bridge_addrs) = futures::try_join!(
                 self.nl.add_addr(index, net),
                 self.nl.has_default_route(v6),
-                host.nl.addrs_of(bridge_index, v6),
+                host.bridge_addrs(bridge_index, v6),
             )?;
             if !has_default {
                 let gateway = bridge_addrs

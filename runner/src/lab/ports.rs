@@ -2,7 +2,10 @@
 //! `attach` made for each of the node's interfaces, and a bridge looked
 //! up by name.
 
+use ipnetwork::IpNetwork;
+
 use super::{Node, Result};
+use crate::network::Netlink;
 
 impl Node {
     /// The bridge-side name of the veth whose end here is `ifname`, as
@@ -57,5 +60,28 @@ impl Node {
                 self.name, self.name
             )),
         }
+    }
+
+    /// The addresses of one of this node's bridges, of one family. Asked
+    /// on a socket of the node's second, opened on first use, whose
+    /// listings the kernel filters (see `Netlink::open_strict`): on the
+    /// node's own, every `attach` walked all of the host's interfaces, a
+    /// cost that grew with the bridge.
+    pub(super) async fn bridge_addrs(&self, index: u32, v6: bool) -> Result<Vec<IpNetwork>> {
+        if self.strict.get().is_none() {
+            let rt = self.ctx.rt.handle().clone();
+            let (nl, conn) = self
+                .ns
+                .run(|| {
+                    let _entered = rt.enter();
+                    Netlink::open_strict()
+                })
+                .and_then(|r| r)
+                .map_err(|e| format!("cannot open netlink in node '{}': {e}", self.name))?;
+            self.ctx.rt.spawn(conn);
+            let _ = self.strict.set(nl);
+        }
+        let strict = self.strict.get().expect("set above");
+        strict.addrs_of(index, v6).await
     }
 }
