@@ -17,7 +17,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags};
-use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::link::{InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
@@ -305,12 +305,19 @@ impl Netlink {
             .map_err(|e| nl_err(&format!("cannot bring {name} up"), e))
     }
 
-    /// A bridge with a fixed MAC, down: the lab sets its IPv6 before it
-    /// comes up.
+    /// A bridge with a fixed MAC, down (the lab sets its IPv6 before it
+    /// comes up), without multicast snooping: with it, every port that
+    /// comes up re-arms a query timer on every other port, a cost that
+    /// grows with the square of the ports (see the baseline's page).
     pub async fn add_bridge(&self, name: &str) -> Result<u32> {
         self.handle
             .link()
-            .add(LinkBridge::new(name).address(stable_mac()).build())
+            .add(
+                LinkMessageBuilder::<LinkBridge>::new(name)
+                    .address(stable_mac())
+                    .append_info_data(InfoBridge::MulticastSnooping(false))
+                    .build(),
+            )
             .execute()
             .await
             .map_err(|e| nl_err(&format!("cannot create bridge {name}"), e))?;

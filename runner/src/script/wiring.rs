@@ -160,7 +160,7 @@ fn register_links(api: &mut Api) {
             a.node.link(ai, &b.node, bi).map_err(fail)
         },
     );
-    let bridge_doc = "A bridge, up, with an address if one is given.";
+    let bridge_doc = "A bridge, up, with an address if one is given; a fixed MAC and no multicast snooping (see the baseline).";
     let bridge = |n: &mut NodeRef, name: &str, cidr: Option<&str>| -> Res<()> {
         check_ifname(name).map_err(fail)?;
         let net = cidr.map(parse_cidr).transpose().map_err(fail)?;
