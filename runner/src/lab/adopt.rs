@@ -97,16 +97,10 @@ impl Lab {
         self.check_name(name)?;
         let proc_dir = self.find_process(pid)?;
         let held = self.hold_namespaces(pid, &proc_dir)?;
-        let rt = self.ctx.rt.handle().clone();
-        let (nl, conn) = held
-            .ns
-            .run(|| {
-                let _entered = rt.enter();
-                Netlink::open()
-            })
-            .and_then(|r| r)
+        let nl = self
+            .ctx
+            .netlink_in(&held.ns, Netlink::open)
             .map_err(|e| format!("cannot open netlink in process {pid}'s namespace: {e}"))?;
-        self.ctx.rt.spawn(conn);
         let node = Rc::new(Node {
             name: name.to_string(),
             container: held.container,

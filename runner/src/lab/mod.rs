@@ -381,6 +381,29 @@ fn open_netlink(rt: &tokio::runtime::Handle) -> io::Result<Connection> {
     Ok((nl, Box::new(Box::pin(conn))))
 }
 
+impl LabContext {
+    /// A netlink socket that `open` opens inside namespaces the node
+    /// already has, its connection driven on the lab's runtime.
+    fn netlink_in<C>(
+        &self,
+        ns: &Namespaces,
+        open: impl FnOnce() -> io::Result<(Netlink, C)> + Send,
+    ) -> io::Result<Netlink>
+    where
+        C: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let rt = self.rt.handle().clone();
+        let (nl, conn) = ns
+            .run(|| {
+                let _entered = rt.enter();
+                open()
+            })
+            .and_then(|r| r)?;
+        self.rt.spawn(conn);
+        Ok(nl)
+    }
+}
+
 impl Drop for Lab {
     /// Commands end with their process group; anything that left its group
     /// (setsid, a daemon) still lives in the lab's namespaces and would keep

@@ -69,16 +69,10 @@ impl Node {
     /// cost that grew with the bridge.
     pub(super) async fn bridge_addrs(&self, index: u32, v6: bool) -> Result<Vec<IpNetwork>> {
         if self.strict.get().is_none() {
-            let rt = self.ctx.rt.handle().clone();
-            let (nl, conn) = self
-                .ns
-                .run(|| {
-                    let _entered = rt.enter();
-                    Netlink::open_strict()
-                })
-                .and_then(|r| r)
+            let nl = self
+                .ctx
+                .netlink_in(&self.ns, Netlink::open_strict)
                 .map_err(|e| format!("cannot open netlink in node '{}': {e}", self.name))?;
-            self.ctx.rt.spawn(conn);
             let _ = self.strict.set(nl);
         }
         let strict = self.strict.get().expect("set above");
