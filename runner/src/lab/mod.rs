@@ -112,6 +112,27 @@ impl LabContext {
     fn step_since(&self, began: Instant, what: impl FnOnce() -> String) -> Option<Step<'_>> {
         self.steps.as_ref().map(|log| log.step_since(began, what()))
     }
+
+    /// A netlink socket that `open` opens inside namespaces the node
+    /// already has, its connection driven on the lab's runtime.
+    fn netlink_in<C>(
+        &self,
+        ns: &Namespaces,
+        open: impl FnOnce() -> io::Result<(Netlink, C)> + Send,
+    ) -> io::Result<Netlink>
+    where
+        C: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let rt = self.rt.handle().clone();
+        let (nl, conn) = ns
+            .run(|| {
+                let _entered = rt.enter();
+                open()
+            })
+            .and_then(|r| r)?;
+        self.rt.spawn(conn);
+        Ok(nl)
+    }
 }
 
 pub struct Lab {
@@ -379,29 +400,6 @@ fn open_netlink(rt: &tokio::runtime::Handle) -> io::Result<Connection> {
     let (nl, conn) = Netlink::open()?;
     nl.loopback_up()?;
     Ok((nl, Box::new(Box::pin(conn))))
-}
-
-impl LabContext {
-    /// A netlink socket that `open` opens inside namespaces the node
-    /// already has, its connection driven on the lab's runtime.
-    fn netlink_in<C>(
-        &self,
-        ns: &Namespaces,
-        open: impl FnOnce() -> io::Result<(Netlink, C)> + Send,
-    ) -> io::Result<Netlink>
-    where
-        C: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let rt = self.rt.handle().clone();
-        let (nl, conn) = ns
-            .run(|| {
-                let _entered = rt.enter();
-                open()
-            })
-            .and_then(|r| r)?;
-        self.rt.spawn(conn);
-        Ok(nl)
-    }
 }
 
 impl Drop for Lab {

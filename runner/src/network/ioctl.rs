@@ -1,9 +1,10 @@
 //! An interface's index, hardware address and state by name, asked with
 //! the classic interface ioctls on a node's netlink socket: the kernel
-//! answers them in the socket's namespace. A netlink lookup by name answers with the
-//! whole link message (statistics, every IPv6 setting: about 1.5 KB) that
-//! the runner then parses; for the several lookups of every attach of a
-//! thousand containers that was the larger part of the runner's own time.
+//! answers them in the socket's namespace. A netlink lookup by name
+//! answers with the whole link message (statistics, every IPv6 setting:
+//! about 1.5 KB) that the runner then parses; for the several lookups of
+//! every attach of a thousand containers that was most of the runner's
+//! own time.
 
 use std::io;
 use std::os::fd::RawFd;
