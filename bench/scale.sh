@@ -16,9 +16,20 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib/timing.sh"
 timing_setup bench/scale-shell.sh "$@"
-# The kernel frees namespaces in the background; let one run's teardown
-# finish before the next run starts, for either side.
-settle() { sleep 1; }
+# The kernel frees namespaces in the background (and the runner's
+# watchdog ends a lab after the run): let one run's teardown finish before
+# the next run starts, for either side. Finished: the CPUs idle (busy less
+# than a tenth of a 0.3 s window), after at least 1 s and at most 10 s.
+busy_ticks() { awk '/^cpu / { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8 }' /proc/stat; }
+settle() {
+  sleep 1
+  local waited=0 a b
+  while [ "$waited" -lt 33 ]; do
+    a=$(busy_ticks); sleep 0.3; b=$(busy_ticks)
+    echo "$a $b" | awk '{ exit !(($3 - $1) * 10 < ($4 - $2)) }' && return 0
+    waited=$((waited + 1))
+  done
+}
 big_dir=$(mktemp -d)
 trap 'rm -rf "$big_dir"' EXIT
 
