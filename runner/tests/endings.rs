@@ -163,7 +163,7 @@ fn start_long_with(mut cmd: std::process::Command) -> Child {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while processes_with("3128.1").is_empty() || processes_with("sleep 40").is_empty() {
+    while processes_with("3128.1").is_empty() || processes_with("sleep 40.3128 ").is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the long scenario did not start"
@@ -216,7 +216,7 @@ fn stopped_by(signal: i32, name: &str) {
     );
     assert!(out.contains("0 passed, 1 failed"), "{out}");
     before.assert_clean_of("3128.1", Some(&run));
-    assert!(processes_with("sleep 40").is_empty());
+    assert!(processes_with("sleep 40.3128 ").is_empty());
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn sigkill_leaves_nothing() {
     child.wait().unwrap();
     // The watchdog ends what the runner can no longer end itself.
     before.assert_clean_of("3128.1", Some(&run));
-    assert_eq!(wait_until_gone("sleep 40"), Vec::<String>::new());
+    assert_eq!(wait_until_gone("sleep 40.3128 "), Vec::<String>::new());
 }
 
 /// PIDs of the processes of session `sid`.
@@ -277,7 +277,7 @@ fn killed_whole(kill_all: impl Fn(i32)) {
     kill_all(child.id() as i32);
     child.wait().unwrap();
     before.assert_clean_of("3128.1", Some(&run));
-    assert_eq!(wait_until_gone("sleep 40"), Vec::<String>::new());
+    assert_eq!(wait_until_gone("sleep 40.3128 "), Vec::<String>::new());
     eprintln!(
         "nothing of the lab left {:.3} s after the kill",
         sent.elapsed().as_secs_f64()
@@ -511,7 +511,7 @@ fn start_services_long(fixture: &str, prefix: &str, command: &str) -> Child {
 fn services_stopped_by(signal: i32, name: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = before();
-    let child = start_services_long("services-long.rhai", "3133", "sleep 41");
+    let child = start_services_long("services-long.rhai", "3133", "sleep 41.3133 ");
     let run = namespaces_of(child.id());
     let mounts_of_run = mount_namespaces_of(child.id());
     // The container's own, and the lab's (its /proc).
@@ -544,13 +544,13 @@ fn sigterm_with_services_leaves_nothing() {
 fn sigkill_with_services_leaves_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = before();
-    let mut child = start_services_long("services-long.rhai", "3133", "sleep 41");
+    let mut child = start_services_long("services-long.rhai", "3133", "sleep 41.3133 ");
     let run = namespaces_of(child.id());
     let mounts_of_run = mount_namespaces_of(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
     before.assert_clean_of("sleep 3133.", Some(&run));
-    assert_eq!(wait_until_gone("sleep 41"), Vec::<String>::new());
+    assert_eq!(wait_until_gone("sleep 41.3133 "), Vec::<String>::new());
     assert_eq!(still_held(&mounts_of_run), Vec::<String>::new());
 }
 
@@ -564,7 +564,7 @@ fn sigkill_with_services_leaves_nothing() {
 fn sigkill_of_the_process_group_with_services_leaves_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let before = before();
-    let child = start_services_long("services-long-pg.rhai", "3134", "sleep 42");
+    let child = start_services_long("services-long-pg.rhai", "3134", "sleep 42.3134 ");
     let run = namespaces_of(child.id());
     let mounts_of_run = mount_namespaces_of(child.id());
     nix::sys::signal::killpg(
@@ -575,12 +575,12 @@ fn sigkill_of_the_process_group_with_services_leaves_nothing() {
     let (code, _) = finish(child);
     assert_eq!(code, None, "killed by a signal");
     let mut left = Vec::new();
-    for marker in ["sleep 3134.", "sleep 42"] {
+    for marker in ["sleep 3134.", "sleep 42.3134 "] {
         left.extend(wait_until_gone(marker));
     }
     for pid in pids_with("sleep 3134.")
         .into_iter()
-        .chain(pids_with("sleep 42"))
+        .chain(pids_with("sleep 42.3134 "))
     {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -768,7 +768,7 @@ fn engine_killed(fixture: &str, daemons: &[&str], container: &str, group: bool) 
         .spawn()
         .unwrap();
     let began = Instant::now();
-    while processes_with(container).is_empty() || processes_with("sleep 40").is_empty() {
+    while processes_with(container).is_empty() || processes_with("sleep 40.3128 ").is_empty() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the fixture ended before its container ran"
