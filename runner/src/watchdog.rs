@@ -10,14 +10,15 @@
 //! container and rootless.
 //!
 //! The runner hands it a duplicate of each node's namespace descriptors over
-//! a socket. Holding them is what makes the watchdog safe: a namespace's
-//! inode number is only unique while the namespace lives, and one freed and
-//! reused by another run must never be mistaken for the lab's. When a node
-//! ends, the runner tells it to let go; when the socket closes (the runner
-//! has exited, one way or another), it kills every process whose network,
-//! mount or UTS namespace is one it holds (only what the lab started lives
-//! there, daemons that left their group and session included), then exits,
-//! and the kernel frees the namespaces.
+//! a socket (and of its IPv6 settings directory, whose last close is work
+//! better done after the run). Holding them is what makes the watchdog
+//! safe: a namespace's inode number is only unique while the namespace
+//! lives, and one freed and reused by another run must never be mistaken
+//! for the lab's. When a node ends, the runner tells it to let go; when the
+//! socket closes (the runner has exited, one way or another), it kills
+//! every process whose network, mount or UTS namespace is one it holds
+//! (only what the lab started lives there, daemons that left their group
+//! and session included), then exits, and the kernel frees the namespaces.
 
 use std::collections::HashMap;
 use std::io::{IoSlice, IoSliceMut};
@@ -161,9 +162,10 @@ impl Held {
             .into_iter()
             .map(|fd| {
                 let ns = fstatfs(&fd).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC);
-                let ino = match ns {
-                    true => nix::sys::stat::fstat(&fd).map_or(0, |s| s.st_ino),
-                    false => 0,
+                let ino = if ns {
+                    nix::sys::stat::fstat(&fd).map_or(0, |s| s.st_ino)
+                } else {
+                    0
                 };
                 (fd, ino)
             })
@@ -274,5 +276,20 @@ mod tests {
         assert_eq!(ns_inode("mnt:[4026531841]", "mnt"), Some(4026531841));
         assert_eq!(ns_inode("mnt:[4026531841]", "net"), None);
         assert_eq!(ns_inode("net:[x]", "net"), None);
+    }
+
+    /// Only a namespace's descriptor names processes to end; a node's
+    /// IPv6 settings directory, held alongside, names none. (The runner's
+    /// own namespace and /proc, opened read-only.)
+    #[test]
+    fn only_namespaces_are_looked_for_in_processes() {
+        let net = OwnedFd::from(std::fs::File::open("/proc/self/ns/net").unwrap());
+        let dir = OwnedFd::from(std::fs::File::open("/proc/sys/net").unwrap());
+        let own = nix::sys::stat::fstat(&net).unwrap().st_ino;
+        let mut held = Held::default();
+        held.add(1, vec![net, dir]);
+        assert_eq!(held.inodes(), vec![own]);
+        held.remove(1);
+        assert!(held.inodes().is_empty());
     }
 }
