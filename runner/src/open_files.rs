@@ -5,8 +5,9 @@
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 /// Descriptors one node holds: its network, UTS and mount namespaces, its
-/// IPv6 settings directory and its netlink socket, and one to spare for
-/// what a probe opens in it.
+/// IPv6 settings directory and its netlink socket, and one to spare (what a
+/// probe opens in it; a second netlink socket where `attach` used one of
+/// its bridges).
 pub const PER_NODE: u64 = 6;
 
 /// Raises the soft limit to the hard one, as the Go runtime does for every

@@ -276,10 +276,8 @@ impl Node {
             host.ipv6(&port, false)?;
             self.ipv6(&eth_name, net.is_some_and(|n| n.is_ipv6()))?;
             // The port came up with the pair; this end brings the carrier.
-            let ((), index) = futures::try_join!(
-                self.nl.set_up_by_name(&eth_name),
-                self.nl.require(&self.name, &eth_name),
-            )?;
+            self.nl.set_up_by_name(&eth_name).await?;
+            let index = self.nl.require(&self.name, &eth_name).await?;
             self.rising(&eth_name);
             host.rising(&port);
             host.rising(bridge);
@@ -316,8 +314,8 @@ impl Node {
             )
         });
         self.ctx.block_on(async {
-            let (index, mac) =
-                futures::try_join!(self.nl.require(&self.name, ifname), peer.nl.mac(peer_if),)?;
+            let index = self.nl.require(&self.name, ifname).await?;
+            let mac = peer.nl.mac(peer_if).await?;
             let mac =
                 mac.ok_or_else(|| format!("node '{}' has no interface '{peer_if}'", peer.name))?;
             self.nl.add_neighbour(index, ip, &mac).await

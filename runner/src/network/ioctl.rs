@@ -9,7 +9,51 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::MAX_IFNAME;
+use rtnetlink::packet_route::link::LinkAttribute;
+
+use super::{Netlink, Result, MAX_IFNAME};
+
+impl Netlink {
+    /// Brings the namespace's loopback up, from the thread that opened the
+    /// socket: no round trip through the lab's runtime.
+    pub fn loopback_up(&self) -> io::Result<()> {
+        set_up(self.fd, "lo")
+    }
+
+    /// The index of an interface, if there is one.
+    pub async fn index(&self, name: &str) -> Result<Option<u32>> {
+        index(self.fd, name).map_err(|e| format!("cannot look up interface {name}: {e}"))
+    }
+
+    /// Whether an interface is settling (see `LinkDetail::settling`); one
+    /// the ioctls cannot tell about is looked up.
+    pub async fn settling(&self, name: &str) -> Result<bool> {
+        match settling(self.fd, name) {
+            Ok(settling) => Ok(settling),
+            Err(_) => Ok(self.link(name).await?.is_some_and(|l| l.settling)),
+        }
+    }
+
+    /// The hardware address of an interface, if there is one.
+    pub async fn mac(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match hw_addr(self.fd, name) {
+            Ok(HwAddr::Ether(mac)) => return Ok(Some(mac.to_vec())),
+            Ok(HwAddr::NoInterface) => return Ok(None),
+            Ok(HwAddr::Other) => {}
+            Err(e) => return Err(format!("cannot look up interface {name}: {e}")),
+        }
+        let Some(link) = self.link_message(name).await? else {
+            return Ok(None);
+        };
+        link.attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(mac) => Some(Some(mac.clone())),
+                _ => None,
+            })
+            .ok_or_else(|| format!("{name} has no hardware address"))
+    }
+}
 
 /// `ifreq` for `name`; `None` for a name no interface can have. That
 /// includes a `:`, which the kernel would cut the name at (`eth0:1`, an

@@ -17,7 +17,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags};
-use rtnetlink::packet_route::link::{InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::link::{InfoBridge, InfoData, InfoKind, InfoVeth, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
@@ -123,22 +123,20 @@ impl Netlink {
         Ok((nl, conn))
     }
 
-    /// Brings the namespace's loopback up, from the thread that opened the
-    /// socket: no round trip through the lab's runtime.
-    pub fn loopback_up(&self) -> std::io::Result<()> {
-        ioctl::set_up(self.fd, "lo")
-    }
-
-    /// The index of an interface, if there is one.
-    pub async fn index(&self, name: &str) -> Result<Option<u32>> {
-        ioctl::index(self.fd, name).map_err(|e| format!("cannot look up interface {name}: {e}"))
-    }
-
     /// One interface by name, without listing them all.
     pub async fn link(&self, name: &str) -> Result<Option<LinkDetail>> {
+        Ok(self
+            .link_message(name)
+            .await?
+            .as_ref()
+            .map(LinkDetail::from))
+    }
+
+    /// The kernel's whole message about one interface, by name.
+    async fn link_message(&self, name: &str) -> Result<Option<LinkMessage>> {
         let mut links = self.handle.link().get().match_name(name).execute();
         match links.try_next().await {
-            Ok(link) => Ok(link.as_ref().map(LinkDetail::from)),
+            Ok(link) => Ok(link),
             Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => {
                 Ok(None)
             }
@@ -167,41 +165,6 @@ impl Netlink {
             out.push(LinkDetail::from(&l));
         }
         Ok(out)
-    }
-
-    /// Whether an interface is settling (see `LinkDetail::settling`); one
-    /// the ioctls cannot tell about is looked up.
-    pub async fn settling(&self, name: &str) -> Result<bool> {
-        match ioctl::settling(self.fd, name) {
-            Ok(settling) => Ok(settling),
-            Err(_) => Ok(self.link(name).await?.is_some_and(|l| l.settling)),
-        }
-    }
-
-    /// The hardware address of an interface, if there is one.
-    pub async fn mac(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        match ioctl::hw_addr(self.fd, name) {
-            Ok(ioctl::HwAddr::Ether(mac)) => return Ok(Some(mac.to_vec())),
-            Ok(ioctl::HwAddr::NoInterface) => return Ok(None),
-            Ok(ioctl::HwAddr::Other) => {}
-            Err(e) => return Err(format!("cannot look up interface {name}: {e}")),
-        }
-        let mut links = self.handle.link().get().match_name(name).execute();
-        match links.try_next().await {
-            Ok(Some(link)) => link
-                .attributes
-                .iter()
-                .find_map(|a| match a {
-                    LinkAttribute::Address(mac) => Some(Some(mac.clone())),
-                    _ => None,
-                })
-                .ok_or_else(|| format!("{name} has no hardware address")),
-            Ok(None) => Ok(None),
-            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => {
-                Ok(None)
-            }
-            Err(e) => Err(nl_err(&format!("cannot look up interface {name}"), e)),
-        }
     }
 
     /// A permanent neighbour entry: `ip` is at `mac` on interface `index`.
