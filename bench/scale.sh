@@ -5,9 +5,9 @@
 # bench/scale-1000.rhai (1000 containers built, probed, torn down), median
 # of N; the runner's peak memory for 100 and 1000 containers; then the same
 # lab with 2000 and 4000 containers (median of N, at most 3), to show how
-# the cost grows. Those need more open files than the common hard limit:
-# the runner asks for about 6 per node, and the hard limit is raised here
-# (as root) for those runs only, as its message says to.
+# the cost grows. Those need more open files than the common soft limit
+# (the runner counts about 4 per container): the hard limit is raised here (as
+# root, where it may be) for those runs only, as the runner's message says.
 #   bench/scale.sh [N] [PEER]
 # SCENARIO_BIN names the scenario binary to time (a release build); without
 # it, one is built here (cargo build --release). Needs root, and

@@ -169,9 +169,11 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    let enter = in_node(ns, dir, Signal::SIGKILL, located.held_fd())
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns, dir, Signal::SIGKILL, located.held_fd()));
+        cmd.pre_exec(enter);
     }
     let _guard = rt.enter();
     let mut child = ns
@@ -254,15 +256,17 @@ pub(crate) fn in_node(
     dir: Option<&WorkDir>,
     death: Signal,
     keep: Option<RawFd>,
-) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
-    let raw = ns.raw_fds();
+) -> std::io::Result<impl FnMut() -> std::io::Result<()> + Send + Sync + 'static> {
+    let (raw, net) = ns.for_child()?;
     let death = (!ns.has_pid_ns()).then_some(death);
     let (cwd, dir) = if ns.adopted_files() {
         (Some(CString::from(c"/")), None)
     } else {
         (crate::files::cwd(), dir.map(WorkDir::raw))
     };
-    move || {
+    Ok(move || {
+        // Open as long as the command that runs this is.
+        let _ = &net;
         if let Some(death) = death {
             nix::sys::prctl::set_pdeathsig(death)?;
         }
@@ -280,7 +284,7 @@ pub(crate) fn in_node(
             }
             None => enter_raw(raw, cwd.as_deref()),
         }
-    }
+    })
 }
 
 /// Starts `sleep infinity` inside `ns` and leaves it running: a process
@@ -294,9 +298,11 @@ pub fn spawn_holder(ns: &Namespaces) -> Result<std::process::Child, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    let enter = in_node(ns, None, Signal::SIGKILL, None)
+        .map_err(|e| format!("cannot start a process in the node: {e}"))?;
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns, None, Signal::SIGKILL, None));
+        cmd.pre_exec(enter);
     }
     ns.spawn(|| cmd.spawn())
         .and_then(|r| r)
@@ -313,9 +319,11 @@ pub fn spawn_watching(ns: &Namespaces, argv: &[&str]) -> Result<std::process::Ch
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    let enter = in_node(ns, None, Signal::SIGKILL, None)
+        .map_err(|e| format!("cannot start `{}` in the node: {e}", argv.join(" ")))?;
     // SAFETY: only async-signal-safe system calls between fork and exec.
     unsafe {
-        cmd.pre_exec(in_node(ns, None, Signal::SIGKILL, None));
+        cmd.pre_exec(enter);
     }
     ns.spawn(|| cmd.spawn())
         .and_then(|r| r)

@@ -45,7 +45,14 @@ pub fn expose(lab: &Lab, scenario: &Path, mode: &Mode) -> KeptLab {
         made_dir: !Path::new(NETNS_DIR).exists(),
     };
     for node in lab.nodes() {
-        let raw = node.ns().raw_fds();
+        let raw = match node.ns().held_fds() {
+            Ok(raw) => raw,
+            Err(e) => {
+                let why = format!("(cannot be entered: its network namespace: {e})");
+                kept.entries.push((node.name.clone(), why));
+                continue;
+            }
+        };
         let (net, uts) = (raw.net, raw.uts);
         // A node with files of its own is entered with them; another one
         // shares the machine's (its lab's mount namespace differs only in

@@ -1,7 +1,8 @@
 //! Anonymous namespaces held by file descriptors.
 //!
 //! A node's namespaces exist only as long as the runner holds their file
-//! descriptors (and nothing else lives in them), so the kernel frees them when
+//! descriptors (the network namespace's through the node's netlink socket,
+//! see `net`) and nothing else lives in them, so the kernel frees them when
 //! the runner exits, however it exits. Work that must happen inside a node
 //! runs on a fresh OS thread that enters the namespaces and ends with the
 //! work: no thread that was ever inside a node does anything else.
@@ -14,11 +15,15 @@ use std::thread;
 
 use nix::sched::{setns, unshare, CloneFlags};
 
-use crate::files::{self, OwnFiles};
+use crate::files::OwnFiles;
+use crate::watchdog;
 
 mod baseline;
+mod maker;
+mod net;
 mod private_proc;
-use crate::watchdog;
+pub use maker::Maker;
+pub use net::NetFd;
 
 /// The namespaces of one node: always a network namespace, a UTS
 /// namespace for containers, and a mount namespace for nodes with files
@@ -27,7 +32,7 @@ use crate::watchdog;
 /// until they are dropped (see `watchdog`).
 #[derive(Debug)]
 pub struct Namespaces {
-    net: OwnedFd,
+    net: net::Net,
     uts: Option<OwnedFd>,
     mnt: Option<OwnedFd>,
     /// The PID namespace the node's processes are born in.
@@ -118,7 +123,7 @@ impl Namespaces {
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })?;
         Ok(Namespaces {
-            net,
+            net: net::Net::new(net)?,
             uts,
             adopted_files: mnt.is_some() && mnt_is_its_own,
             mnt,
@@ -156,8 +161,9 @@ impl Namespaces {
 
     fn run_entering<R: Send>(&self, files: bool, f: impl FnOnce() -> R + Send) -> io::Result<R> {
         thread::scope(|s| {
-            s.spawn(|| {
-                setns(self.net.as_fd(), CloneFlags::CLONE_NEWNET)?;
+            let net = self.net.fd()?;
+            s.spawn(move || {
+                setns(net.as_fd(), CloneFlags::CLONE_NEWNET)?;
                 if let Some(uts) = &self.uts {
                     setns(uts.as_fd(), CloneFlags::CLONE_NEWUTS)?;
                 }
@@ -188,17 +194,38 @@ impl Namespaces {
         self.pid.is_some()
     }
 
-    /// Raw descriptors, for a child process to enter between fork and exec.
-    pub fn raw_fds(&self) -> RawNamespaces {
+    /// Raw descriptors that stay open while the node lives, for paths
+    /// that others open (`/proc/PID/fd/N`).
+    pub fn held_fds(&self) -> io::Result<RawNamespaces> {
+        Ok(self.raw_fds(self.net.held()?.as_raw_fd()))
+    }
+
+    /// Raw descriptors for a child process to enter between fork and
+    /// exec, and the network namespace's, which must stay open until then.
+    pub fn for_child(&self) -> io::Result<(RawNamespaces, OwnedFd)> {
+        let net = self.net.fd()?.into_owned()?;
+        Ok((self.raw_fds(net.as_raw_fd()), net))
+    }
+
+    fn raw_fds(&self, net: RawFd) -> RawNamespaces {
         RawNamespaces {
-            net: self.net.as_raw_fd(),
+            net,
             uts: self.uts.as_ref().map(|fd| fd.as_raw_fd()),
             mnt: self.mnt.as_ref().map(|fd| fd.as_raw_fd()),
         }
     }
 
-    pub fn net_fd(&self) -> RawFd {
-        self.net.as_raw_fd()
+    /// A descriptor of the network namespace, for as long as it is used.
+    pub fn net_fd(&self) -> io::Result<NetFd<'_>> {
+        self.net.fd()
+    }
+
+    /// Lets the node's netlink socket, which must stay open as long as
+    /// `self` lives, hold the network namespace instead of a descriptor of
+    /// its own (see `net`). Where the kernel cannot tell a socket's
+    /// namespace, the descriptor stays.
+    pub fn hold_net_through(&mut self, socket: RawFd) {
+        let _ = self.net.hold_through(socket);
     }
 
     /// Writes `net.ipv6.conf.<ifname>.<key>` of this namespace, from any
@@ -216,156 +243,35 @@ impl Namespaces {
         std::io::Write::write_all(&mut file, value.as_bytes())
     }
 
-    /// Every namespace descriptor of the node.
-    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
-        std::iter::once(&self.net)
-            .chain(self.uts.as_ref())
-            .chain(self.mnt.as_ref())
-            .map(|fd| fd.as_fd())
-            .collect()
-    }
-
     /// What the watchdog holds a copy of: the namespaces, and the IPv6
     /// settings directory. That pins a procfs instance of a node-making
     /// thread's (see `private_proc`), and the last close of one sweeps its
     /// dentries, the sysctls of every node it served: tens of
     /// milliseconds for a thousand nodes, better spent in the watchdog
     /// than in the lab's end that the run waits for.
-    fn handed_to_watchdog(&self) -> Vec<BorrowedFd<'_>> {
-        let mut fds = self.fds();
-        fds.extend(self.ipv6_conf.as_ref().map(|fd| fd.as_fd()));
-        fds
+    fn hand_to_watchdog(&self) -> io::Result<Watched> {
+        let net = self.net.fd()?;
+        let fds: Vec<BorrowedFd<'_>> = std::iter::once(net.as_fd())
+            .chain(self.others().map(|fd| fd.as_fd()))
+            .chain(self.ipv6_conf.as_ref().map(|fd| fd.as_fd()))
+            .collect();
+        Ok(Watched(watchdog::watch(&fds)))
+    }
+
+    /// The descriptors of the namespaces other than the network's.
+    fn others(&self) -> impl Iterator<Item = &OwnedFd> {
+        self.uts.iter().chain(&self.mnt)
     }
 
     /// The inodes that name the node's namespaces in /proc/PID/ns/; unique
     /// while `self` holds them.
     pub fn inodes(&self) -> Vec<u64> {
-        self.fds()
-            .into_iter()
-            .filter_map(|fd| Some(nix::sys::stat::fstat(fd).ok()?.st_ino))
+        std::iter::once(self.net.ino())
+            .chain(
+                self.others()
+                    .filter_map(|fd| Some(nix::sys::stat::fstat(fd.as_fd()).ok()?.st_ino)),
+            )
             .collect()
-    }
-}
-
-/// A thread that makes one node's namespaces after another: making a
-/// thread for each would cost more than the kernel's work for a small
-/// node. Only a thread that does nothing else may be one (it is left
-/// inside the last node's namespaces), and only where each node's mount
-/// namespace starts from the lab's (see [`Maker::reusable`]).
-pub struct Maker {
-    /// /proc/thread-self/ns, opened while the thread saw the runner's
-    /// /proc: a node's /proc is the lab's, where the thread has no PID.
-    own: File,
-    fs_unshared: bool,
-    /// Where the thread looks sysctls up (see `private_proc`): `None`
-    /// until the first node, and where it cannot be had.
-    proc: Option<private_proc::PrivateProc>,
-    /// Whether to try for a procfs of its own: worth it for a thread that
-    /// makes many nodes.
-    many: bool,
-}
-
-impl Maker {
-    /// A maker for one node.
-    pub fn new() -> io::Result<Maker> {
-        Ok(Maker {
-            own: File::open("/proc/thread-self/ns")?,
-            fs_unshared: false,
-            proc: None,
-            many: false,
-        })
-    }
-
-    /// A maker for many nodes, one after another.
-    pub fn for_many() -> io::Result<Maker> {
-        Ok(Maker {
-            many: true,
-            ..Maker::new()?
-        })
-    }
-
-    /// Gives the thread a filesystem context of its own, which a mount
-    /// namespace needs (a thread shares the process's otherwise).
-    fn unshare_fs(&mut self) -> io::Result<()> {
-        if !self.fs_unshared {
-            unshare(CloneFlags::CLONE_FS).map_err(io::Error::from)?;
-            self.fs_unshared = true;
-        }
-        Ok(())
-    }
-
-    /// The calling thread's sysctl directories, through its own procfs
-    /// where it has one.
-    fn sysctl_dirs(&mut self) -> io::Result<baseline::SysctlDirs> {
-        if self.many {
-            self.many = false;
-            self.unshare_fs()?;
-            self.proc = private_proc::PrivateProc::new(&self.own).ok();
-        }
-        if let Some(proc) = &mut self.proc {
-            if proc.enter().is_err() {
-                self.proc = None;
-            }
-        }
-        baseline::SysctlDirs::open()
-    }
-
-    /// Whether one thread may make several such nodes: a mount namespace
-    /// of a node's own is a copy of the thread's, which must then be the
-    /// lab's and not the last node's.
-    pub fn reusable(own_files: bool, lab: bool) -> bool {
-        lab || !own_files
-    }
-
-    /// Fresh namespaces for one node, the baseline sysctls set, and
-    /// `init` run inside them.
-    pub fn make<R>(
-        &mut self,
-        hostname: Option<&str>,
-        own_files: Option<&str>,
-        lab: Option<LabNamespaces<'_>>,
-        init: impl FnOnce() -> io::Result<R>,
-    ) -> io::Result<(Namespaces, R)> {
-        let mut flags = CloneFlags::CLONE_NEWNET;
-        if hostname.is_some() {
-            flags |= CloneFlags::CLONE_NEWUTS;
-        }
-        unshare(flags).map_err(io::Error::from)?;
-        if let Some(name) = hostname {
-            nix::unistd::sethostname(name).map_err(io::Error::from)?;
-        }
-        let net = open_ns(&self.own, "net")?;
-        let uts = hostname.map(|_| open_ns(&self.own, "uts")).transpose()?;
-        let sysctls = self.sysctl_dirs()?;
-        sysctls.apply_baseline()?;
-        let ipv6_conf = sysctls.ipv6_conf();
-        if own_files.is_some() || lab.is_some() {
-            self.unshare_fs()?;
-        }
-        if let Some(lab) = lab {
-            setns(lab.mnt, CloneFlags::CLONE_NEWNS)?;
-        }
-        let (mnt, files) = match own_files {
-            Some(name) => {
-                unshare(CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
-                let files = files::set_up(name)?;
-                (Some(open_ns(&self.own, "mnt")?), Some(files))
-            }
-            None => (lab.map(|l| l.mnt.try_clone_to_owned()).transpose()?, None),
-        };
-        let out = init()?;
-        let mut ns = Namespaces {
-            net,
-            uts,
-            mnt,
-            pid: lab.map(|l| l.pid.clone()),
-            adopted_files: false,
-            files,
-            ipv6_conf,
-            watched: Watched(0),
-        };
-        ns.watched = Watched(watchdog::watch(&ns.handed_to_watchdog()));
-        Ok((ns, out))
     }
 }
 

@@ -4,11 +4,20 @@
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
-/// Descriptors one node holds: its network, UTS and mount namespaces, its
-/// IPv6 settings directory and its netlink socket, and one to spare (what a
-/// probe opens in it; a second netlink socket where `attach` used one of
-/// its bridges).
-pub const PER_NODE: u64 = 6;
+/// Descriptors one node holds: its netlink socket (which also holds its
+/// network namespace, see `netns::net`), its IPv6 settings directory, and
+/// its UTS and mount namespaces where it has them (`uts`, `mnt`).
+pub fn per_node(uts: bool, mnt: bool) -> u64 {
+    2 + u64::from(uts) + u64::from(mnt)
+}
+
+/// What a lab of `nodes` may open besides, while it runs: one for every
+/// fourth node (a bridge host's second netlink socket, a path to a
+/// namespace that `netns_path` or `--keep` hands out), and the runner's own
+/// (a probe's sockets, a command's pipes).
+fn spare(nodes: u64) -> u64 {
+    nodes / 4 + 64
+}
 
 /// Raises the soft limit to the hard one, as the Go runtime does for every
 /// Go program: a soft limit only guards against leaks, which the lab's
@@ -21,12 +30,14 @@ pub fn raise() {
     }
 }
 
-/// Whether `nodes` more nodes fit under the limit, counting what is open
-/// now; if not, the error says how many are needed and how to allow them.
-pub fn room_for(nodes: usize) -> Result<(), String> {
+/// Whether `nodes` more nodes that hold `per_node` descriptors each fit
+/// under the limit, counting what is open now; if not, the error says how
+/// many are needed and how to allow them.
+pub fn room_for(nodes: usize, per_node: u64) -> Result<(), String> {
     let (limit, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
     let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()) as u64;
-    let need = open + nodes as u64 * PER_NODE + 64;
+    let nodes = nodes as u64;
+    let need = open + nodes * per_node + spare(nodes);
     if need <= limit {
         return Ok(());
     }
@@ -34,7 +45,7 @@ pub fn room_for(nodes: usize) -> Result<(), String> {
 }
 
 /// The message for a limit that is too low, with the ways to raise it.
-pub fn too_few(nodes: usize, need: u64, limit: u64, hard: u64) -> String {
+pub fn too_few(nodes: u64, need: u64, limit: u64, hard: u64) -> String {
     let want = need.next_power_of_two().max(4096);
     format!(
         "{nodes} more node(s) need about {need} open files, and this process may open {limit} \

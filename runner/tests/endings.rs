@@ -127,16 +127,34 @@ fn a_panic_in_the_runner_leaves_nothing() {
 }
 
 /// The network namespaces a process holds open.
+/// The network namespaces of runner `pid`'s nodes: its watchdog (a child
+/// of its) holds a descriptor of every one; the runner holds them through
+/// its netlink sockets, or by descriptor.
 fn namespaces_of(pid: u32) -> BTreeSet<String> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|fds| {
-            fds.flatten()
-                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-                .map(|l| l.display().to_string())
-                .filter(|l| l.starts_with("net:["))
-                .collect()
+    let children = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid …; comm may hold spaces.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        });
+    std::iter::once(pid)
+        .chain(children)
+        .flat_map(|p| {
+            std::fs::read_dir(format!("/proc/{p}/fd"))
+                .into_iter()
+                .flatten()
         })
-        .unwrap_or_default()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .map(|l| l.display().to_string())
+        .filter(|l| l.starts_with("net:["))
+        .collect()
 }
 
 /// Starts the long scenario and returns once its lab has processes.

@@ -259,11 +259,6 @@ impl Lab {
                 return Err(taken(name));
             }
         }
-        // Counting what is open costs a directory read: worth it for a
-        // crowd, which would otherwise stop part of the way.
-        if names.len() as u64 * crate::open_files::PER_NODE > 64 {
-            crate::open_files::room_for(names.len())?;
-        }
         let rt = self.ctx.rt.handle().clone();
         let pids = self.ctx.pids.borrow();
         let pid_ns = pids.as_ref().map(|p| p.pid_ns());
@@ -272,6 +267,12 @@ impl Lab {
             .zip(pid_ns.as_ref())
             .map(|(p, pid)| LabNamespaces { mnt: p.mnt(), pid });
         let own_files = container || own_files;
+        // Counting what is open costs a directory read: worth it for a
+        // crowd, which would otherwise stop part of the way.
+        let per_node = crate::open_files::per_node(container, own_files || lab.is_some());
+        if names.len() as u64 * per_node > 64 {
+            crate::open_files::room_for(names.len(), per_node)?;
+        }
         let made = if Maker::reusable(own_files, lab.is_some()) {
             // A procfs of its own per thread pays for itself only over
             // many nodes (see `netns::Maker::for_many`).
@@ -289,7 +290,9 @@ impl Lab {
                     .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
                 let hostname = container.then_some(name.as_str());
                 let files = own_files.then_some(name.as_str());
-                maker.make(hostname, files, lab, || open_netlink(&rt))
+                maker
+                    .make(hostname, files, lab, || open_netlink(&rt))
+                    .map(held_by_socket)
             })
         } else {
             parallel(names, |name| {
@@ -299,6 +302,7 @@ impl Lab {
                     lab,
                     || open_netlink(&rt),
                 )
+                .map(held_by_socket)
             })
         };
         let mut nodes = Vec::new();
@@ -306,7 +310,9 @@ impl Lab {
             let (ns, (nl, conn)) = made.map_err(|e| match e.raw_os_error() {
                 Some(libc::EMFILE) | Some(libc::ENFILE) => format!(
                     "cannot create node '{name}': too many open files; {}",
-                    crate::open_files::room_for(1).err().unwrap_or_default()
+                    crate::open_files::room_for(1, per_node)
+                        .err()
+                        .unwrap_or_default()
                 ),
                 _ => format!("cannot create node '{name}': {e}"),
             })?;
@@ -395,6 +401,15 @@ type Connection = (
 /// A netlink socket opened inside the calling thread's new namespace, and
 /// the future that drives it on the lab's runtime; the namespace's
 /// loopback is brought up on the way.
+/// New namespaces, their network namespace held through their netlink
+/// socket from now on (see `netns::net`), which lives as long as the node
+/// does: right away, as a crowd of nodes would otherwise hold one more
+/// descriptor each until all are made.
+fn held_by_socket((mut ns, conn): (Namespaces, Connection)) -> (Namespaces, Connection) {
+    ns.hold_net_through(conn.0.socket());
+    (ns, conn)
+}
+
 fn open_netlink(rt: &tokio::runtime::Handle) -> io::Result<Connection> {
     let _entered = rt.enter();
     let (nl, conn) = Netlink::open()?;

@@ -7,6 +7,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 
 use ipnetwork::IpNetwork;
@@ -57,11 +58,13 @@ impl Node {
         if self.ns.has_pid_ns() {
             Ok(format!("/proc/{}/ns/net", self.pid()?))
         } else {
-            Ok(format!(
-                "/proc/{}/fd/{}",
-                std::process::id(),
-                self.ns.net_fd()
-            ))
+            let held = self.ns.held_fds().map_err(|e| {
+                format!(
+                    "cannot hold the network namespace of node '{}': {e}",
+                    self.name
+                )
+            })?;
+            Ok(format!("/proc/{}/fd/{}", std::process::id(), held.net))
         }
     }
 
@@ -95,9 +98,20 @@ impl Node {
             .is_ok_and(|addrs| addrs.iter().any(|a| a.ip() == ip))
     }
 
+    /// A descriptor of the node's network namespace, while it is used.
+    fn net_fd(&self) -> Result<netns::NetFd<'_>> {
+        self.ns.net_fd().map_err(|e| {
+            format!(
+                "cannot open the network namespace of node '{}': {e}",
+                self.name
+            )
+        })
+    }
+
     /// The nsid by which this node knows the namespace of `other`.
     pub fn nsid(&self, other: &Node) -> Result<Option<i32>> {
-        self.ctx.block_on(self.nl.nsid_of(other.ns.net_fd()))
+        let net = other.net_fd()?;
+        self.ctx.block_on(self.nl.nsid_of(net.as_fd().as_raw_fd()))
     }
 
     /// A sysctl of the node's network namespace, as the kernel shows it
@@ -173,9 +187,11 @@ impl Node {
         self.ctx.wiring(async {
             self.refuse_taken(ifname).await?;
             peer.refuse_taken(peer_if).await?;
+            let far = peer.net_fd()?;
             self.nl
-                .add_veth(ifname, peer_if, peer.ns.net_fd(), None)
+                .add_veth(ifname, peer_if, far.as_fd().as_raw_fd(), None)
                 .await?;
+            drop(far);
             self.ipv6(ifname, false)?;
             peer.ipv6(peer_if, false)?;
             self.nl.veth_up(ifname, peer_if, &peer.nl).await?;
@@ -259,9 +275,10 @@ impl Node {
             };
             // A taken name is the kernel's to refuse; only then is it
             // looked up, to say which (no lookup before every attach).
+            let here = self.net_fd()?;
             if let Err(e) = host
                 .nl
-                .add_veth(&port, &eth_name, self.ns.net_fd(), Some(bridge_index))
+                .add_veth(&port, &eth_name, here.as_fd().as_raw_fd(), Some(bridge_index))
                 .await
             {
                 return Err(match (host.refuse_taken(&port).await, host_if) {

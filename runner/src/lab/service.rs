@@ -103,16 +103,18 @@ impl Service {
                     .map_err(|e| format!("cannot start: {e}"))?,
             ))
             .stderr(Stdio::from(write));
+        // The supervisor ends the service when the runner dies.
+        let enter = exec::in_node(
+            node.ns(),
+            node.ctx.dir.as_ref(),
+            Signal::SIGTERM,
+            located.held_fd(),
+        )
+        .map_err(|e| format!("cannot start the supervisor of `{}`: {e}", start.command))?;
         // SAFETY: only async-signal-safe system calls between fork and exec.
         unsafe {
             use std::os::unix::process::CommandExt;
-            // The supervisor ends the service when the runner dies.
-            cmd.pre_exec(exec::in_node(
-                node.ns(),
-                node.ctx.dir.as_ref(),
-                Signal::SIGTERM,
-                located.held_fd(),
-            ));
+            cmd.pre_exec(enter);
         }
         let mut child = node
             .ns()

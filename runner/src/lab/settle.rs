@@ -51,8 +51,14 @@ impl Node {
         self.ctx.block_on(self.nl.settling(ifname)).unwrap_or(false)
     }
 
+    /// Whether any link of the node is settling, each that is up asked
+    /// as one the lab brought up is (the listing alone cannot tell a new
+    /// link from a settled one, see `network::ioctl::settling`).
     fn any_settling(&self) -> bool {
-        self.links().is_ok_and(|l| l.iter().any(|l| l.settling))
+        self.links().is_ok_and(|l| {
+            l.iter()
+                .any(|l| l.settling || (l.up && self.settling(&l.name)))
+        })
     }
 }
 

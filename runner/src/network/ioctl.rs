@@ -140,18 +140,25 @@ pub fn set_up(fd: RawFd, name: &str) -> io::Result<()> {
 
 /// Whether `name` is up with a carrier that the kernel has not yet taken
 /// in (it is not running yet); see `LinkDetail::settling`. The flags ioctl
-/// answers in a short, without the carrier bit, so an interface that is up
-/// and not running is asked for its carrier too (ethtool's link state).
+/// answers in a short, without the carrier bit, so the carrier is asked
+/// with ethtool's link state. That question also has the kernel take in a
+/// pending change of the link's state there and then (`linkwatch_sync_dev`,
+/// for veths, bridges and most drivers), which is what makes this exact: a
+/// new veth's state reads "unknown", which the flags count as running,
+/// until the kernel's work queue has taken it in, and until then it drops
+/// what it is given to send. So the flags are read again after.
 pub fn settling(fd: RawFd, name: &str) -> io::Result<bool> {
-    let Some(r) = ask(fd, name, libc::SIOCGIFFLAGS)? else {
-        return Ok(false);
+    let flags = |fd| -> io::Result<libc::c_int> {
+        let Some(r) = ask(fd, name, libc::SIOCGIFFLAGS)? else {
+            return Ok(0);
+        };
+        // SAFETY: SIOCGIFFLAGS answers in the flags member.
+        Ok(libc::c_int::from(unsafe { r.ifr_ifru.ifru_flags }))
     };
-    // SAFETY: SIOCGIFFLAGS answers in the flags member.
-    let flags = libc::c_int::from(unsafe { r.ifr_ifru.ifru_flags });
-    if flags & libc::IFF_UP == 0 || flags & libc::IFF_RUNNING != 0 {
+    if flags(fd)? & libc::IFF_UP == 0 || !carrier(fd, name)? {
         return Ok(false);
     }
-    carrier(fd, name)
+    Ok(flags(fd)? & libc::IFF_RUNNING == 0)
 }
 
 /// ethtool's "link detected": the carrier, for veths and bridges.

@@ -97,6 +97,11 @@ impl Netlink {
         Ok((Netlink { handle, fd }, conn))
     }
 
+    /// The socket, bound to the namespace it was opened in.
+    pub fn socket(&self) -> RawFd {
+        self.fd
+    }
+
     /// Opens a socket like [`Netlink::open`] whose listings the kernel
     /// filters by interface itself (NETLINK_GET_STRICT_CHK), rather than
     /// walking every interface of the namespace: for [`Netlink::addrs_of`]
