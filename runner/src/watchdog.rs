@@ -133,12 +133,21 @@ fn serve(socket: OwnedFd, runner: u32) {
         let _ = unsafe { signal(sig, SigHandler::SigIgn) };
     }
     let mut held = Held::default();
-    while let Some((kind, id, fds)) = receive(&socket) {
-        match kind {
-            b'W' => held.add(id, fds),
-            _ => held.remove(id),
+    // What a released node held is closed one node at a time, and only
+    // while no message waits: the last close of a node's namespaces is the
+    // kernel's work of ending them (the mounts of its own files above all),
+    // and a runner ending a lab of a thousand nodes sends its releases
+    // faster than that; it would wait on a full socket.
+    let mut released = Vec::new();
+    loop {
+        match receive(&socket, released.is_empty()) {
+            Received::Message(b'W', id, fds) => held.add(id, fds),
+            Received::Message(_, id, _) => released.extend(held.take(id)),
+            Received::Nothing => drop(released.pop()),
+            Received::Gone => break,
         }
     }
+    drop(released);
     end_processes_in(&held.inodes());
     // The namespaces go first: removing the cgroups may wait for the last
     // process in them to be reaped, and nothing may hold the lab's
@@ -173,8 +182,8 @@ impl Held {
         self.0.insert(id, with_inodes);
     }
 
-    fn remove(&mut self, id: u64) {
-        self.0.remove(&id);
+    fn take(&mut self, id: u64) -> Option<Vec<(OwnedFd, u64)>> {
+        self.0.remove(&id)
     }
 
     fn inodes(&self) -> Vec<u64> {
@@ -183,25 +192,34 @@ impl Held {
     }
 }
 
-/// One message: its kind, the node's id and the descriptors it carried;
-/// `None` once the runner is gone.
-fn receive(socket: &OwnedFd) -> Option<(u8, u64, Vec<OwnedFd>)> {
+enum Received {
+    /// Its kind, the node's id and the descriptors it carried.
+    Message(u8, u64, Vec<OwnedFd>),
+    /// None waits (asked without waiting).
+    Nothing,
+    /// The runner is gone.
+    Gone,
+}
+
+/// The next message, waiting for one if `wait`.
+fn receive(socket: &OwnedFd, wait: bool) -> Received {
+    let flags = if wait {
+        MsgFlags::MSG_CMSG_CLOEXEC
+    } else {
+        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT
+    };
     let mut buf = [0u8; 9];
     let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
     loop {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        let msg = match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return None,
+            Err(nix::errno::Errno::EAGAIN) => return Received::Nothing,
+            Err(_) => return Received::Gone,
             Ok(msg) => msg,
         };
         if msg.bytes == 0 {
-            return None;
+            return Received::Gone;
         }
         let mut fds = Vec::new();
         if let Ok(cmsgs) = msg.cmsgs() {
@@ -219,7 +237,7 @@ fn receive(socket: &OwnedFd) -> Option<(u8, u64, Vec<OwnedFd>)> {
             continue;
         }
         let id = u64::from_ne_bytes(buf[1..].try_into().unwrap());
-        return Some((buf[0], id, fds));
+        return Received::Message(buf[0], id, fds);
     }
 }
 
@@ -289,7 +307,30 @@ mod tests {
         let mut held = Held::default();
         held.add(1, vec![net, dir]);
         assert_eq!(held.inodes(), vec![own]);
-        held.remove(1);
+        assert_eq!(held.take(1).map(|fds| fds.len()), Some(2));
         assert!(held.inodes().is_empty());
+    }
+
+    /// Asked without waiting, the socket tells a message, none waiting,
+    /// and the runner gone apart.
+    #[test]
+    fn received_tells_none_waiting_from_the_runner_gone() {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let ours = Mutex::new(ours);
+        let net = std::fs::File::open("/proc/self/ns/net").unwrap();
+        send(&ours, &message(b'W', 7), &[net.as_raw_fd()]);
+        assert!(matches!(
+            receive(&theirs, false),
+            Received::Message(b'W', 7, fds) if fds.len() == 1
+        ));
+        assert!(matches!(receive(&theirs, false), Received::Nothing));
+        drop(ours);
+        assert!(matches!(receive(&theirs, true), Received::Gone));
     }
 }

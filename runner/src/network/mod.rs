@@ -17,7 +17,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags};
-use rtnetlink::packet_route::link::{InfoBridge, InfoData, InfoKind, InfoVeth, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteScope};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
@@ -39,6 +41,15 @@ pub struct Netlink {
 fn stable_mac() -> Vec<u8> {
     let t = crate::probe::token();
     vec![0x02, t[0], t[1], t[2], t[3], t[4]]
+}
+
+/// A veth end with one queue each way, as the kernel would cut it down to
+/// anyway: asked for none, it makes one queue per possible CPU, then
+/// keeps one in use, which waits for an RCU grace period (a quarter of the
+/// time of making a veth pair, under the kernel's routing lock).
+fn one_queue(link: LinkMessageBuilder<LinkUnspec>) -> LinkMessageBuilder<LinkUnspec> {
+    link.append_extra_attribute(LinkAttribute::NumTxQueues(1))
+        .append_extra_attribute(LinkAttribute::NumRxQueues(1))
 }
 
 /// Linux's IFNAMSIZ less the terminating NUL.
@@ -235,13 +246,15 @@ impl Netlink {
         peer_ns: RawFd,
         master: Option<u32>,
     ) -> Result<()> {
-        let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        let peer_msg = one_queue(LinkMessageBuilder::<LinkUnspec>::new())
             .name(peer.to_string())
             .setns_by_fd(peer_ns)
             .build();
-        let mut local = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
-            .name(name.to_string())
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+        let mut local = one_queue(LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(
+            InfoKind::Veth,
+        ))
+        .name(name.to_string())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
         if let Some(m) = master {
             // Up in the same request: the peer is down, so the port has no
             // carrier and IPv6 does nothing on it until the peer comes up,
