@@ -398,9 +398,6 @@ type Connection = (
     Box<dyn std::future::Future<Output = ()> + Send + Unpin>,
 );
 
-/// A netlink socket opened inside the calling thread's new namespace, and
-/// the future that drives it on the lab's runtime; the namespace's
-/// loopback is brought up on the way.
 /// New namespaces, their network namespace held through their netlink
 /// socket from now on (see `netns::net`), which lives as long as the node
 /// does: right away, as a crowd of nodes would otherwise hold one more
@@ -410,6 +407,9 @@ fn held_by_socket((mut ns, conn): (Namespaces, Connection)) -> (Namespaces, Conn
     (ns, conn)
 }
 
+/// A netlink socket opened inside the calling thread's new namespace, and
+/// the future that drives it on the lab's runtime; the namespace's
+/// loopback is brought up on the way.
 fn open_netlink(rt: &tokio::runtime::Handle) -> io::Result<Connection> {
     let _entered = rt.enter();
     let (nl, conn) = Netlink::open()?;

@@ -7,7 +7,7 @@
 //! then fits in the 20000 open files a machine commonly allows.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 /// linux/sockios.h: a descriptor of the network namespace of a socket.
@@ -111,8 +111,7 @@ impl Net {
         if nix::sys::stat::fstat(fd.as_fd())?.st_ino != self.ino {
             // Never another namespace (the machine's) in the node's name.
             return Err(io::Error::other(format!(
-                "descriptor {} no longer holds the node's network namespace",
-                socket.as_raw_fd()
+                "descriptor {socket} no longer holds the node's network namespace"
             )));
         }
         Ok(fd)
@@ -122,6 +121,7 @@ impl Net {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn a_socket_answers_for_its_namespace_and_nothing_else_does() {
