@@ -4,7 +4,6 @@
 //! is the lab's anyway (it lives in the lab's PID namespace), and ends
 //! with the lab.
 
-use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
@@ -101,23 +100,18 @@ impl Lab {
             .ctx
             .netlink_in(&held.ns, Netlink::open)
             .map_err(|e| format!("cannot open netlink in process {pid}'s namespace: {e}"))?;
-        let node = Rc::new(Node {
-            name: name.to_string(),
-            container: held.container,
-            ns: held.ns,
-            nl,
-            adopted: Some(Adopted {
-                pid,
-                proc_dir,
-                tools: held.tools,
-            }),
-            holder: RefCell::new(None),
-            ports: RefCell::default(),
-            bridges: RefCell::default(),
-            rising: RefCell::default(),
-            strict: OnceCell::new(),
-            ctx: self.ctx.clone(),
-        });
+        let adopted = Adopted {
+            pid,
+            proc_dir,
+            tools: held.tools,
+        };
+        let node = Node::new(
+            name.to_string(),
+            held.container,
+            (held.ns, nl),
+            Some(adopted),
+            self.ctx.clone(),
+        );
         node.alive()?;
         // An engine's container may have links that are still settling.
         self.ctx.touched();

@@ -11,6 +11,7 @@ mod ports;
 mod service;
 mod settle;
 mod steps;
+mod sysctl;
 
 pub use node::Node;
 use parallel::on_workers;
@@ -18,7 +19,7 @@ pub use parallel::parallel;
 pub use service::{Service, STOP_GRACE};
 pub use steps::Step;
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -317,19 +318,13 @@ impl Lab {
                 _ => format!("cannot create node '{name}': {e}"),
             })?;
             self.ctx.rt.spawn(conn);
-            nodes.push(Rc::new(Node {
-                name: name.clone(),
+            nodes.push(Node::new(
+                name.clone(),
                 container,
-                ns,
-                nl,
-                adopted: None,
-                holder: RefCell::new(None),
-                ports: RefCell::default(),
-                bridges: RefCell::default(),
-                rising: RefCell::default(),
-                strict: OnceCell::new(),
-                ctx: self.ctx.clone(),
-            }));
+                (ns, nl),
+                None,
+                self.ctx.clone(),
+            ));
         }
         self.nodes.borrow_mut().extend(nodes.iter().cloned());
         Ok(nodes)

@@ -46,6 +46,30 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
+    /// A node of the lab's: its namespaces, the netlink socket opened in
+    /// them, and for an adopted node the process it was made of.
+    pub(super) fn new(
+        name: String,
+        container: bool,
+        (ns, nl): (Namespaces, Netlink),
+        adopted: Option<super::adopt::Adopted>,
+        ctx: Rc<LabContext>,
+    ) -> Rc<Node> {
+        Rc::new(Node {
+            name,
+            container,
+            ns,
+            nl,
+            adopted,
+            holder: RefCell::default(),
+            ports: RefCell::default(),
+            bridges: RefCell::default(),
+            rising: RefCell::default(),
+            strict: OnceCell::new(),
+            ctx,
+        })
+    }
+
     pub fn ns(&self) -> &Namespaces {
         &self.ns
     }
@@ -112,58 +136,6 @@ impl Node {
     pub fn nsid(&self, other: &Node) -> Result<Option<i32>> {
         let net = other.net_fd()?;
         self.ctx.block_on(self.nl.nsid_of(net.as_fd().as_raw_fd()))
-    }
-
-    /// A sysctl of the node's network namespace, as the kernel shows it
-    /// (trimmed): the runner's own reading (state, diagnosis).
-    pub fn sysctl_value(&self, key: &str) -> Result<String> {
-        self.ns
-            .run(|| netns::read_sysctl(key))
-            .and_then(|r| r)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => {
-                    format!("sysctl '{key}' does not exist in a network namespace")
-                }
-                _ => format!("cannot read sysctl {key} in node '{}': {e}", self.name),
-            })
-    }
-
-    /// The same, as a script asks for it: only `net.*` keys, as the others
-    /// are the machine's, not the node's.
-    pub fn read_sysctl(&self, key: &str) -> Result<String> {
-        let _step = self.ctx.step(|| format!("{}.sysctl({key})", self.name));
-        if !is_net_key(key) {
-            return Err(format!(
-                "sysctl '{key}' is not a network-namespace setting; only net.* keys belong to a node"
-            ));
-        }
-        self.sysctl_value(key)
-    }
-
-    /// Sets a sysctl of the node's network namespace; only `net.*` keys, as
-    /// every other sysctl belongs to the whole machine.
-    pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
-        let _step = self
-            .ctx
-            .step(|| format!("{}.sysctl({key}={value})", self.name));
-        if !is_net_key(key) {
-            return Err(format!(
-                "sysctl '{key}' is not a network-namespace setting; only net.* keys can be set, \
-                 the others would change the whole machine"
-            ));
-        }
-        self.ns
-            .run(|| netns::write_sysctl(key, value))
-            .and_then(|r| r)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => {
-                    format!("sysctl '{key}' does not exist in a network namespace")
-                }
-                _ => format!(
-                    "cannot set sysctl {key}={value} in node '{}': {e}",
-                    self.name
-                ),
-            })
     }
 
     async fn refuse_taken(&self, ifname: &str) -> Result<()> {
@@ -420,23 +392,3 @@ impl Node {
 
 /// How a script names the bridge side itself, for errors about its name.
 const NAME_IT: &str = "; name it with #{ host_if: \"…\" } as the last argument of attach";
-
-/// A key under net.: `net.ipv4.ip_forward`, or with slashes `net/ipv4/…`,
-/// which must not climb out of net/ with `..`.
-fn is_net_key(key: &str) -> bool {
-    (key.starts_with("net.") || key.starts_with("net/")) && !key.split('/').any(|part| part == "..")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_net_key;
-
-    #[test]
-    fn only_keys_under_net_belong_to_a_node() {
-        assert!(is_net_key("net.ipv4.ip_forward"));
-        assert!(is_net_key("net/ipv4/conf/eth0.100/forwarding"));
-        assert!(!is_net_key("kernel.hostname"));
-        assert!(!is_net_key("network.x"));
-        assert!(!is_net_key("net/../kernel/hostname"));
-    }
-}
