@@ -45,7 +45,7 @@ pub fn raise() {
 /// grace period (10 to 30 ms on a busy machine), as does every thread
 /// that opens a descriptor meanwhile: five steps while a thousand nodes
 /// are made. With one thread, a step costs only the copy.
-fn size_table(n: u64) {
+pub fn size_table(n: u64) {
     let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(0, |(soft, _)| soft);
     let Ok(top) = libc::c_int::try_from(n.min(limit).saturating_sub(1)) else {
         return;
@@ -64,16 +64,15 @@ fn size_table(n: u64) {
 }
 
 /// Whether `nodes` more nodes that hold `per_node` descriptors each fit
-/// under the limit, counting what is open now; if not, the error says how
-/// many are needed and how to allow them.
-pub fn room_for(nodes: usize, per_node: u64) -> Result<(), String> {
+/// under the limit, counting what is open now: the descriptors all will
+/// need, or an error that says how many and how to allow them.
+pub fn room_for(nodes: usize, per_node: u64) -> Result<u64, String> {
     let (limit, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
     let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()) as u64;
     let nodes = nodes as u64;
     let need = open + nodes * per_node + spare(nodes);
     if need <= limit {
-        size_table(need);
-        return Ok(());
+        return Ok(need);
     }
     Err(too_few(nodes, need, limit, hard))
 }

@@ -269,10 +269,12 @@ impl Lab {
             .map(|(p, pid)| LabNamespaces { mnt: p.mnt(), pid });
         let own_files = container || own_files;
         // Counting what is open costs a directory read: worth it for a
-        // crowd, which would otherwise stop part of the way.
+        // crowd, which would otherwise stop part of the way, and whose
+        // descriptors are better given room at once.
         let per_node = crate::open_files::per_node(container, own_files || lab.is_some());
         if names.len() as u64 * per_node > 64 {
-            crate::open_files::room_for(names.len(), per_node)?;
+            let need = crate::open_files::room_for(names.len(), per_node)?;
+            crate::open_files::size_table(need);
         }
         let made = if Maker::reusable(own_files, lab.is_some()) {
             // A procfs of its own per thread pays for itself only over

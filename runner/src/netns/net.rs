@@ -68,17 +68,10 @@ impl Net {
     /// Lets go of the namespace's own descriptor: `socket`, which must
     /// stay open as long as `self` lives, holds the namespace from now on.
     pub fn hold_through(&mut self, socket: RawFd) -> io::Result<()> {
+        self.opened_from(socket)?;
         self.socket = Some(socket);
-        match self.opened() {
-            Ok(_) => {
-                self.fd.take();
-                Ok(())
-            }
-            Err(e) => {
-                self.socket = None;
-                Err(e)
-            }
-        }
+        self.fd.take();
+        Ok(())
     }
 
     /// A descriptor of the namespace.
@@ -98,9 +91,13 @@ impl Net {
         Ok(self.fd.get().expect("just set").as_fd())
     }
 
-    /// A fresh descriptor from the socket, checked to be the namespace's.
+    /// A fresh descriptor from the node's socket.
     fn opened(&self) -> io::Result<OwnedFd> {
-        let socket = self.socket.ok_or(io::ErrorKind::NotFound)?;
+        self.opened_from(self.socket.ok_or(io::ErrorKind::NotFound)?)
+    }
+
+    /// A fresh descriptor from `socket`, checked to be the namespace's.
+    fn opened_from(&self, socket: RawFd) -> io::Result<OwnedFd> {
         // SAFETY: an ioctl without an argument; on success the kernel
         // returns a new descriptor that nothing else owns.
         let fd = unsafe { libc::ioctl(socket, SIOCGSKNS as _) };
